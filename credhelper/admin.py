@@ -1,0 +1,140 @@
+"""What the admin commands do to the registry and the stores, without any printing.
+
+Every change writes the secret first and the metadata second, both atomically, so an
+interruption leaves at worst an unreferenced secret, never a record without its token.
+"""
+
+import re
+
+from . import lifecycle
+from .errors import UsageError
+from .hosts import normalise_host, normalise_path
+from .model import ADDED, CI_ENV, DEPLOY, JOB, JOB_USERNAME, KINDS, PAT, TokenRecord
+from .redact import redact
+from .service import new_id
+
+MAX_TOKEN_LENGTH = 4096
+_PREFIX_KINDS = (("glpat-", PAT), ("gldt-", DEPLOY), ("glcbt-", JOB))
+_USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
+_SCOPE = re.compile(r"^[a-z_]{1,64}$")
+
+
+def host_argument(text):
+    """``gitlab.example.com``, ``gitlab.example.com:8443`` or ``https://gitlab.example.com/``."""
+    protocol = "https"
+    if "://" in text:
+        protocol, _, text = text.partition("://")
+        text = text.split("/", 1)[0]
+    return normalise_host(text, protocol.lower())
+
+
+def check_token(token):
+    if not token:
+        raise UsageError("no token given (pipe it on stdin or type it at the prompt)")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise UsageError("the token is longer than %d characters" % MAX_TOKEN_LENGTH)
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise UsageError("the token has spaces or control characters; paste it alone")
+    return token
+
+
+def guess_kind(token):
+    for prefix, kind in _PREFIX_KINDS:
+        if token.startswith(prefix):
+            return kind
+    raise UsageError("cannot tell what kind of token this is; pass --kind pat|deploy|oauth|job")
+
+
+def build_record(host, token, kind=None, username=None, path=None, expires_at=None,
+                 registry=None, api_url=None, scopes=None, today=None):
+    """Validate the options of `credhelper add` into a record (not stored yet)."""
+    kind = kind or guess_kind(token)
+    if kind not in KINDS:
+        raise UsageError("--kind must be one of %s" % ", ".join(KINDS))
+    if username is not None and not _USERNAME.match(username):
+        raise UsageError("--username has characters GitLab does not allow")
+    if kind == DEPLOY and not username:
+        raise UsageError("deploy tokens log in with their own username: pass --username "
+                         "(gitlab+deploy-token-ID, or the custom one set at creation)")
+    if kind == JOB:
+        if username not in (None, JOB_USERNAME):
+            raise UsageError("job tokens always log in as %s" % JOB_USERNAME)
+        username = JOB_USERNAME
+    if expires_at is not None:
+        try:
+            lifecycle.parse_date(expires_at)
+        except ValueError:
+            raise UsageError("--expires-at must be a date as YYYY-MM-DD") from None
+    if scopes is not None:
+        scopes = sorted({s.strip() for s in scopes.split(",") if s.strip()})
+        bad = [s for s in scopes if not _SCOPE.match(s)]
+        if bad or not scopes:
+            raise UsageError("--scopes takes names like read_repository,write_repository")
+    if api_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", api_url):
+        raise UsageError("--api-url must be an http(s) URL, e.g. https://%s/api/v4" % host)
+    return TokenRecord(
+        id=new_id(), host=host, kind=kind, username=username, path=normalise_path(path),
+        scopes=scopes, expires_at=expires_at,
+        registry=normalise_host(registry) if registry else None,
+        api_url=api_url.rstrip("/") if api_url else None, origin=ADDED, hint=redact(token),
+        added_at=today)
+
+
+def same_slot(a, b):
+    """Two records that would answer exactly the same requests: adding one replaces the other."""
+    return (a.host, a.path, a.kind, a.username) == (b.host, b.path, b.kind, b.username)
+
+
+def add_token(service, record, token, store=None):
+    """Store ``token`` for ``record``; returns (stored record, replaced records)."""
+    if store is None:
+        store_name, backend = service.default_store()
+    elif store == "keyring":
+        from .stores.keyring_store import choose_backend
+
+        store_name, backend = "keyring", choose_backend()
+        if backend is None:
+            from .errors import StoreError
+
+            raise StoreError("no usable keyring backend here; use --store file")
+    else:
+        store_name, backend = store, None
+    record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
+    replaced = []
+    with service.registry.lock():
+        service.store_for(record).set(record, token)
+        current = service.registry.load()
+        replaced = [r for r in current if r.origin == ADDED and same_slot(r, record)]
+        service.registry.save([r for r in current if r not in replaced] + [record])
+    for old in replaced:
+        service.delete_secret(old)
+    return record, replaced
+
+
+def select(records, host, path=None, kind=None, username=None, every=False):
+    chosen = [r for r in records if r.host == host and r.origin != CI_ENV]
+    if not every:
+        chosen = [r for r in chosen if r.path == normalise_path(path)]
+    if kind:
+        chosen = [r for r in chosen if r.kind == kind]
+    if username:
+        chosen = [r for r in chosen if r.username == username]
+    return chosen
+
+
+def remove_tokens(service, records):
+    ids = {r.id for r in records}
+    service.registry.update(lambda current: [r for r in current if r.id not in ids])
+    for record in records:
+        service.delete_secret(record)
+
+
+def describe(record, now):
+    """A record as a dict for `status --json` and the table (never the secret)."""
+    return {
+        "host": record.host, "kind": record.kind, "username": record.login_name(),
+        "path": record.path, "scopes": record.scopes, "expires_at": record.expires_at,
+        "days_left": lifecycle.days_left(record, now), "store": record.store,
+        "token": record.hint, "state": lifecycle.unusable_reason(record, now) and "unusable"
+        or record.state, "origin": record.origin, "registry": record.registry,
+    }

@@ -1,0 +1,222 @@
+"""``credhelper``: the admin commands.  The one place that turns errors into a line for a
+person (exit 1 for a user error, 2 for usage), and that never prints a token.
+
+    credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
+                        [--registry R] [--api-url URL] [--store keyring|file]
+    credhelper list | status [HOST] [--json] | remove HOST [--path P] [--all]
+    credhelper setup git [HOST] [--reset-other-helpers] | doctor | version
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import __version__
+from .errors import CredhelperError, UsageError
+from .model import KIND_NAMES
+from .redact import scrub
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except CredhelperError as error:
+        print("credhelper: %s" % scrub(str(error)), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("credhelper: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: one line, no traceback (it could hold a token)
+        if os.environ.get("CREDHELPER_DEBUG"):
+            raise
+        print("credhelper: internal error (%s): %s; set CREDHELPER_DEBUG=1 for details"
+              % (error.__class__.__name__, scrub(str(error))[:300]), file=sys.stderr)
+        return 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="credhelper", description=(
+        "Serve the right GitLab token to git (and docker, package managers) per host."))
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    add = commands.add_parser("add", help="register a token for a host (token on stdin or "
+                              "typed at a hidden prompt, never as an argument)")
+    add.add_argument("host", metavar="HOST", help="e.g. gitlab.example.com or host:port")
+    add.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"),
+                     help="default: guessed from the prefix (glpat-, gldt-, glcbt-)")
+    add.add_argument("--username", help="login name (required for deploy tokens)")
+    add.add_argument("--path", metavar="PREFIX",
+                     help="only for projects under this group/project path")
+    add.add_argument("--expires-at", metavar="YYYY-MM-DD")
+    add.add_argument("--scopes", metavar="LIST", help="e.g. read_repository,write_repository")
+    add.add_argument("--registry", metavar="REGISTRY_HOST",
+                     help="container registry served with this token")
+    add.add_argument("--api-url", metavar="URL", help="default https://HOST/api/v4")
+    add.add_argument("--store", choices=("keyring", "file"),
+                     help="default: the config's store (auto: keyring when usable, else file)")
+    add.set_defaults(handler=cmd_add)
+
+    listing = commands.add_parser("list", help="one line per registered token")
+    listing.set_defaults(handler=cmd_list)
+
+    status = commands.add_parser("status", help="table of tokens: kind, scopes, expiry, store")
+    status.add_argument("host", nargs="?", metavar="HOST")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    remove = commands.add_parser("remove", help="forget a token (secret and metadata)")
+    remove.add_argument("host", metavar="HOST")
+    remove.add_argument("--path", metavar="PREFIX")
+    remove.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"))
+    remove.add_argument("--username")
+    remove.add_argument("--all", action="store_true", help="every token of HOST, any path")
+    remove.set_defaults(handler=cmd_remove)
+
+    setup = commands.add_parser("setup", help="configure a client to use credhelper")
+    setup_targets = setup.add_subparsers(metavar="CLIENT")
+    setup_git = setup_targets.add_parser("git", help="set credential.https://HOST.helper")
+    setup_git.add_argument("host", nargs="?", metavar="HOST",
+                           help="default: every host with a registered token")
+    setup_git.add_argument("--reset-other-helpers", action="store_true",
+                           help="make credhelper the only helper git asks for HOST")
+    setup_git.set_defaults(handler=cmd_setup_git)
+    setup.set_defaults(handler=lambda args: setup.print_help() or 2)
+
+    doctor = commands.add_parser("doctor", help="check the installation and configuration")
+    doctor.set_defaults(handler=cmd_doctor)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(handler=lambda args: print("credhelper", __version__))
+    return parser
+
+
+def cmd_add(args):
+    from . import admin
+    from .service import Service
+
+    host = admin.host_argument(args.host)
+    token = admin.check_token(read_secret("Token for %s: " % host))
+    service = Service()
+    from .lifecycle import date_from_days
+
+    record = admin.build_record(host, token, args.kind, args.username, args.path,
+                                args.expires_at, args.registry, args.api_url, args.scopes,
+                                today=date_from_days(int(time.time() // 86400)))
+    record, replaced = admin.add_token(service, record, token, args.store)
+    where = record.store + (" (%s)" % record.extra["backend"] if record.extra.get("backend")
+                            else "")
+    print("%s %s %s for %s%s as %s, in the %s store" % (
+        "Replaced" if replaced else "Added", KIND_NAMES[record.kind], record.hint, host,
+        " (path %s)" % record.path if record.path else "", record.login_name(), where))
+    from . import gitconfig
+
+    if not gitconfig.helpers_for(host):
+        print("Next: credhelper setup git %s" % host)
+    return 0
+
+
+def cmd_list(args):
+    from .registry import Registry
+
+    for record in Registry().load():
+        print("%-28s %-7s %-24s %-20s %s" % (record.host, record.kind, record.login_name(),
+                                             record.path or "-", record.hint))
+    return 0
+
+
+def cmd_status(args):
+    from . import admin
+    from .registry import Registry
+
+    now = time.time()
+    records = Registry().load()
+    if args.host:
+        host = admin.host_argument(args.host)
+        records = [r for r in records if r.host == host]
+    rows = [admin.describe(r, now) for r in records]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No tokens registered%s. Add one: credhelper add HOST"
+              % (" for " + args.host if args.host else ""))
+        return 0
+    header = ("HOST", "KIND", "USERNAME", "PATH", "SCOPES", "EXPIRES", "STORE", "TOKEN", "STATE")
+    table = [header] + [(
+        row["host"], row["kind"], row["username"], row["path"] or "-",
+        ",".join(row["scopes"]) if row["scopes"] else "?",
+        "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
+        row["store"], row["token"], row["state"]) for row in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+    return 0
+
+
+def cmd_remove(args):
+    from . import admin
+    from .service import Service
+
+    service = Service()
+    host = admin.host_argument(args.host)
+    chosen = admin.select(service.registry.load(), host, args.path, args.kind, args.username,
+                          every=args.all)
+    if not chosen:
+        others = [r for r in service.registry.load() if r.host == host]
+        hint = "; registered there: %s" % ", ".join(
+            "--path %s" % r.path if r.path else "(no path)" for r in others) if others else ""
+        raise CredhelperError("no matching token for %s%s" % (host, hint))
+    admin.remove_tokens(service, chosen)
+    for record in chosen:
+        print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
+                                         " (path %s)" % record.path if record.path else ""))
+    return 0
+
+
+def cmd_setup_git(args):
+    from . import admin, gitconfig
+    from .registry import Registry
+
+    records = Registry().load()
+    if args.host:
+        hosts = [admin.host_argument(args.host)]
+    else:
+        hosts = sorted({r.host for r in records})
+        if not hosts:
+            raise UsageError("no tokens registered yet: credhelper add HOST first, or name a HOST")
+    for host in hosts:
+        by_path = any(r.host == host and r.path for r in records)
+        changes = gitconfig.configure(host, args.reset_other_helpers, use_http_path=by_path)
+        print("%s: %s" % (host, "; ".join(changes) if changes else "already set up"))
+    return 0
+
+
+def cmd_doctor(args):
+    from . import doctor
+
+    lines, problems = doctor.run()
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print("problem: %s" % scrub(problem))
+    print("ok" if not problems else "%d problem(s)" % len(problems))
+    return 1 if problems else 0
+
+
+def read_secret(prompt):
+    """The token from stdin when it is piped, else from a no-echo prompt.  Never argv."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        data = sys.stdin.read(65536) if sys.stdin else ""
+        return data.strip()
+    import getpass
+
+    return getpass.getpass(prompt).strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

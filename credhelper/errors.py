@@ -1,0 +1,32 @@
+"""One exception tree. Only the entry points (cli, protocol mains) turn these into a line."""
+
+
+class CredhelperError(Exception):
+    """Base of every error this package raises on purpose; its text is shown to the user.
+
+    Messages must never contain a secret: build them with ``redact.redact()``.
+    """
+
+    exit_code = 1
+
+
+class UsageError(CredhelperError):
+    """The command line or the input was malformed."""
+
+    exit_code = 2
+
+
+class ConfigError(CredhelperError):
+    """The config file or a data file cannot be read or is invalid."""
+
+
+class ProtocolError(CredhelperError):
+    """A helper protocol input was rejected (e.g. CR, LF or NUL in a value)."""
+
+
+class StoreError(CredhelperError):
+    """A secret store failed (keyring unavailable, file unreadable...)."""
+
+
+class NotFound(CredhelperError):
+    """Nothing registered matches."""

@@ -1,0 +1,129 @@
+"""The records every layer shares.  Plain slotted classes, not dataclasses: importing
+``dataclasses`` costs ~10 ms (it pulls in ``inspect``), which the ``get`` hot path cannot afford.
+"""
+
+# Token kinds.  "password" is a credential git obtained elsewhere and asked us to ``store``.
+PAT = "pat"          # personal, project and group access tokens (glpat-)
+DEPLOY = "deploy"    # deploy tokens (gldt-), with their own username
+OAUTH = "oauth"      # OAuth2 access tokens
+JOB = "job"          # CI job tokens (glcbt-), username gitlab-ci-token
+PASSWORD = "password"
+KINDS = (PAT, DEPLOY, OAUTH, JOB)
+KIND_NAMES = {PAT: "access token", DEPLOY: "deploy token", OAUTH: "OAuth token",
+              JOB: "job token", PASSWORD: "password"}
+
+JOB_USERNAME = "gitlab-ci-token"
+# PATs and OAuth tokens work with any username on current GitLab; older servers insist on
+# "oauth2" for OAuth tokens, so that one name is right for both.
+ANY_USERNAME_DEFAULT = "oauth2"
+
+# Where a record came from.
+ADDED = "added"        # registered by the user with `credhelper add`: never dropped silently
+GIT_STORE = "git"      # handed to us by git's `store`; git's `erase` removes it
+CI_ENV = "ci"          # synthesised from GitLab CI variables; never written anywhere
+
+# What is known about whether the token still works.
+OK = "ok"
+NEEDS_CHECK = "needs-check"   # a client reported a rejection; re-validate before trusting it
+EXPIRED = "expired"
+REVOKED = "revoked"
+
+# Scopes that allow writing, per operation family.
+WRITE_SCOPES = frozenset({"api", "write_repository", "write_registry", "write_package_registry"})
+READ_SCOPES = frozenset({"read_api", "read_repository", "read_registry", "read_package_registry"})
+
+
+class TokenRecord:
+    """One registered token: where it applies and what is known about it.  Never the secret.
+
+    Treat instances as immutable; ``replace()`` returns a changed copy.
+    """
+
+    __slots__ = ("id", "host", "kind", "username", "path", "scopes", "expires_at", "registry",
+                 "api_url", "store", "origin", "state", "added_at", "hint", "extra")
+
+    def __init__(self, id, host, kind, username=None, path=None, scopes=None, expires_at=None,
+                 registry=None, api_url=None, store="file", origin=ADDED, state=OK,
+                 added_at=None, hint=None, extra=None):
+        self.id = id                    # local identifier, the key in the secret store
+        self.host = host                # normalised "host" or "host:port"
+        self.kind = kind
+        self.username = username        # None: any username is accepted for this kind
+        self.path = path                # None: the whole host; else "group" or "group/project"
+        self.scopes = scopes            # None: unknown
+        self.expires_at = expires_at    # "YYYY-MM-DD" (GitLab: invalid from 00:00 UTC that day)
+        self.registry = registry        # container registry host served with this token
+        self.api_url = api_url          # e.g. https://gitlab.example.com/api/v4
+        self.store = store              # "keyring", "file" or "env"
+        self.origin = origin
+        self.state = state
+        self.added_at = added_at
+        self.hint = hint                # the redacted token, for listings
+        self.extra = extra or {}        # fields written by newer versions, kept as they are
+
+    def replace(self, **changes):
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return TokenRecord(**fields)
+
+    def to_json(self):
+        data = dict(self.extra)
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if name != "extra" and value is not None:
+                data[name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data):
+        known = {name: data[name] for name in cls.__slots__ if name in data and name != "extra"}
+        extra = {key: value for key, value in data.items() if key not in cls.__slots__}
+        return cls(extra=extra, **known)
+
+    def login_name(self, requested=None):
+        """The username to send: the one git asked about, else ours, else the kind's default."""
+        if requested:
+            return requested
+        if self.username:
+            return self.username
+        if self.kind == JOB:
+            return JOB_USERNAME
+        return ANY_USERNAME_DEFAULT
+
+    def __repr__(self):  # no secret lives here, but keep reprs short and useful
+        return "TokenRecord(%s %s %s path=%s)" % (self.kind, self.host, self.hint, self.path)
+
+    def __eq__(self, other):
+        return isinstance(other, TokenRecord) and self.to_json() == other.to_json()
+
+
+class Request:
+    """What a client asks for: a credential for this URL (and operation, when it knows it)."""
+
+    __slots__ = ("protocol", "host", "path", "username", "operation")
+
+    def __init__(self, protocol, host, path=None, username=None, operation=None):
+        self.protocol = protocol        # "https" or "http"
+        self.host = host                # normalised, see hosts.normalise_host
+        self.path = path                # "group/project.git" or None
+        self.username = username        # set when the client already has one
+        self.operation = operation      # "read", "write" or None (unknown: prefer write-capable)
+
+    def __repr__(self):
+        return "Request(%s://%s/%s user=%s op=%s)" % (
+            self.protocol, self.host, self.path or "", self.username, self.operation)
+
+
+class Answer:
+    """A credential to hand to a client."""
+
+    __slots__ = ("username", "secret", "expiry_utc", "record")
+
+    def __init__(self, username, secret, expiry_utc=None, record=None):
+        self.username = username
+        self.secret = secret
+        self.expiry_utc = expiry_utc    # Unix seconds after which the secret is invalid
+        self.record = record
+
+    def __repr__(self):
+        return "Answer(%s, <secret>)" % self.username

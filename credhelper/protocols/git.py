@@ -1,0 +1,147 @@
+"""``git-credential-gitlab get|store|erase``: git's credential helper protocol.
+
+Wire format (git's Documentation/git-credential.adoc, credential.c): ``key=value`` lines ended by
+a blank line or EOF; values hold no LF or NUL; a line is at most 65535 bytes.  We split on LF
+only and strip one trailing CR (a CRLF line ending), and refuse any other CR, because helpers
+that treated a bare CR as a line break let a crafted URL inject ``host=`` and leak a credential
+to another host (CVE-2024-52006, "Clone2Leak").  Unknown keys and actions are ignored, as git
+expects; ``get`` with nothing to give prints nothing and exits 0 so git asks the next helper.
+
+Streams and environment are parameters so tests can drive ``main`` in-process.
+"""
+
+import sys
+
+from ..errors import CredhelperError, ProtocolError
+from ..hosts import normalise_host, normalise_path
+from ..model import Request
+
+MAX_LINE = 65535
+
+
+def parse(data):
+    """Bytes from git -> {key: value}, with ``key[]`` keys collected into lists."""
+    attributes = {}
+    for raw in data.split(b"\n"):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw:
+            break
+        if len(raw) > MAX_LINE:
+            raise ProtocolError("input line longer than %d bytes" % MAX_LINE)
+        if b"\0" in raw:
+            raise ProtocolError("NUL byte in input")
+        if b"\r" in raw:
+            raise ProtocolError("carriage return inside a value (refused: CVE-2024-52006)")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("input is not UTF-8") from None
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            raise ProtocolError("malformed input line (expected key=value)")
+        if key.endswith("[]"):
+            values = attributes.setdefault(key, [])
+            if value:
+                values.append(value)
+            else:
+                values.clear()  # an empty array value resets the list, as in git
+        elif key == "url":
+            attributes.update(_url_parts(value))
+        else:
+            attributes[key] = value
+    return attributes
+
+
+def emit(attributes):
+    """{key: value} -> bytes for git; refuses values that could smuggle in another line."""
+    out = []
+    for key, value in attributes.items():
+        value = str(value)
+        if any(c in value for c in "\n\r\0") or any(c in key for c in "=\n\r\0"):
+            raise ProtocolError("refusing to emit %s containing CR, LF or NUL" % key)
+        out.append("%s=%s\n" % (key, value))
+    return "".join(out).encode("utf-8")
+
+
+def request_from(attributes, operation=None):
+    """The attributes as a Request, or None when git did not say which host and protocol
+    (git itself refuses such credentials: CVE-2020-11008)."""
+    protocol = attributes.get("protocol", "").lower()
+    host = attributes.get("host", "")
+    if not protocol or not host:
+        return None
+    return Request(protocol, normalise_host(host, protocol),
+                   normalise_path(attributes.get("path")), attributes.get("username") or None,
+                   operation)
+
+
+def _url_parts(url):
+    """``url=`` is shorthand for its parts (git splits it the same way)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    found = {"protocol": parts.scheme}
+    if parts.hostname is not None:
+        host = parts.netloc.rpartition("@")[2]
+        found["host"] = host
+    if parts.username:
+        found["username"] = unquote(parts.username)
+    if parts.password:
+        found["password"] = unquote(parts.password)
+    if parts.path.strip("/"):
+        found["path"] = unquote(parts.path.lstrip("/"))
+    return found
+
+
+def run(action, data, service):
+    """One helper call: returns the bytes for stdout."""
+    if action not in ("get", "store", "erase"):
+        return b""  # git: "a helper ignores actions it does not know"
+    attributes = parse(data)
+    request = request_from(attributes)
+    if request is None:
+        return b""
+    if action == "get":
+        answer = service.lookup(request)
+        if answer is None:
+            return b""
+        reply = {"username": answer.username, "password": answer.secret}
+        if answer.expiry_utc is not None:
+            reply["password_expiry_utc"] = answer.expiry_utc
+        return emit(reply)
+    if action == "store":
+        service.remember(request, attributes.get("username"), attributes.get("password"))
+    else:
+        service.reject(request, attributes.get("username"), attributes.get("password"))
+    return b""
+
+
+def main(argv=None, stdin=None, stdout=None, service=None):
+    argv = sys.argv[1:] if argv is None else argv
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    if len(argv) != 1:
+        sys.stderr.write("usage: git-credential-gitlab get|store|erase "
+                         "(git runs this; see credhelper setup git)\n")
+        return 2
+    try:
+        data = stdin.read(16 * (MAX_LINE + 1))
+        if service is None:
+            from ..service import Service
+
+            service = Service()
+        stdout.write(run(argv[0], data, service))
+        stdout.flush()
+    except CredhelperError as error:
+        from ..redact import scrub
+
+        sys.stderr.write("git-credential-gitlab: %s\n" % scrub(str(error)))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Which registered credential answers a request: pure functions, no I/O.
+
+Rules, in order (each one a filter, then a ranking):
+1. Transport: https only; plain http only for hosts the user allowed.
+2. Host: equal to the normalised request host, port included.  Never a prefix or suffix match.
+3. Username: when the client already has one, only credentials that log in under it (a deploy
+   token's own name, ``gitlab-ci-token`` for job tokens; PATs and OAuth tokens accept any name
+   unless the user pinned one).
+4. Path: a record registered for ``group`` serves ``group/...`` (segment boundaries).  When the
+   client sends no path (git's default), host-wide records come first, path-scoped ones after.
+5. Still usable: not known to be expired or revoked.
+Ranking: a credential whose own username is the one the client asked for, then the most
+specific path, then ability to do the operation (git does not say whether it
+fetches or pushes, so when unknown a write-capable token beats one known to be read-only: a
+push never fails with a read-only token while a writable one exists), then what the user added
+over what git stored over what the CI job provides, then kind.
+"""
+
+from . import lifecycle
+from .hosts import path_within
+from .model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, JOB, JOB_USERNAME, OAUTH, PASSWORD, PAT)
+
+# Scopes that let a token push over git (gitlab-facts.md, "Git over HTTP").
+GIT_WRITE_SCOPES = frozenset({"api", "write_repository"})
+
+_ORIGIN_RANK = {ADDED: 2, GIT_STORE: 1, CI_ENV: 0}
+_KIND_RANK = {PAT: 4, OAUTH: 3, DEPLOY: 2, JOB: 1, PASSWORD: 0}
+
+
+def transport_allowed(protocol, allow_http):
+    return protocol == "https" or (protocol == "http" and allow_http)
+
+
+def accepts_username(record, requested):
+    """Can ``record`` log in as ``requested`` (None: the client has no username yet)?"""
+    if not requested:
+        return True
+    if record.kind == JOB:
+        return requested == JOB_USERNAME
+    if record.kind in (PAT, OAUTH) and record.username is None:
+        return True
+    return record.username == requested
+
+
+def can_write(record):
+    """True, False, or None when unknown (no scopes recorded)."""
+    if record.kind == JOB:
+        return False  # job tokens cannot push unless a project opts in; never rely on it
+    if record.scopes is None:
+        return None
+    return bool(GIT_WRITE_SCOPES.intersection(record.scopes))
+
+
+def matching(records, request, allow_http=False):
+    """Records for this request's host, username and path, ignoring whether they still work."""
+    if not transport_allowed(request.protocol, allow_http):
+        return []
+    return [r for r in records
+            if r.host == request.host
+            and accepts_username(r, request.username)
+            and (request.path is None or path_within(request.path, r.path))]
+
+
+def candidates(records, request, now, allow_http=False):
+    """The records that may answer ``request``, best first."""
+    usable = [r for r in matching(records, request, allow_http)
+              if lifecycle.unusable_reason(r, now) is None]
+    if request.operation == "write":
+        usable = [r for r in usable if can_write(r) is not False]
+    usable.sort(key=lambda r: _rank(r, request), reverse=True)  # stable: ties keep add order
+    return usable
+
+
+def _rank(record, request):
+    if request.path is None:
+        specificity = 1 if record.path is None else 0
+    else:
+        specificity = 0 if record.path is None else record.path.count("/") + 1
+    writable = can_write(record)
+    capability = 0 if request.operation == "read" else {True: 2, None: 1, False: 0}[writable]
+    exact_username = bool(request.username) and record.login_name() == request.username
+    return (exact_username, specificity, capability, _ORIGIN_RANK.get(record.origin, 0),
+            _KIND_RANK.get(record.kind, 0))

@@ -1,0 +1,210 @@
+"""What every protocol adapter asks of credhelper, for one request: a credential (``lookup``),
+"remember this one" (``remember``, git's store) and "this one was refused" (``reject``, git's
+erase).  It joins the registry, the CI environment, the resolver, the lifecycle rules and the
+stores; the adapters only translate their wire format to and from it.
+"""
+
+import os
+import sys
+import time
+
+from . import ci_env, lifecycle, resolver
+from .errors import StoreError
+from .model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, KIND_NAMES, NEEDS_CHECK, PASSWORD, PAT,
+                    Answer, Request, TokenRecord)
+from .redact import redact
+from .registry import Registry
+from .stores import CI, open_store
+
+
+def warn(message):
+    """One line for a person on stderr; stdout belongs to the protocol."""
+    sys.stderr.write("credhelper: %s\n" % message)
+    sys.stderr.flush()
+
+
+class Service:
+    def __init__(self, registry=None, environ=None, clock=time.time, warn=warn, config=None):
+        self.registry = registry or Registry()
+        self.environ = os.environ if environ is None else environ
+        self.clock = clock
+        self.warn = warn
+        self._config = config
+        self._stores = {}
+
+    # -- the three operations --------------------------------------------------------------
+
+    def lookup(self, request):
+        """The best working credential for ``request``, or None (the client then goes on)."""
+        records = self._records()
+        allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
+        now = self.clock()
+        for record in resolver.candidates(records, request, now, allow_http):
+            secret = self._secret(record)
+            if secret:
+                return Answer(record.login_name(request.username), secret,
+                              lifecycle.expiry_utc(record), record)
+        self._explain_nothing(records, request, now, allow_http)
+        return None
+
+    def lookup_quietly(self, host):
+        """``lookup`` for ``https://HOST`` without warnings (for reports)."""
+        warn, self.warn = self.warn, lambda message: None
+        try:
+            return self.lookup(Request("https", host))
+        finally:
+            self.warn = warn
+
+    def remember(self, request, username, secret):
+        """Keep a credential git obtained elsewhere, for a host we manage (git's ``store``)."""
+        if not username or not secret or secret.startswith("glcbt-"):
+            return  # job tokens die with their job: storing one would only serve a dead token
+        allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
+        if not resolver.transport_allowed(request.protocol, allow_http):
+            return
+        records = self._records()
+        if not self._manages(records, request.host):
+            return
+        same_login = [r for r in resolver.matching(records, request, allow_http)
+                      if r.login_name(username) == username]
+        if any(self._secret(r, quiet=True) == secret for r in same_login):
+            return  # git is storing what we just gave it
+        record = TokenRecord(id=new_id(), host=request.host, kind=guess_kind(secret),
+                             username=username, path=request.path, origin=GIT_STORE,
+                             hint=redact(secret), added_at=self._today())
+        store_name, backend = self.default_store()
+        record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
+        old = []
+
+        def upsert(current):
+            old.extend(r for r in current if r.origin == GIT_STORE and _same_slot(r, record))
+            return [r for r in current if r not in old] + [record]
+
+        with self.registry.lock():
+            self.store_for(record).set(record, secret)
+            current = self.registry.load()
+            self.registry.save(upsert(current))
+        for stale in old:
+            self.delete_secret(stale)
+
+    def reject(self, request, username, secret):
+        """A client says the server refused this credential (git's ``erase``).
+
+        Tokens the user added are never dropped here: they are marked for re-checking and the
+        user is told; credentials git stored are forgotten, as ``git credential-store`` does.
+        """
+        records = self._records()
+        allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
+        hits = [r for r in resolver.matching(records, request, allow_http)
+                if r.origin != CI_ENV and (not username or r.login_name(username) == username)
+                and (secret is None or self._secret(r, quiet=True) == secret)]
+        if not hits:
+            return
+        forget = {r.id for r in hits if r.origin == GIT_STORE}
+        flag = {r.id for r in hits if r.origin == ADDED and secret is not None}
+
+        def change(current):
+            kept = [r for r in current if r.id not in forget]
+            return [r.replace(state=NEEDS_CHECK) if r.id in flag else r for r in kept]
+
+        self.registry.update(change)
+        for record in hits:
+            if record.id in forget:
+                self.delete_secret(record)
+            elif record.id in flag:
+                self.warn("%s refused the %s %s; it stays registered and will be re-checked "
+                          "(to drop it: credhelper remove %s%s)"
+                          % (record.host, _kind_name(record), record.hint or "token",
+                             record.host, " --path " + record.path if record.path else ""))
+
+    # -- shared plumbing -------------------------------------------------------------------
+
+    def config(self):
+        if self._config is None:
+            from . import config
+
+            self._config = config.load()
+        return self._config
+
+    def store_for(self, record):
+        key = (record.store, record.extra.get("backend"))
+        if key not in self._stores:
+            self._stores[key] = open_store(record.store, record.extra.get("backend"),
+                                           data_dir=self.registry.directory)
+        return self._stores[key]
+
+    def default_store(self):
+        """(store name, keyring backend or None) for new tokens, as the config asks."""
+        choice = self.config().store
+        if choice == "file":
+            return "file", None
+        from .stores.keyring_store import choose_backend
+
+        backend = choose_backend()
+        if backend is None:
+            if choice == "keyring":
+                raise StoreError("no usable keyring backend; set store = \"file\" in the "
+                                 "config or install a Secret Service (gnome-keyring, KeePassXC)")
+            return "file", None
+        return "keyring", backend
+
+    def _records(self):
+        return self.registry.load() + ci_env.records(self.environ)
+
+    def _secret(self, record, quiet=False):
+        if record.store == CI:
+            return ci_env.secret(record, self.environ)
+        try:
+            return self.store_for(record).get(record)
+        except StoreError as error:
+            if not quiet:
+                self.warn(str(error))
+            return None
+
+    def delete_secret(self, record):
+        try:
+            self.store_for(record).delete(record)
+        except StoreError as error:
+            self.warn(str(error))
+
+    def _manages(self, records, host):
+        return (any(r.host == host and r.origin in (ADDED, CI_ENV) for r in records)
+                or host in self.config().hosts)
+
+    def _explain_nothing(self, records, request, now, allow_http):
+        """Say why a host we know gets nothing, so the user is not left with a bare prompt."""
+        for record in resolver.matching(records, request, allow_http):
+            reason = lifecycle.unusable_reason(record, now)
+            if reason and record.origin == ADDED:
+                self.warn("the %s %s for %s %s; add a new one: credhelper add %s%s"
+                          % (_kind_name(record), record.hint or "token", record.host, reason,
+                             record.host, " --path " + record.path if record.path else ""))
+                return
+        if request.protocol == "http" and any(r.host == request.host for r in records):
+            self.warn("not sending a token for %s over plain http (set allow_http in the "
+                      "config to allow it)" % request.host)
+
+    def _today(self):
+        day = int(self.clock() // 86400)
+        return lifecycle.date_from_days(day)
+
+
+def new_id():
+    return os.urandom(8).hex()
+
+
+def guess_kind(secret):
+    """The kind of a credential git stored: by GitLab's token prefixes, else a password."""
+    if secret.startswith("glpat-"):
+        return PAT
+    if secret.startswith("gldt-"):
+        return DEPLOY
+    return PASSWORD
+
+
+def _same_slot(a, b):
+    return (a.host, a.path, a.username) == (b.host, b.path, b.username)
+
+
+def _kind_name(record):
+    return KIND_NAMES.get(record.kind, "token")

@@ -1,0 +1,579 @@
+"""The in-memory model of a GitLab instance: users, groups, projects, tokens.
+
+This module only stores facts and answers questions about them (who is a
+member of what, is this token still active).  What a request may do with a
+token is decided in ``auth.py``, following GitLab's own rules.
+
+Everything is guarded by one lock: the HTTP server answers requests on many
+threads while a test thread creates, revokes and expires tokens.
+
+Time comes from ``GitLabState.now()`` so tests can move it (``advance()``,
+``set_clock()``) to expire tokens without sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime as _dt
+import os
+import re
+import secrets
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+__all__ = [
+    "ACCESS_LEVELS",
+    "GitLabState",
+    "Group",
+    "Project",
+    "Token",
+    "User",
+    "PAT",
+    "DEPLOY",
+    "OAUTH",
+    "JOB",
+]
+
+# GitLab's numeric access levels (Gitlab::Access).
+ACCESS_LEVELS: dict[str, int] = {
+    "guest": 10,
+    "planner": 15,
+    "reporter": 20,
+    "developer": 30,
+    "maintainer": 40,
+    "owner": 50,
+}
+
+VISIBILITIES = ("private", "internal", "public")
+
+# Token kinds.  Each kind lives in its own table in GitLab, so each has its
+# own id sequence (a PAT and a deploy token may both have id 1).
+PAT = "personal_access_token"
+DEPLOY = "deploy_token"
+OAUTH = "oauth_access_token"
+JOB = "ci_job_token"
+
+# A path segment as GitLab allows it (simplified): it must not be able to
+# escape the repository root on disk.
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+# Fixed identity and dates for the initial commit, so repositories are
+# reproducible and git never asks who the committer is.
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Fake GitLab",
+    "GIT_AUTHOR_EMAIL": "fake-gitlab@example.com",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
+    "GIT_COMMITTER_NAME": "Fake GitLab",
+    "GIT_COMMITTER_EMAIL": "fake-gitlab@example.com",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _level(value: str | int) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return ACCESS_LEVELS[value.lower()]
+    except KeyError:
+        raise ValueError(f"unknown access level {value!r}; use one of {sorted(ACCESS_LEVELS)}") from None
+
+
+def _check_path(path: str) -> str:
+    path = path.strip("/")
+    parts = path.split("/")
+    if not path or any(not _SEGMENT.fullmatch(p) or p.endswith((".git", ".atom")) for p in parts):
+        raise ValueError(f"invalid GitLab path {path!r}")
+    return path
+
+
+# --- token formats ---------------------------------------------------------
+
+def _random_urlsafe(nbytes: int) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def _base36(n: int, width: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out.rjust(width, "0")
+
+
+def new_pat_secret(prefix: str = "glpat-", routable: bool | None = None) -> str:
+    """A PAT in one of GitLab's formats, so helpers never rely on one shape.
+
+    Legacy: prefix + 20 url-safe characters.  Routable (newer servers):
+    prefix + base64url payload + "." + 2 base36 chars + 7 base36 chars of a
+    CRC32.  The payload length varies on purpose: never assume a fixed length.
+    """
+    if routable is None:
+        routable = secrets.randbelow(2) == 1
+    if not routable:
+        return prefix + _random_urlsafe(15)  # 15 bytes -> 20 characters
+    payload = base64.urlsafe_b64encode(secrets.token_bytes(24 + secrets.randbelow(16))).decode().rstrip("=")
+    body = f"{prefix}{payload}.01"
+    return body + _base36(binascii.crc32(body.encode()), 7)
+
+
+def _new_deploy_secret() -> str:
+    return "gldt-" + _random_urlsafe(15)
+
+
+def _new_oauth_secret() -> str:
+    return secrets.token_hex(32)  # 64 hex characters, opaque
+
+
+def _new_job_secret() -> str:
+    # Recent GitLab job tokens carry a partition id before an underscore.
+    return f"glcbt-{64:x}_{_random_urlsafe(15)}"
+
+
+# --- model -----------------------------------------------------------------
+
+@dataclass(eq=False)
+class User:
+    id: int
+    username: str
+    password: str | None = field(default=None, repr=False)
+    blocked: bool = False
+    admin: bool = False
+    external: bool = False
+    bot: bool = False  # project/group access token owners
+    two_factor: bool = False
+
+
+@dataclass(eq=False)
+class Group:
+    id: int
+    path: str
+    members: dict[str, int] = field(default_factory=dict)  # username -> level
+
+
+@dataclass(eq=False)
+class Project:
+    id: int
+    path: str
+    visibility: str
+    repo_path: Path
+    members: dict[str, int] = field(default_factory=dict)  # username -> level
+    # CI/CD job token inbound allowlist: paths of projects whose job tokens may
+    # reach this project.  The project itself is always allowed.  GitLab
+    # enforces this allowlist for new projects, so it starts empty.
+    job_token_allowlist: set[str] = field(default_factory=set)
+    # GitLab's "Allow Git push requests to the repository" for job tokens
+    # (off by default).
+    job_token_push_allowed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def namespace(self) -> str:
+        return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+
+
+@dataclass(eq=False)
+class Token:
+    """One credential.  ``token`` is the secret: it is never part of repr()."""
+
+    id: int
+    kind: str
+    token: str = field(repr=False)
+    name: str
+    scopes: tuple[str, ...]
+    created_at: _dt.datetime
+    # PAT: a date (stops working at 00:00 UTC that day).  Deploy tokens store
+    # a timestamp in GitLab; both a date and an aware datetime are accepted.
+    expires_at: _dt.date | _dt.datetime | None = None
+    revoked: bool = False
+    previous_token_id: int | None = None
+    user: str | None = None  # owner (PAT, OAuth, job); None for deploy tokens
+    # Deploy tokens: the Basic-auth username and what they belong to.
+    username: str | None = None
+    project: str | None = None  # project path (deploy token, job token)
+    group: str | None = None  # group path (group deploy token)
+    # OAuth access tokens
+    expires_in: int | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    application_id: int | None = None
+    # CI job tokens
+    finished: bool = False
+    description: str = ""
+    last_used_at: _dt.datetime | None = None
+
+    def expiry_instant(self) -> _dt.datetime | None:
+        """The moment this token stops working, or None when it never expires."""
+        if self.kind == OAUTH:
+            if self.expires_in is None:
+                return None
+            return self.created_at + _dt.timedelta(seconds=self.expires_in)
+        exp = self.expires_at
+        if exp is None:
+            return None
+        if isinstance(exp, _dt.datetime):
+            return exp if exp.tzinfo else exp.replace(tzinfo=_dt.timezone.utc)
+        # A date D means "valid through D-1": expired from 00:00 UTC on D.
+        return _dt.datetime.combine(exp, _dt.time(0, 0), tzinfo=_dt.timezone.utc)
+
+
+class GitLabState:
+    """The whole fake instance.  Thread-safe: every method takes ``self.lock``."""
+
+    def __init__(self, repo_root: str | os.PathLike, git: str = "git"):
+        self.repo_root = Path(repo_root)
+        self.repo_root.mkdir(parents=True, exist_ok=True)
+        self.git = git
+        self.lock = threading.RLock()
+        self._clock: Callable[[], _dt.datetime] = _utcnow
+        self._offset = _dt.timedelta(0)
+        self._ids: dict[str, int] = {}
+        self.users: dict[str, User] = {}  # lower-case username -> User
+        self.groups: dict[str, Group] = {}  # lower-case path -> Group
+        self.projects: dict[str, Project] = {}  # lower-case path -> Project
+        self.tokens: dict[tuple[str, int], Token] = {}  # (kind, id) -> Token
+        self._by_secret: dict[str, Token] = {}
+        # Instance setting "Allow password authentication for Git over HTTP(S)".
+        self.password_authentication_enabled_for_git = True
+        self.pat_prefix = "glpat-"
+
+    # --- clock ---------------------------------------------------------------
+
+    def now(self) -> _dt.datetime:
+        """Current time (aware, UTC) as the fake server sees it."""
+        with self.lock:
+            value = self._clock() + self._offset
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.astimezone(_dt.timezone.utc)
+
+    def today(self) -> _dt.date:
+        return self.now().date()
+
+    def set_clock(self, clock: Callable[[], _dt.datetime] | None) -> None:
+        """Replace the time source (None: back to the real clock, no offset)."""
+        with self.lock:
+            self._clock = clock or _utcnow
+            self._offset = _dt.timedelta(0)
+
+    def advance(self, seconds: float = 0, *, days: float = 0) -> _dt.datetime:
+        """Move the server's clock forward; returns the new now()."""
+        with self.lock:
+            self._offset += _dt.timedelta(seconds=seconds, days=days)
+        return self.now()
+
+    # --- ids -------------------------------------------------------------------
+
+    def _next_id(self, table: str) -> int:
+        self._ids[table] = self._ids.get(table, 0) + 1
+        return self._ids[table]
+
+    # --- users and groups --------------------------------------------------------
+
+    def add_user(self, username: str, *, password: str | None = None, admin: bool = False,
+                 external: bool = False, bot: bool = False) -> User:
+        with self.lock:
+            key = username.lower()
+            if key in self.users:
+                raise ValueError(f"user {username!r} exists")
+            user = User(self._next_id("users"), username, password=password, admin=admin,
+                        external=external, bot=bot)
+            self.users[key] = user
+            return user
+
+    def user(self, username: str) -> User:
+        with self.lock:
+            try:
+                return self.users[username.lower()]
+            except KeyError:
+                raise KeyError(f"no user {username!r}") from None
+
+    def find_user(self, username: str | None) -> User | None:
+        if not username:
+            return None
+        with self.lock:
+            return self.users.get(username.lower())
+
+    def _ensure_user(self, username: str) -> User:
+        return self.find_user(username) or self.add_user(username)
+
+    def block_user(self, username: str, blocked: bool = True) -> None:
+        with self.lock:
+            self.user(username).blocked = blocked
+
+    def add_group(self, path: str, members: Mapping[str, str | int] | None = None) -> Group:
+        """Create a group (and any missing parent groups)."""
+        path = _check_path(path)
+        with self.lock:
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                parent = "/".join(parts[:i])
+                if parent.lower() not in self.groups:
+                    self.groups[parent.lower()] = Group(self._next_id("namespaces"), parent)
+            group = self.groups.get(path.lower())
+            if group is None:
+                if path.lower() in self.projects:
+                    raise ValueError(f"{path!r} is a project")
+                group = Group(self._next_id("namespaces"), path)
+                self.groups[path.lower()] = group
+            for name, level in (members or {}).items():
+                group.members[self._ensure_user(name).username] = _level(level)
+            return group
+
+    def find_group(self, path: str) -> Group | None:
+        with self.lock:
+            return self.groups.get(path.strip("/").lower())
+
+    # --- projects ------------------------------------------------------------------
+
+    def add_project(self, path: str, visibility: str = "private",
+                    members: Mapping[str, str | int] | None = None,
+                    *, files: Mapping[str, str | bytes] | None = None) -> Project:
+        """Create a project with a real bare repository holding one commit on ``main``.
+
+        Members that do not exist yet are created as users.  Parent groups are
+        created too (a GitLab project always lives in a namespace).
+        """
+        path = _check_path(path)
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {VISIBILITIES}")
+        if "/" not in path:
+            raise ValueError("a project path needs a namespace, e.g. 'group/project'")
+        with self.lock:
+            if path.lower() in self.projects or path.lower() in self.groups:
+                raise ValueError(f"{path!r} exists")
+            self.add_group(path.rsplit("/", 1)[0])
+            project = Project(self._next_id("projects"), path, visibility,
+                              self.repo_root / f"{path}.git")
+            for name, level in (members or {}).items():
+                project.members[self._ensure_user(name).username] = _level(level)
+            self.projects[path.lower()] = project
+        # Creating the repository runs git: done outside the lock so requests
+        # for other projects are not held up.
+        try:
+            self._init_repo(project, files or {"README.md": f"# {project.name}\n"})
+        except BaseException:
+            with self.lock:
+                self.projects.pop(path.lower(), None)
+            raise
+        return project
+
+    def find_project(self, path: str) -> Project | None:
+        """Look a project up by path, case-insensitively as GitLab does."""
+        with self.lock:
+            return self.projects.get(path.strip("/").lower())
+
+    def project(self, path: str) -> Project:
+        found = self.find_project(path)
+        if found is None:
+            raise KeyError(f"no project {path!r}")
+        return found
+
+    def add_member(self, project_or_group: str, username: str, level: str | int) -> None:
+        with self.lock:
+            target = self.find_project(project_or_group) or self.find_group(project_or_group)
+            if target is None:
+                raise KeyError(f"no project or group {project_or_group!r}")
+            target.members[self._ensure_user(username).username] = _level(level)
+
+    def allow_job_token_access(self, target_project: str, source_project: str) -> None:
+        """Add *source_project* to *target_project*'s job token inbound allowlist."""
+        with self.lock:
+            self.project(target_project).job_token_allowlist.add(self.project(source_project).path.lower())
+
+    def _git(self, *args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.repo_root), **_GIT_ENV}
+        done = subprocess.run([self.git, *args], cwd=cwd, env=env, input=input,
+                              capture_output=True, check=True)
+        return done.stdout.decode().strip()
+
+    def _init_repo(self, project: Project, files: Mapping[str, str | bytes]) -> None:
+        repo = project.repo_path
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        self._git("init", "--quiet", "--bare", "--initial-branch=main", str(repo))
+        gd = f"--git-dir={repo}"
+        # Build the first commit with plumbing: no working tree needed.
+        entries = []
+        for name, content in sorted(files.items()):
+            if "/" in name:
+                raise ValueError("initial files must be top-level")
+            data = content.encode() if isinstance(content, str) else content
+            blob = self._git(gd, "hash-object", "-w", "--stdin", input=data)
+            entries.append(f"100644 blob {blob}\t{name}\n")
+        tree = self._git(gd, "mktree", input="".join(entries).encode())
+        commit = self._git(gd, "commit-tree", tree, "-m", "Initial commit")
+        self._git(gd, "update-ref", "refs/heads/main", commit)
+
+    # --- permissions (facts only; auth.py applies GitLab's rules) ----------------
+
+    def access_level(self, user: User | str | None, project: Project) -> int:
+        """The user's effective access level: project membership or any ancestor group's."""
+        if user is None:
+            return 0
+        name = user.username if isinstance(user, User) else user
+        with self.lock:
+            levels = [project.members.get(name, 0)]
+            parts = project.path.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                group = self.groups.get("/".join(parts[:i]).lower())
+                if group is not None:
+                    levels.append(group.members.get(name, 0))
+            return max(levels)
+
+    # --- tokens --------------------------------------------------------------------
+
+    def _register(self, token: Token) -> Token:
+        self.tokens[(token.kind, token.id)] = token
+        self._by_secret[token.token] = token
+        return token
+
+    def create_pat(self, user: str, scopes: Iterable[str] = ("api",), expires_at: _dt.date | None = None,
+                   name: str = "token", *, routable: bool | None = None,
+                   previous_token_id: int | None = None, description: str = "") -> Token:
+        """A personal access token for an existing user."""
+        with self.lock:
+            owner = self.user(user)
+            token = Token(self._next_id(PAT), PAT, new_pat_secret(self.pat_prefix, routable), name,
+                          tuple(scopes), self.now(), expires_at=expires_at,
+                          previous_token_id=previous_token_id, user=owner.username,
+                          description=description)
+            return self._register(token)
+
+    def _create_bot_token(self, target: Project | Group, scopes: Iterable[str], level: str | int,
+                          expires_at: _dt.date | None, name: str) -> Token:
+        kind = "project" if isinstance(target, Project) else "group"
+        with self.lock:
+            bot_name = f"{kind}_{target.id}_bot_{secrets.token_hex(4)}"
+            self.add_user(bot_name, bot=True)
+            target.members[bot_name] = _level(level)
+            return self.create_pat(bot_name, scopes, expires_at, name)
+
+    def create_project_access_token(self, project: str, scopes: Iterable[str] = ("api",),
+                                    access_level: str | int = "maintainer",
+                                    expires_at: _dt.date | None = None, name: str = "token") -> Token:
+        """A project access token: a PAT owned by a new bot user that is a project member."""
+        return self._create_bot_token(self.project(project), scopes, access_level, expires_at, name)
+
+    def create_group_access_token(self, group: str, scopes: Iterable[str] = ("api",),
+                                  access_level: str | int = "maintainer",
+                                  expires_at: _dt.date | None = None, name: str = "token") -> Token:
+        found = self.find_group(group)
+        if found is None:
+            raise KeyError(f"no group {group!r}")
+        return self._create_bot_token(found, scopes, access_level, expires_at, name)
+
+    def create_deploy_token(self, project_or_group: str, scopes: Iterable[str] = ("read_repository",),
+                            username: str | None = None,
+                            expires_at: _dt.date | _dt.datetime | None = None,
+                            name: str = "deploy token") -> Token:
+        """A deploy token for a project, or for a group (reaching every project below it)."""
+        with self.lock:
+            project = self.find_project(project_or_group)
+            group = None if project else self.find_group(project_or_group)
+            if project is None and group is None:
+                raise KeyError(f"no project or group {project_or_group!r}")
+            token_id = self._next_id(DEPLOY)
+            token = Token(token_id, DEPLOY, _new_deploy_secret(), name, tuple(scopes), self.now(),
+                          expires_at=expires_at,
+                          username=username or f"gitlab+deploy-token-{token_id}",
+                          project=project.path if project else None,
+                          group=group.path if group else None)
+            return self._register(token)
+
+    def create_oauth_token(self, user: str, scopes: Iterable[str] = ("api",), expires_in: int | None = 7200,
+                           *, application_id: int | None = 1, previous_token_id: int | None = None) -> Token:
+        """An OAuth2 access token (Doorkeeper): opaque, lives *expires_in* seconds."""
+        with self.lock:
+            owner = self.user(user)
+            token = Token(self._next_id(OAUTH), OAUTH, _new_oauth_secret(), "oauth", tuple(scopes),
+                          self.now(), expires_in=expires_in, refresh_token=_new_oauth_secret(),
+                          application_id=application_id, user=owner.username,
+                          previous_token_id=previous_token_id)
+            return self._register(token)
+
+    def create_job_token(self, user: str, project: str) -> Token:
+        """A CI job token for a running job of *project*, triggered by *user*."""
+        with self.lock:
+            owner = self.user(user)
+            proj = self.project(project)
+            token = Token(self._next_id(JOB), JOB, _new_job_secret(), "job", (), self.now(),
+                          user=owner.username, project=proj.path)
+            return self._register(token)
+
+    def _resolve(self, token: Token | str) -> Token:
+        if isinstance(token, Token):
+            return token
+        with self.lock:
+            found = self._by_secret.get(token)
+        if found is None:
+            raise KeyError("unknown token")  # never echo the secret
+        return found
+
+    def finish_job(self, token: Token | str) -> None:
+        """End the job: its token stops working."""
+        with self.lock:
+            found = self._resolve(token)
+            if found.kind != JOB:
+                raise ValueError("not a job token")
+            found.finished = True
+
+    def revoke(self, token: Token | str) -> None:
+        with self.lock:
+            self._resolve(token).revoked = True
+
+    def token_by_id(self, kind: str, token_id: int) -> Token | None:
+        with self.lock:
+            return self.tokens.get((kind, token_id))
+
+    def find_token(self, secret: str | None, kind: str | None = None) -> Token | None:
+        """The token with this secret, active or not (None if unknown)."""
+        if not secret:
+            return None
+        with self.lock:
+            found = self._by_secret.get(secret)
+        if found is None or (kind is not None and found.kind != kind):
+            return None
+        return found
+
+    def is_expired(self, token: Token) -> bool:
+        instant = token.expiry_instant()
+        return instant is not None and self.now() >= instant
+
+    def is_active(self, token: Token) -> bool:
+        """Not revoked, not expired, and (job tokens) the job still runs."""
+        with self.lock:
+            if token.revoked or self.is_expired(token):
+                return False
+            if token.kind == JOB and token.finished:
+                return False
+            return True
+
+    def find_active_token(self, secret: str | None, kind: str) -> Token | None:
+        """Like GitLab's finders: expired or revoked tokens are simply not found."""
+        found = self.find_token(secret, kind)
+        if found is None or not self.is_active(found):
+            return None
+        return found
+
+    def touch(self, token: Token) -> None:
+        with self.lock:
+            token.last_used_at = self.now()
+
+    def snapshot(self, token: Token) -> Token:
+        """A copy safe to read without the lock."""
+        with self.lock:
+            return dataclasses.replace(token)
