@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated home for every test, the fake GitLab over real HTTPS, a real
+Secret Service (gnome-keyring in a private D-Bus session), and helpers to run the installed
+executables the way git and users do."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from credhelper.testing import FakeGitLab, TestCA
+from tests.support.secret_service import SecretService
+
+# The venv's bin (console scripts: credhelper, git-credential-gitlab...) comes first on PATH,
+# so git finds the helper exactly as it would after install.sh.
+VENV_BIN = os.path.dirname(sys.executable)
+HOSTS = ("gitlab.example.com", "gitlab.example.com.evil.test", "other.example.com")
+
+_SCRUBBED = ("CI", "CI_SERVER_URL", "CI_SERVER_HOST", "CI_SERVER_PORT", "CI_JOB_TOKEN",
+             "CI_DEPLOY_USER", "CI_DEPLOY_PASSWORD", "CI_REGISTRY", "CI_REGISTRY_USER",
+             "CI_REGISTRY_PASSWORD", "CREDHELPER_STORE", "CREDHELPER_CONFIG", "CREDHELPER_DEBUG",
+             "GIT_ASKPASS", "SSH_ASKPASS", "DISPLAY", "PYTHON_KEYRING_BACKEND",
+             "DBUS_SESSION_BUS_ADDRESS", "GIT_CONFIG_GLOBAL", "XDG_RUNTIME_DIR")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """Every test gets its own HOME and XDG dirs; nothing of the real user is read or written."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in _SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local/state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    monkeypatch.setenv("PATH", VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("CREDHELPER_STORE", "file")   # the `store` fixture switches it
+    return home
+
+
+@pytest.fixture(scope="session")
+def secret_service(tmp_path_factory):
+    """A real Secret Service (gnome-keyring-daemon) on a private session bus."""
+    service = SecretService(tmp_path_factory.mktemp("secret-service"))
+    env = service.start()
+    yield env
+    service.stop()
+
+
+@pytest.fixture(params=["file", "keyring"])
+def store(request, monkeypatch):
+    """Run the test once with the 0600 file store and once with the Secret Service."""
+    if request.param == "keyring":
+        env = request.getfixturevalue("secret_service")
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
+    monkeypatch.setenv("CREDHELPER_STORE", request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def gitlab(tmp_path_factory):
+    """The fake GitLab, on HTTPS and plain HTTP, answering under several host names."""
+    root = tmp_path_factory.mktemp("gitlab")
+    ca = TestCA(root / "tls", names=HOSTS)
+    with FakeGitLab(root / "server", ca, hostnames=HOSTS, http_port=True) as server:
+        yield server
+
+
+def run(*args, input=None, check=True, env=None):
+    """Run a command with the test's environment; returns the CompletedProcess (text)."""
+    done = subprocess.run(args, input=input, capture_output=True, text=True, timeout=120,
+                          env=env)
+    if check and done.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s%s" % (args, done.returncode, done.stdout,
+                                                       done.stderr))
+    return done
+
+
+def credhelper(*args, input="", check=True):
+    return run("credhelper", *args, input=input, check=check)
