@@ -7,7 +7,7 @@ interruption leaves at worst an unreferenced secret, never a record without its 
 import re
 
 from . import lifecycle
-from .errors import UsageError
+from .errors import InvalidInput
 from .hosts import normalise_host, normalise_path
 from .model import ADDED, CI_ENV, DEPLOY, JOB, JOB_USERNAME, KINDS, PAT, TokenRecord
 from .redact import redact
@@ -30,11 +30,11 @@ def host_argument(text):
 
 def check_token(token):
     if not token:
-        raise UsageError("no token given (pipe it on stdin or type it at the prompt)")
+        raise InvalidInput("no token given (pipe it on stdin or type it at the prompt)")
     if len(token) > MAX_TOKEN_LENGTH:
-        raise UsageError("the token is longer than %d characters" % MAX_TOKEN_LENGTH)
+        raise InvalidInput("the token is longer than %d characters" % MAX_TOKEN_LENGTH)
     if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise UsageError("the token has spaces or control characters; paste it alone")
+        raise InvalidInput("the token has spaces or control characters; paste it alone")
     return token
 
 
@@ -42,7 +42,7 @@ def guess_kind(token):
     for prefix, kind in _PREFIX_KINDS:
         if token.startswith(prefix):
             return kind
-    raise UsageError("cannot tell what kind of token this is; pass --kind pat|deploy|oauth|job")
+    raise InvalidInput("cannot tell what kind of token this is; pass --kind pat|deploy|oauth|job")
 
 
 def build_record(host, token, kind=None, username=None, path=None, expires_at=None,
@@ -50,28 +50,28 @@ def build_record(host, token, kind=None, username=None, path=None, expires_at=No
     """Validate the options of `credhelper add` into a record (not stored yet)."""
     kind = kind or guess_kind(token)
     if kind not in KINDS:
-        raise UsageError("--kind must be one of %s" % ", ".join(KINDS))
+        raise InvalidInput("--kind must be one of %s" % ", ".join(KINDS))
     if username is not None and not _USERNAME.match(username):
-        raise UsageError("--username has characters GitLab does not allow")
+        raise InvalidInput("--username has characters GitLab does not allow")
     if kind == DEPLOY and not username:
-        raise UsageError("deploy tokens log in with their own username: pass --username "
+        raise InvalidInput("deploy tokens log in with their own username: pass --username "
                          "(gitlab+deploy-token-ID, or the custom one set at creation)")
     if kind == JOB:
         if username not in (None, JOB_USERNAME):
-            raise UsageError("job tokens always log in as %s" % JOB_USERNAME)
+            raise InvalidInput("job tokens always log in as %s" % JOB_USERNAME)
         username = JOB_USERNAME
     if expires_at is not None:
         try:
             lifecycle.parse_date(expires_at)
         except ValueError:
-            raise UsageError("--expires-at must be a date as YYYY-MM-DD") from None
+            raise InvalidInput("--expires-at must be a date as YYYY-MM-DD") from None
     if scopes is not None:
         scopes = sorted({s.strip() for s in scopes.split(",") if s.strip()})
         bad = [s for s in scopes if not _SCOPE.match(s)]
         if bad or not scopes:
-            raise UsageError("--scopes takes names like read_repository,write_repository")
+            raise InvalidInput("--scopes takes names like read_repository,write_repository")
     if api_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", api_url):
-        raise UsageError("--api-url must be an http(s) URL, e.g. https://%s/api/v4" % host)
+        raise InvalidInput("--api-url must be an http(s) URL, e.g. https://%s/api/v4" % host)
     return TokenRecord(
         id=new_id(), host=host, kind=kind, username=username, path=normalise_path(path),
         scopes=scopes, expires_at=expires_at,

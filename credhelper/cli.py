@@ -14,7 +14,7 @@ import sys
 import time
 
 from . import __version__
-from .errors import CredhelperError, UsageError
+from .errors import CredhelperError, InvalidInput
 from .model import KIND_NAMES
 from .redact import scrub
 
@@ -38,8 +38,16 @@ def main(argv=None):
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes unknown arguments in its errors; someone may paste a token there."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, "%s: error: %s\n" % (self.prog, scrub(message)))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="credhelper", description=(
+    parser = _Parser(prog="credhelper", description=(
         "Serve the right GitLab token to git (and docker, package managers) per host."))
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
     commands = parser.add_subparsers(metavar="COMMAND")
@@ -188,7 +196,7 @@ def cmd_setup_git(args):
     else:
         hosts = sorted({r.host for r in records})
         if not hosts:
-            raise UsageError("no tokens registered yet: credhelper add HOST first, or name a HOST")
+            raise InvalidInput("no tokens registered yet: credhelper add HOST first, or name a HOST")
     for host in hosts:
         by_path = any(r.host == host and r.path for r in records)
         changes = gitconfig.configure(host, args.reset_other_helpers, use_http_path=by_path)

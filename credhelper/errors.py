@@ -10,10 +10,11 @@ class CredhelperError(Exception):
     exit_code = 1
 
 
-class UsageError(CredhelperError):
-    """The command line or the input was malformed."""
+class InvalidInput(CredhelperError):
+    """A value given by the user or a client is malformed (bad host, date, token...).
 
-    exit_code = 2
+    Exit code 1: usage errors (exit 2) are argparse's, for a malformed command line.
+    """
 
 
 class ConfigError(CredhelperError):

@@ -5,7 +5,7 @@ form, never by prefix or suffix, so ``gitlab.example.com.evil.test`` or another 
 match ``gitlab.example.com``.
 """
 
-from .errors import UsageError
+from .errors import InvalidInput
 
 DEFAULT_PORTS = {"https": "443", "http": "80"}
 
@@ -14,14 +14,14 @@ def normalise_host(host, protocol="https"):
     """``GitLab.Example.COM.:443`` -> ``gitlab.example.com``; ``[::1]:8443`` kept as is."""
     host = host.strip().lower()
     if not host or any(c in host for c in "/\\@ \t?#") or not host.isprintable():
-        raise UsageError("invalid host name: %r" % host[:100])
+        raise InvalidInput("invalid host name: %r" % host[:100])
     name, port = _split_port(host)
     name = name.rstrip(".") if not name.startswith("[") else name
     if not name:
-        raise UsageError("invalid host name: %r" % host[:100])
+        raise InvalidInput("invalid host name: %r" % host[:100])
     if port is not None:
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError("invalid port in host: %r" % host[:100])
+            raise InvalidInput("invalid port in host: %r" % host[:100])
         port = str(int(port))
         if port == DEFAULT_PORTS.get(protocol):
             port = None
@@ -32,16 +32,16 @@ def _split_port(host):
     if host.startswith("["):  # IPv6 literal
         end = host.find("]")
         if end < 0:
-            raise UsageError("invalid host name: %r" % host[:100])
+            raise InvalidInput("invalid host name: %r" % host[:100])
         rest = host[end + 1:]
         if rest and not rest.startswith(":"):
-            raise UsageError("invalid host name: %r" % host[:100])
+            raise InvalidInput("invalid host name: %r" % host[:100])
         return host[:end + 1], (rest[1:] or None) if rest else None
     if host.count(":") == 1:
         name, port = host.split(":")
         return name, port
     if ":" in host:
-        raise UsageError("IPv6 addresses need brackets: %r" % host[:100])
+        raise InvalidInput("IPv6 addresses need brackets: %r" % host[:100])
     return host, None
 
 
@@ -53,7 +53,7 @@ def normalise_path(path):
     if parts and parts[-1].endswith(".git"):
         parts[-1] = parts[-1][:-4]
     if any(p in (".", "..") for p in parts):
-        raise UsageError("invalid path: %r" % path[:200])
+        raise InvalidInput("invalid path: %r" % path[:200])
     return "/".join(parts) or None
 
 

@@ -1,0 +1,224 @@
+"""The HTTP/1.1 listener: threads, optional TLS, keep-alive, request logging.
+
+One ``Listener`` per port.  The TLS handshake happens in the connection's own
+thread (not in accept()), so a client that connects and stalls cannot block
+other clients.  Every response either carries Content-Length, is sent with
+chunked transfer encoding (streamed CGI output), or closes the connection:
+that keeps persistent connections from git's libcurl in sync.
+
+Nothing is written to stderr: http.server's own logging goes to the
+``credhelper.testing.fake_gitlab`` logger at DEBUG, with the query string
+left out (it may hold tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .records import RequestRecord
+from .web import BodyError, Request, RequestBody, Response
+
+__all__ = ["Listener"]
+
+logger = logging.getLogger("credhelper.testing.fake_gitlab")
+
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+HANDSHAKE_TIMEOUT = 10.0
+DRAIN_LIMIT = 256 * 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Idle keep-alive connections end after this many seconds; it also bounds
+    # how long a stalled client can hold a thread.
+    timeout = 60
+
+    def version_string(self) -> str:
+        return "nginx"  # GitLab answers through nginx
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib name)
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def log_request(self, code="-", size="-") -> None:
+        path = getattr(self, "path", "").split("?", 1)[0]  # no query: may hold tokens
+        logger.debug("%s %s %s %s", self.server.scheme, getattr(self, "command", "-"), path, code)
+
+    def _dispatch(self) -> None:
+        server: "_Server" = self.server  # type: ignore[assignment]
+        app = server.app
+        headers = self.headers
+        chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+        length_header = headers.get("Content-Length")
+        try:
+            length = None if chunked else int(length_header or 0)
+            if length is not None and length < 0:
+                raise ValueError
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return
+        body = RequestBody(self.rfile, length, chunked)
+        request = Request(self.command, self.path, headers, body, server.scheme,
+                          self.client_address, app)
+        record = RequestRecord.from_request(request)
+        app.requests.append(record)
+        try:
+            response = app.router.dispatch(request)
+        except BodyError:
+            logger.debug("bad request body", exc_info=True)
+            response = Response.text(400, "400 Bad Request")
+            self.close_connection = True
+        except Exception:
+            logger.exception("fake GitLab handler failed for %s %s", self.command, request.path)
+            response = Response.text(500, "500 Internal Server Error")
+        record.status = response.status
+        self._send(response, body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def _send(self, response: Response, request_body: RequestBody) -> None:
+        head_only = self.command == "HEAD"
+        payload = response.body
+        headers = [(k, v) for k, v in response.headers if k.lower() not in _HOP_BY_HOP]
+        if isinstance(payload, (bytes, bytearray)):
+            # Unread request body (e.g. a 401 to a big POST): read it away, so
+            # the client gets to see the response and the connection can be
+            # reused.  Past the limit the connection is closed instead.
+            if not request_body.complete and not request_body.drain(DRAIN_LIMIT):
+                self.close_connection = True
+            self.send_response(response.status, response.reason)
+            for key, value in headers:
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not head_only:
+                self.wfile.write(payload)
+            return
+
+        # Streamed body (CGI output): chunked on HTTP/1.1, else until close.
+        chunked = self.request_version == "HTTP/1.1" and not head_only
+        self.send_response(response.status, response.reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            if not head_only:
+                for part in payload:
+                    if not part:
+                        continue
+                    if chunked:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    else:
+                        self.wfile.write(part)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+        finally:
+            close = getattr(payload, "close", None)
+            if close is not None:
+                close()
+        if not request_body.complete:
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, app, scheme: str, ssl_context: ssl.SSLContext | None):
+        self.app = app
+        self.scheme = scheme
+        self.ssl_context = ssl_context
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind() calls socket.getfqdn(), which may wait on
+        # DNS; the fake server does not need server_name.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host
+        self.server_port = port
+
+    def finish_request(self, request, client_address) -> None:
+        conn = request
+        self._track(conn, True)
+        try:
+            if self.ssl_context is not None:
+                conn.settimeout(HANDSHAKE_TIMEOUT)
+                try:
+                    tls = self.ssl_context.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):
+                    # A client that does not trust the CA, or speaks plain
+                    # HTTP to the TLS port: nothing to answer.
+                    logger.debug("TLS handshake failed from %s", client_address[0], exc_info=True)
+                    return
+                self._track(conn, False)
+                conn = tls
+                self._track(conn, True)
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            self._track(conn, False)
+            if conn is not request:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+    def _track(self, conn, add: bool) -> None:
+        with self._connections_lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        """Cut every open connection (idle keep-alive ones included)."""
+        with self._connections_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:
+        # Client disconnects and similar: not worth stderr noise.
+        logger.debug("error while serving %s", client_address[0], exc_info=True)
+
+
+class Listener:
+    """One listening socket on 127.0.0.1 serving *app*, in a background thread."""
+
+    def __init__(self, app, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
+                 port: int = 0):
+        self.scheme = "https" if ssl_context is not None else "http"
+        self._server = _Server((host, port), app, self.scheme, ssl_context)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1},
+                                        name=f"fake-gitlab-{self.scheme}-{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.close_connections()
+        self._server.server_close()
