@@ -4,7 +4,7 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
                         [--registry R] [--api-url URL] [--store keyring|file]
     credhelper list | status [HOST] [--json] | remove HOST [--path P] [--all]
-    credhelper setup git [HOST] [--reset-other-helpers] | doctor | version
+    credhelper setup git [HOST] [--reset-other-helpers] | doctor | selftest | version
 """
 
 import argparse
@@ -97,6 +97,10 @@ def build_parser():
 
     doctor = commands.add_parser("doctor", help="check the installation and configuration")
     doctor.set_defaults(handler=cmd_doctor)
+
+    selftest = commands.add_parser("selftest", help="clone and push through the helper from "
+                                   "a local fake GitLab (touches nothing of yours)")
+    selftest.set_defaults(handler=lambda args: _selftest())
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda args: print("credhelper", __version__))
@@ -214,6 +218,13 @@ def cmd_doctor(args):
         print("problem: %s" % scrub(problem))
     print("ok" if not problems else "%d problem(s)" % len(problems))
     return 1 if problems else 0
+
+
+def _selftest():
+    from . import selftest
+
+    selftest.run()
+    return 0
 
 
 def read_secret(prompt):

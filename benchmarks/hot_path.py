@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Latency of `git-credential-gitlab get` on the hot path (token known, no network).
+
+    .venv/bin/python benchmarks/hot_path.py [--rounds 60]
+
+Runs, in one process and interleaved round by round (so a busy moment hits every command
+alike), the median wall time of:
+
+    python -I -c pass               the interpreter start, with this venv's python
+    git credential-store get        git's own plain-file helper
+    git-credential-gitlab get       with the file store
+    git-credential-gitlab get       with the keyring store (a real Secret Service:
+                                    gnome-keyring-daemon on a private D-Bus, started here)
+
+and prints each as a ratio to `python -I -c pass`.  Everything runs in a throwaway HOME.
+It then explains the keyring figure: what importing keyring's Secret Service backend costs,
+and what the D-Bus round trip costs.  The target (issue 2): file store <= 2.5x the interpreter.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+HOST = "gitlab.example.com"
+TOKEN = "glpat-benchmarkbenchmarkbench"
+REQUEST = ("protocol=https\nhost=%s\n\n" % HOST).encode()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=60)
+    args = parser.parse_args()
+
+    from tests.support.secret_service import SecretService
+
+    bin_dir = os.path.dirname(sys.executable)
+    helper = shutil.which("git-credential-gitlab", path=bin_dir)
+    admin = shutil.which("credhelper", path=bin_dir)
+    if not helper or not admin:
+        sys.exit("run me with the python of the environment credhelper is installed in "
+                 "(e.g. .venv/bin/python benchmarks/hot_path.py)")
+    work = tempfile.mkdtemp(prefix="credhelper-bench-")
+    try:
+        with SecretService(os.path.join(work, "secret-service")) as bus_env:
+            commands = prepare(work, helper, admin, bus_env)
+            times = measure(commands, args.rounds)
+            report(times, args.rounds)
+            explain_keyring(commands["keyring"][1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def environment(work, name, **extra):
+    home = os.path.join(work, name)
+    os.makedirs(home, exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
+           "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+           "XDG_DATA_HOME": os.path.join(home, ".local/share"),
+           "XDG_STATE_HOME": os.path.join(home, ".local/state"), "GIT_CONFIG_NOSYSTEM": "1"}
+    env.update(extra)
+    return env
+
+
+def prepare(work, helper, admin, bus_env):
+    file_env = environment(work, "file", CREDHELPER_STORE="file")
+    keyring_env = environment(work, "keyring", CREDHELPER_STORE="keyring",
+                              DBUS_SESSION_BUS_ADDRESS=bus_env["DBUS_SESSION_BUS_ADDRESS"])
+    for env in (file_env, keyring_env):
+        subprocess.run([admin, "add", HOST], input=TOKEN.encode(), env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+    store_env = environment(work, "git-store")
+    credentials = os.path.join(store_env["HOME"], "git-credentials")
+    with open(credentials, "w") as handle:
+        handle.write("https://oauth2:%s@%s\n" % (TOKEN, HOST))
+    os.chmod(credentials, 0o600)
+    commands = {
+        "python -I -c pass": ([sys.executable, "-I", "-c", "pass"], file_env),
+        "git credential-store get": (["git", "credential-store", "--file", credentials, "get"],
+                                     store_env),
+        "file": ([helper, "get"], file_env),
+        "keyring": ([helper, "get"], keyring_env),
+    }
+    for name, (argv, env) in commands.items():  # every helper must really answer
+        out = subprocess.run(argv, input=REQUEST, env=env, capture_output=True).stdout
+        if name != "python -I -c pass" and TOKEN.encode() not in out:
+            sys.exit("%s did not return the token; cannot benchmark" % name)
+    return commands
+
+
+def measure(commands, rounds):
+    times = {name: [] for name in commands}
+    names = list(commands)
+    for round_number in range(rounds + 3):
+        order = names[round_number % len(names):] + names[:round_number % len(names)]
+        for name in order:
+            argv, env = commands[name]
+            start = time.perf_counter()
+            subprocess.run(argv, input=REQUEST, env=env, stdout=subprocess.DEVNULL)
+            if round_number >= 3:  # the first rounds warm the page cache and .pyc files
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def report(times, rounds):
+    base = statistics.median(times["python -I -c pass"])
+    labels = {"file": "git-credential-gitlab get (file store)",
+              "keyring": "git-credential-gitlab get (keyring: Secret Service)"}
+    print("median of %d interleaved runs, %s, %d cores" % (rounds, sys.version.split()[0],
+                                                         os.cpu_count()))
+    print("%-52s %9s %7s" % ("command", "median", "ratio"))
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print("%-52s %7.1fms %6.2fx" % (labels.get(name, name), median * 1000, median / base))
+    ratio = statistics.median(times["file"]) / base
+    print("target: file store <= 2.50x python -I -c pass: %s (%.2fx)"
+          % ("met" if ratio <= 2.5 else "NOT met", ratio))
+
+
+def explain_keyring(env):
+    """Where the keyring store's time goes: importing the backend, then the D-Bus calls."""
+    probe = (
+        "import time\n"
+        "t0 = time.perf_counter()\n"
+        "import keyring.backends.SecretService as s\n"
+        "t1 = time.perf_counter()\n"
+        "kr = s.Keyring()\n"
+        "kr.get_password('credhelper:%s', 'x')\n"
+        "t2 = time.perf_counter()\n"
+        "import keyring\n"
+        "keyring.get_keyring()\n"
+        "t3 = time.perf_counter()\n"
+        "print('%%.1f %%.1f %%.1f' %% ((t1-t0)*1e3, (t2-t1)*1e3, (t3-t2)*1e3))\n") % HOST
+    samples = []
+    for _ in range(7):
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                             text=True).stdout.split()
+        samples.append([float(x) for x in out])
+    imports, dbus, discovery = (statistics.median(column) for column in zip(*samples))
+    print("keyring store breakdown: import keyring.backends.SecretService %.1fms, "
+          "D-Bus session + lookup %.1fms; (avoided: keyring.get_keyring() backend discovery "
+          "would add %.1fms)" % (imports, dbus, discovery))
+
+
+if __name__ == "__main__":
+    main()

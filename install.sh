@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Install credhelper for the current user and show it working.
+#
+#     ./install.sh
+#
+# 1. makes sure python3 (>= 3.11) with venv and git are there (apt-get when root or with sudo);
+# 2. creates an isolated environment (default ~/.local/share/credhelper-venv) and installs
+#    credhelper from this checkout into it;
+# 3. links credhelper, git-credential-gitlab and docker-credential-gitlab into ~/.local/bin;
+# 4. runs `credhelper selftest`: a real git clone and push through the helper against a local
+#    fake GitLab (nothing of yours is read or changed);
+# 5. tells you the next command.
+#
+# Environment: CREDHELPER_VENV, CREDHELPER_BIN (where the links go), PYTHON (the interpreter).
+# Re-running upgrades in place; your tokens and config are kept (they live elsewhere).
+set -euo pipefail
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+venv=${CREDHELPER_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/credhelper-venv}
+bindir=${CREDHELPER_BIN:-$HOME/.local/bin}
+python=${PYTHON:-python3}
+[ -t 0 ] || exec </dev/null
+
+apt_install() {
+    local runner=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null || return 1
+        runner=(sudo -n)
+    fi
+    command -v apt-get >/dev/null 2>&1 || return 1
+    say "Installing $* with apt-get..."
+    "${runner[@]}" apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${runner[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- 1. prerequisites ------------------------------------------------------------------------
+missing=()
+command -v git >/dev/null 2>&1 || missing+=(git)
+command -v "$python" >/dev/null 2>&1 || missing+=(python3 python3-venv)
+if command -v "$python" >/dev/null 2>&1 && ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+    missing+=(python3-venv)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}" ca-certificates || die "please install: ${missing[*]}"
+fi
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "credhelper needs Python 3.11 or newer ($python is $("$python" -V 2>&1))"
+
+# --- 2. the isolated environment -------------------------------------------------------------
+if [ ! -x "$venv/bin/python" ]; then
+    say "Creating the environment in $venv"
+    "$python" -m venv "$venv"
+fi
+say "Installing credhelper from $here"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$here" \
+    || die "pip install failed (see above)"
+# setuptools is only needed to build; its .pth hook would cost every `get` about a millisecond.
+"$venv/bin/python" -m pip uninstall --quiet --yes setuptools >/dev/null 2>&1 || true
+
+# --- 3. executables on PATH ------------------------------------------------------------------
+mkdir -p "$bindir"
+for name in credhelper git-credential-gitlab docker-credential-gitlab; do
+    ln -sf "$venv/bin/$name" "$bindir/$name"
+done
+say "Linked credhelper, git-credential-gitlab, docker-credential-gitlab into $bindir"
+
+# --- 4. show it working ----------------------------------------------------------------------
+say ""
+say "Self-test:"
+PATH="$bindir:$PATH" "$bindir/credhelper" selftest || die "the self-test failed (see above)"
+
+# --- 5. what next ----------------------------------------------------------------------------
+say ""
+case ":$PATH:" in
+    *":$bindir:"*) ;;
+    *) say "Add $bindir to your PATH (e.g. in ~/.profile):  export PATH=\"$bindir:\$PATH\"" ;;
+esac
+say "Next: register a token (it is read from a hidden prompt or stdin, never the command line)"
+say "  credhelper add gitlab.com && credhelper setup git gitlab.com"
