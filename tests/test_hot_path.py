@@ -1,0 +1,36 @@
+"""The `get` hot path loads nothing heavy: measured by what the real executable imports (the
+latency itself is measured by benchmarks/hot_path.py, not by a timed test)."""
+
+import shutil
+import sys
+
+from tests.conftest import credhelper, run
+
+HEAVY = ("requests", "jwt", "cryptography", "keyring", "platformdirs", "tomllib", "dataclasses",
+         "urllib3", "secretstorage", "jeepney", "argparse", "typing")
+
+
+def imported_modules(stdin):
+    helper = shutil.which("git-credential-gitlab")
+    done = run(sys.executable, "-X", "importtime", helper, "get", input=stdin)
+    names = [line.split("|")[-1].strip() for line in done.stderr.splitlines()
+             if line.startswith("import time:")]
+    return done.stdout, {name.split(".")[0] for name in names}
+
+
+def test_file_store_get_imports_nothing_heavy():
+    credhelper("add", "gitlab.example.com", input="glpat-hotpathhotpathhotpath")
+    out, modules = imported_modules("protocol=https\nhost=gitlab.example.com\n\n")
+    assert "password=glpat-hotpathhotpathhotpath" in out     # it really answered
+    assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
+
+
+def test_unknown_host_get_imports_nothing_heavy():
+    out, modules = imported_modules("protocol=https\nhost=unknown.example\n\n")
+    assert out == ""
+    assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
+
+
+def test_docker_helper_answers_version():
+    done = run("docker-credential-gitlab", "version")
+    assert done.stdout.startswith("docker-credential-gitlab (credhelper) ")
