@@ -42,6 +42,19 @@ def home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def forget_keyring_choice():
+    """keyring caches its backend choice per process; an in-process test that ran without a
+    Secret Service must not decide it for the next one."""
+    yield
+    if "keyring.core" in sys.modules:
+        import keyring.backend
+        import keyring.core
+
+        keyring.backend.get_all_keyring.reset()
+        keyring.core._keyring_backend = None
+
+
 @pytest.fixture(scope="session")
 def secret_service(tmp_path_factory):
     """A real Secret Service (gnome-keyring-daemon) on a private session bus."""

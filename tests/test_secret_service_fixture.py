@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_teardown_leaves_no_daemons(tmp_path):
     pids = svc.pids
     assert len(pids) == 2
     assert sorted(svc.running_processes()) == sorted(pids)
-    names = {open(f"/proc/{pid}/comm").read().strip() for pid in pids}
+    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in pids}
     assert names == {"dbus-daemon", "gnome-keyring-d"}  # comm is 15 chars
     # Use it, so the daemons have done real work before being stopped.
     keyring_cli(env, "set", SERVICE, USER, "x")
