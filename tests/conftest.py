@@ -51,7 +51,7 @@ def forget_keyring_choice():
         import keyring.backend
         import keyring.core
 
-        keyring.backend.get_all_keyring.reset()
+        vars(keyring.backend.get_all_keyring).pop("saved_result", None)
         keyring.core._keyring_backend = None
 
 
