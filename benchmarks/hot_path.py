@@ -13,6 +13,9 @@ alike), the median wall time of:
                                     gnome-keyring-daemon on a private D-Bus, started here)
 
 and prints each as a ratio to `python -I -c pass`.  Everything runs in a throwaway HOME.
+Wall time on a shared 2-core VM drifts (the same `python -I -c pass` has measured 10 to 34 ms
+here within an hour), so when valgrind is installed it also counts the user-space
+instructions of each command once under callgrind: a figure that repeats exactly.
 It then explains the keyring figure: what importing keyring's Secret Service backend costs,
 and what the D-Bus round trip costs.  The target (issue 2): file store <= 2.5x the interpreter.
 """
@@ -54,6 +57,8 @@ def main():
             times = measure(commands, args.rounds)
             report(times, args.rounds)
             explain_keyring(commands["keyring"][1])
+            if shutil.which("valgrind"):
+                count_instructions(commands)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -147,6 +152,21 @@ def explain_keyring(env):
     print("keyring store breakdown: import keyring.backends.SecretService %.1fms, "
           "D-Bus session + lookup %.1fms; (avoided: keyring.get_keyring() backend discovery "
           "would add %.1fms)" % (imports, dbus, discovery))
+
+
+def count_instructions(commands):
+    """User-space instructions per command under callgrind (deterministic, unlike wall time)."""
+    counts = {}
+    for name, (argv, env) in commands.items():
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                               *argv], input=REQUEST, env=env, capture_output=True)
+        found = [line for line in done.stderr.decode().splitlines() if "Collected" in line]
+        counts[name] = int(found[-1].split()[-1]) if found else None
+    base = counts["python -I -c pass"]
+    print("instructions (callgrind, user space only; syscalls and page faults not counted):")
+    for name, count in counts.items():
+        if count:
+            print("  %-50s %8.1fM %6.2fx" % (name, count / 1e6, count / base))
 
 
 if __name__ == "__main__":
