@@ -34,3 +34,17 @@ def test_unknown_host_get_imports_nothing_heavy():
 def test_docker_helper_answers_version():
     done = run("docker-credential-gitlab", "version")
     assert done.stdout.startswith("docker-credential-gitlab (credhelper) ")
+
+
+def test_bin_executables_work_from_a_checkout():
+    """bin/ runs with whatever python3 is on PATH, importing the package beside it."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    credhelper("add", "gitlab.example.com", input="glpat-checkoutcheckoutcheckout")
+    done = run(os.path.join(root, "bin", "git-credential-gitlab"), "get",
+               input="protocol=https\nhost=gitlab.example.com\n")
+    assert done.stdout == "username=oauth2\npassword=glpat-checkoutcheckoutcheckout\n"
+    assert run(os.path.join(root, "bin", "credhelper"), "version").stdout.startswith("credhelper")
+    assert "docker-credential-gitlab" in run(os.path.join(root, "bin", "docker-credential-gitlab"),
+                                             "version").stdout
