@@ -7,7 +7,7 @@ interruption leaves at worst an unreferenced secret, never a record without its 
 import re
 
 from . import lifecycle
-from .errors import InvalidInput
+from .errors import CredhelperError, InvalidInput
 from .hosts import normalise_host, normalise_path
 from .model import ADDED, CI_ENV, DEPLOY, JOB, JOB_USERNAME, KINDS, PAT, TokenRecord
 from .redact import redact
@@ -46,7 +46,7 @@ def guess_kind(token):
 
 
 def build_record(host, token, kind=None, username=None, path=None, expires_at=None,
-                 registry=None, api_url=None, scopes=None, today=None):
+                 registry=None, api_url=None, scopes=None, today=None, client_id=None):
     """Validate the options of `credhelper add` into a record (not stored yet)."""
     kind = kind or guess_kind(token)
     if kind not in KINDS:
@@ -77,7 +77,7 @@ def build_record(host, token, kind=None, username=None, path=None, expires_at=No
         scopes=scopes, expires_at=expires_at,
         registry=normalise_host(registry) if registry else None,
         api_url=api_url.rstrip("/") if api_url else None, origin=ADDED, hint=redact(token),
-        added_at=today)
+        added_at=today, client_id=client_id)
 
 
 def same_slot(a, b):
@@ -85,7 +85,48 @@ def same_slot(a, b):
     return (a.host, a.path, a.kind, a.username) == (b.host, b.path, b.kind, b.username)
 
 
-def add_token(service, record, token, store=None):
+def inspect(service, record, token):
+    """Ask the server about a PAT or OAuth token before it is added: a token the server
+    refuses is not added; one that cannot be checked now is added with a warning."""
+    from .model import OAUTH
+
+    if record.kind not in (PAT, OAUTH):
+        return record
+    from .gitlab.errors import ApiError, Refused, TokenRejected
+
+    try:
+        return service.keeper().inspect(record, token)
+    except TokenRejected as rejected:
+        raise CredhelperError("not added: %s says the token %s" % (record.host, {
+            "expired": "has expired", "revoked": "was revoked",
+            "unknown": "is unknown there (check the host, or --api-url)"}[rejected.reason])) \
+            from None
+    except Refused as refused:
+        if record.kind == PAT and refused.status == 400:
+            raise CredhelperError("not added: %s says this is not a personal access token "
+                                  "(an OAuth token? use --kind oauth)" % record.host) from None
+        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+                     "on first use" % (record.host, refused))
+    except ApiError as error:
+        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+                     "on first use" % (record.host, error))
+    return record
+
+
+def revoke(service, record):
+    """Revoke a PAT on the server before it is forgotten; an already dead one is fine."""
+    from .gitlab.errors import TokenRejected
+
+    if record.kind != PAT:
+        raise CredhelperError("only access tokens can be revoked through the API; revoke the "
+                              "%s in GitLab's settings" % record.kind)
+    try:
+        service.keeper().revoke(record)
+    except TokenRejected:
+        pass   # expired, revoked or unknown already: nothing left to revoke
+
+
+def add_token(service, record, token, store=None, refresh_token=None):
     """Store ``token`` for ``record``; returns (stored record, replaced records)."""
     if store is None:
         store_name, backend = service.default_store()
@@ -103,11 +144,15 @@ def add_token(service, record, token, store=None):
     replaced = []
     with service.registry.lock():
         service.store_for(record).set(record, token)
+        if refresh_token:
+            from .keeper import refresh_slot
+
+            service.store_for(record).set(refresh_slot(record), refresh_token)
         current = service.registry.load()
         replaced = [r for r in current if r.origin == ADDED and same_slot(r, record)]
         service.registry.save([r for r in current if r not in replaced] + [record])
     for old in replaced:
-        service.delete_secret(old)
+        forget_secrets(service, old)
     return record, replaced
 
 
@@ -126,7 +171,15 @@ def remove_tokens(service, records):
     ids = {r.id for r in records}
     service.registry.update(lambda current: [r for r in current if r.id not in ids])
     for record in records:
-        service.delete_secret(record)
+        forget_secrets(service, record)
+
+
+def forget_secrets(service, record):
+    from .keeper import refresh_slot
+
+    service.delete_secret(record)
+    if record.client_id:
+        service.delete_secret(refresh_slot(record))
 
 
 def describe(record, now):

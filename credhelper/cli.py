@@ -3,7 +3,8 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
 
     credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
                         [--registry R] [--api-url URL] [--store keyring|file]
-    credhelper list | status [HOST] [--json] | remove HOST [--path P] [--all]
+    credhelper list | status [HOST] [--json] [--refresh] | rotate HOST [--path P]
+    credhelper remove HOST [--path P] [--all] [--revoke]
     credhelper setup git [HOST] [--reset-other-helpers] | doctor | selftest | version
 """
 
@@ -67,6 +68,12 @@ def build_parser():
     add.add_argument("--api-url", metavar="URL", help="default https://HOST/api/v4")
     add.add_argument("--store", choices=("keyring", "file"),
                      help="default: the config's store (auto: keyring when usable, else file)")
+    add.add_argument("--refresh-token", action="store_true",
+                     help="OAuth: a refresh token follows the access token (second line of "
+                     "stdin, or a second prompt); needs --client-id")
+    add.add_argument("--client-id", metavar="ID", help="OAuth application id, for refreshing")
+    add.add_argument("--no-check", action="store_true",
+                     help="do not ask the server about the token now (it is checked on first use)")
     add.set_defaults(handler=cmd_add)
 
     listing = commands.add_parser("list", help="one line per registered token")
@@ -75,7 +82,15 @@ def build_parser():
     status = commands.add_parser("status", help="table of tokens: kind, scopes, expiry, store")
     status.add_argument("host", nargs="?", metavar="HOST")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--refresh", action="store_true",
+                        help="ask the server about every token now")
     status.set_defaults(handler=cmd_status)
+
+    rotate = commands.add_parser("rotate", help="rotate a personal, project or group access "
+                                 "token now (or refresh an OAuth token)")
+    rotate.add_argument("host", metavar="HOST")
+    rotate.add_argument("--path", metavar="PREFIX")
+    rotate.set_defaults(handler=cmd_rotate)
 
     remove = commands.add_parser("remove", help="forget a token (secret and metadata)")
     remove.add_argument("host", metavar="HOST")
@@ -83,6 +98,8 @@ def build_parser():
     remove.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"))
     remove.add_argument("--username")
     remove.add_argument("--all", action="store_true", help="every token of HOST, any path")
+    remove.add_argument("--revoke", action="store_true",
+                        help="revoke the token on the server first (personal access tokens)")
     remove.set_defaults(handler=cmd_remove)
 
     setup = commands.add_parser("setup", help="configure a client to use credhelper")
@@ -112,19 +129,32 @@ def cmd_add(args):
     from .service import Service
 
     host = admin.host_argument(args.host)
-    token = admin.check_token(read_secret("Token for %s: " % host))
+    if args.refresh_token and not args.client_id:
+        raise CredhelperError("--refresh-token needs --client-id (the OAuth application's id)")
+    if args.refresh_token and args.kind != "oauth":
+        raise CredhelperError("--refresh-token is for --kind oauth")
+    lines = read_secret("Token for %s: " % host, 2 if args.refresh_token else 1)
+    token = admin.check_token(lines[0])
+    refresh_token = admin.check_token(lines[1]) if args.refresh_token else None
     service = Service()
     from .lifecycle import date_from_days
 
     record = admin.build_record(host, token, args.kind, args.username, args.path,
                                 args.expires_at, args.registry, args.api_url, args.scopes,
-                                today=date_from_days(int(time.time() // 86400)))
-    record, replaced = admin.add_token(service, record, token, args.store)
+                                today=date_from_days(int(time.time() // 86400)),
+                                client_id=args.client_id)
+    if not args.no_check:
+        record = admin.inspect(service, record, token)
+    record, replaced = admin.add_token(service, record, token, args.store, refresh_token)
     where = record.store + (" (%s)" % record.extra["backend"] if record.extra.get("backend")
                             else "")
     print("%s %s %s for %s%s as %s, in the %s store" % (
         "Replaced" if replaced else "Added", KIND_NAMES[record.kind], record.hint, host,
         " (path %s)" % record.path if record.path else "", record.login_name(), where))
+    if record.checked_at:
+        print("The server says: scopes %s, %s" % (
+            ",".join(record.scopes or []) or "none",
+            "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
     from . import gitconfig
 
     if not gitconfig.helpers_for(host):
@@ -146,6 +176,13 @@ def cmd_status(args):
     from .registry import Registry
 
     now = time.time()
+    if args.refresh:
+        from .service import Service
+
+        service = Service()
+        for record in service.registry.load():
+            if record.origin == "added":
+                service.keeper().attend(record, force_check=True)
     records = Registry().load()
     if args.host:
         host = admin.host_argument(args.host)
@@ -183,10 +220,39 @@ def cmd_remove(args):
         hint = "; registered there: %s" % ", ".join(
             "--path %s" % r.path if r.path else "(no path)" for r in others) if others else ""
         raise CredhelperError("no matching token for %s%s" % (host, hint))
+    if args.revoke:
+        for record in chosen:
+            admin.revoke(service, record)
     admin.remove_tokens(service, chosen)
     for record in chosen:
         print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
                                          " (path %s)" % record.path if record.path else ""))
+    return 0
+
+
+def cmd_rotate(args):
+    from . import admin
+    from .service import Service
+
+    service = Service()
+    host = admin.host_argument(args.host)
+    chosen = [r for r in admin.select(service.registry.load(), host, args.path)
+              if r.kind in ("pat", "oauth") and r.origin == "added"]
+    if not chosen:
+        raise CredhelperError("no access or OAuth token registered for %s%s"
+                              % (host, " --path " + args.path if args.path else ""))
+    for record in chosen:
+        new = service.keeper().rotate_now(record)
+        if new is None or new.id == record.id:
+            from .service import explain_unusable
+            from .lifecycle import unusable_reason
+
+            reason = new and unusable_reason(new, time.time())
+            raise CredhelperError(explain_unusable(new, reason) if reason else
+                                  "the %s for %s was not rotated" % (KIND_NAMES[record.kind],
+                                                                      host))
+        print("Rotated %s %s -> %s for %s, valid until %s" % (
+            KIND_NAMES[record.kind], record.hint, new.hint, host, new.expires_at or "-"))
     return 0
 
 
@@ -227,14 +293,16 @@ def _selftest():
     return 0
 
 
-def read_secret(prompt):
-    """The token from stdin when it is piped, else from a no-echo prompt.  Never argv."""
+def read_secret(prompt, count=1):
+    """``count`` secrets: lines of stdin when it is piped, else no-echo prompts.  Never argv."""
     if sys.stdin is None or not sys.stdin.isatty():
         data = sys.stdin.read(65536) if sys.stdin else ""
-        return data.strip()
+        lines = [line.strip() for line in data.splitlines() if line.strip()]
+        return (lines + [""] * count)[:count]
     import getpass
 
-    return getpass.getpass(prompt).strip()
+    prompts = [prompt] + ["Refresh token: "] * (count - 1)
+    return [getpass.getpass(text).strip() for text in prompts]
 
 
 if __name__ == "__main__":

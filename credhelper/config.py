@@ -11,6 +11,15 @@ user put them.  It never holds secrets.  Example::
     registry = "registry.example.com"               # its container registry
     ca_file = "/etc/ssl/example-ca.pem"             # trust a self-managed instance's CA
     allow_http = false                              # serve tokens over plain http (never do)
+    rotate_before_days = 3                          # any [policy] key, for this host only
+
+    [policy]                                        # the token lifecycle, for every host
+    rotate = true                  # PATs with scope api or self_rotate renew themselves
+    rotate_before_days = 7         # ...when fewer than this many days remain
+    new_lifetime_days = 30         # the new token's lifetime (at most what GitLab allows)
+    check_interval_hours = 24      # ask the server about a token at least this often
+    retry_after_failure_minutes = 10   # after a failed call, wait this long before the next
+    warn_before_days = 7           # warn about tokens that cannot renew themselves
 
 Environment: ``CREDHELPER_STORE`` overrides ``store``.  The file is parsed only by the code
 that needs it (tomllib costs a few ms; an https ``get`` never reads it).
@@ -24,27 +33,46 @@ from .hosts import normalise_host
 
 STORE_CHOICES = ("auto", "keyring", "file")
 _HOST_KEYS = {"api_url": str, "registry": str, "ca_file": str, "allow_http": bool}
+# policy key -> (type, Policy attribute, factor to the attribute's unit)
+_POLICY_KEYS = {
+    "rotate": (bool, "rotate", None),
+    "rotate_before_days": (int, "rotate_before_days", None),
+    "new_lifetime_days": (int, "new_lifetime_days", None),
+    "check_interval_hours": ((int, float), "check_interval", 3600),
+    "retry_after_failure_minutes": ((int, float), "retry_after_failure", 60),
+    "warn_before_days": (int, "warn_before_days", None),
+}
 
 
 class HostSettings:
-    __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http")
+    __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "policy")
 
-    def __init__(self, host, api_url=None, registry=None, ca_file=None, allow_http=False):
+    def __init__(self, host, api_url=None, registry=None, ca_file=None, allow_http=False,
+                 policy=None):
         self.host = host
         self.api_url = api_url
         self.registry = registry
         self.ca_file = ca_file
         self.allow_http = allow_http
+        self.policy = policy or {}       # overrides of [policy] for this host
 
 
 class Config:
-    def __init__(self, store="auto", hosts=None, path=None):
+    def __init__(self, store="auto", hosts=None, path=None, policy=None):
         self.store = store
         self.hosts = hosts or {}
         self.path = path
+        self.policy_values = policy or {}
 
     def host(self, host):
         return self.hosts.get(host) or HostSettings(host)
+
+    def policy(self, host):
+        from .lifecycle import Policy
+
+        values = dict(self.policy_values)
+        values.update(self.host(host).policy)
+        return Policy(**values)
 
 
 def load(path=None):
@@ -75,6 +103,10 @@ def parse(text, path="config.toml"):
     store = data.get("store", "auto")
     if store not in STORE_CHOICES:
         raise ConfigError("%s: store must be one of %s" % (path, ", ".join(STORE_CHOICES)))
+    policy = data.get("policy") or {}
+    if not isinstance(policy, dict):
+        raise ConfigError("%s: [policy] must be a table" % path)
+    policy = _policy_values(policy, "policy", path)
     hosts = {}
     for name, table in (data.get("hosts") or {}).items():
         if not isinstance(table, dict):
@@ -82,6 +114,8 @@ def parse(text, path="config.toml"):
         host = normalise_host(name)
         values = {}
         for key, value in table.items():
+            if key in _POLICY_KEYS:
+                continue
             expected = _HOST_KEYS.get(key)
             if expected is None:
                 raise ConfigError("%s: unknown setting hosts.%s.%s" % (path, name, key))
@@ -91,8 +125,33 @@ def parse(text, path="config.toml"):
             values[key] = value
         if values.get("registry"):
             values["registry"] = normalise_host(values["registry"])
+        overrides = {k: v for k, v in table.items() if k in _POLICY_KEYS}
+        values["policy"] = _policy_values(overrides, "hosts.%s" % name, path)
         hosts[host] = HostSettings(host, **values)
-    unknown = set(data) - {"store", "hosts"}
+    unknown = set(data) - {"store", "hosts", "policy"}
     if unknown:
         raise ConfigError("%s: unknown setting %s" % (path, sorted(unknown)[0]))
-    return Config(store=store, hosts=hosts, path=path)
+    return Config(store=store, hosts=hosts, path=path, policy=policy)
+
+
+def _policy_values(table, where, path):
+    """[policy]-style keys -> Policy attributes, type-checked."""
+    values = {}
+    for key, value in table.items():
+        if key not in _POLICY_KEYS:
+            raise ConfigError("%s: unknown setting %s.%s" % (path, where, key))
+        expected, attribute, factor = _POLICY_KEYS[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)) \
+                or (not isinstance(value, bool) and value < 0):
+            raise ConfigError("%s: %s.%s must be a %s" % (
+                path, where, key, "true/false" if expected is bool else "positive number"))
+        values[attribute] = value * factor if factor else value
+    return values
+
+
+def changed_at(path=None):
+    """The config file's mtime (one stat, no parsing), or None when there is none."""
+    try:
+        return os.stat(path or paths.config_file()).st_mtime
+    except OSError:
+        return None

@@ -60,14 +60,22 @@ def write_json(path, value):
     write_private(path, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
 
 
+class LockTimeout(Exception):
+    """The lock stayed taken longer than the caller could wait."""
+
+
 class FileLock:
     """An exclusive advisory lock on ``path`` (created 0600), held across processes.
 
-    Used for read-modify-write of the data files; readers never need it.
+    Used for read-modify-write of the data files (readers never need it) and to let one
+    process at a time rotate a token.  The kernel drops it when the holder dies, even by
+    SIGKILL, so a crash never leaves a stale lock.  With ``timeout`` (seconds), waiting longer
+    raises LockTimeout.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, timeout=None):
         self.path = path
+        self.timeout = timeout
         self._fd = None
 
     def __enter__(self):
@@ -75,8 +83,22 @@ class FileLock:
 
         ensure_private_dir(os.path.dirname(self.path))
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self
+        if self.timeout is None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            return self
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self._fd)
+                    self._fd = None
+                    raise LockTimeout(self.path) from None
+                time.sleep(0.01)  # flock has no timed wait; poll the holder's release
 
     def __exit__(self, *exc):
         os.close(self._fd)  # closing releases the flock

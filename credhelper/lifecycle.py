@@ -1,10 +1,124 @@
-"""Whether a token may be handed out: pure functions of (record, now).
+"""The token lifecycle's decisions, as pure functions of (record, now, policy).
 
 GitLab treats ``expires_at = D`` as "invalid from 00:00 UTC on D" (gitlab-facts.md), so that
 instant is both the expiry we announce to git (``password_expiry_utc``) and the one we enforce.
+
+The ``get`` hot path only asks ``needs_attention``, which reads fields of the record: the
+policy (from the config file) was already folded into ``next_check_at`` when the token was
+last checked, so an ordinary ``get`` neither parses the config nor touches the network.
 """
 
-from .model import EXPIRED, REVOKED
+from .model import (ADDED, EXPIRED, LOST, NEEDS_CHECK, OAUTH, OK, PAT, REVOKED, UNKNOWN)
+
+DAY = 86400
+HOUR = 3600
+FINAL_STATES = (REVOKED, EXPIRED, UNKNOWN, LOST)   # only the user can mend these
+SELF_ROTATE_SCOPES = frozenset({"api", "self_rotate"})
+SERVER_MAX_LIFETIME_DAYS = 365      # GitLab refuses a rotation expiry beyond today + 365 days
+OAUTH_REFRESH_MARGIN = 10 * 60      # refresh an OAuth token with less than this left
+
+
+class Policy:
+    """What a host's tokens should do; defaults justified in README ("Token lifecycle")."""
+
+    __slots__ = ("rotate", "rotate_before_days", "new_lifetime_days", "check_interval",
+                 "retry_after_failure", "warn_before_days")
+
+    def __init__(self, rotate=True, rotate_before_days=7, new_lifetime_days=30,
+                 check_interval=24 * HOUR, retry_after_failure=10 * 60, warn_before_days=7):
+        self.rotate = rotate
+        self.rotate_before_days = rotate_before_days
+        self.new_lifetime_days = new_lifetime_days
+        self.check_interval = check_interval
+        self.retry_after_failure = retry_after_failure
+        self.warn_before_days = warn_before_days
+
+
+DEFAULT_POLICY = Policy()
+
+
+def can_use_api(record):
+    """PATs (with project and group access tokens) and OAuth tokens can describe themselves;
+    deploy and job tokens cannot call the API."""
+    return record.kind in (PAT, OAUTH) and record.origin == ADDED
+
+
+def needs_attention(record, now, config_changed_at=None):
+    """Must ``get`` look at this token before handing it out (check, rotate, recover, warn)?
+
+    Cheap and import-free: this runs on every ``get``.
+    """
+    if record.origin != ADDED:
+        return False
+    if record.pending:
+        return True                       # a rotation was interrupted: finish or explain it
+    if not can_use_api(record):
+        return warning_due(record, now)
+    if record.state in FINAL_STATES:
+        return False
+    if record.backoff_until and now < record.backoff_until:
+        return False                      # the last call failed: do not hammer the server
+    if record.state == NEEDS_CHECK or record.checked_at is None:
+        return True
+    if config_changed_at and config_changed_at > record.checked_at:
+        return True                       # the policy may have changed
+    return record.next_check_at is None or now >= record.next_check_at
+
+
+def rotation_due(record, now, policy):
+    """Should this PAT rotate itself now?"""
+    if record.kind != PAT or not policy.rotate or record.state != OK:
+        return False
+    if not SELF_ROTATE_SCOPES.intersection(record.scopes or ()):
+        return False
+    expiry = expiry_utc(record)
+    return expiry is not None and expiry - now < policy.rotate_before_days * DAY
+
+
+def refresh_due(record, now):
+    """Should this OAuth token be refreshed now (it needs a refresh token to be)?"""
+    expiry = expiry_utc(record)
+    return (record.kind == OAUTH and record.state == OK and expiry is not None
+            and expiry - now < OAUTH_REFRESH_MARGIN)
+
+
+def next_check_at(record, now, policy):
+    """When ``get`` should ask the server again: after the check interval, or as soon as a
+    rotation (or an OAuth refresh) becomes due, whichever comes first."""
+    due = now + policy.check_interval
+    expiry = expiry_utc(record)
+    if expiry is not None:
+        if record.kind == PAT and policy.rotate and SELF_ROTATE_SCOPES.intersection(
+                record.scopes or ()):
+            act_at = expiry - policy.rotate_before_days * DAY
+        elif record.kind == OAUTH:
+            act_at = expiry - OAUTH_REFRESH_MARGIN
+        else:
+            act_at = expiry
+        if act_at > now:
+            due = min(due, act_at)
+    return int(due)
+
+
+def backoff_until(now, policy, retry_after=None):
+    """After a failed call: not again before the policy's pause or the server's Retry-After."""
+    return int(now + max(policy.retry_after_failure, retry_after or 0))
+
+
+def new_expiry_date(now, policy, max_days=SERVER_MAX_LIFETIME_DAYS):
+    """The ``expires_at`` to ask for when rotating: the policy's lifetime, never past what
+    the server allows."""
+    days = max(1, min(policy.new_lifetime_days, max_days))
+    return date_from_days(int(now // DAY) + days)
+
+
+def warning_due(record, now, warn_before_days=7):
+    """A token that will not renew itself (deploy tokens, PATs without a rotation scope) is
+    near its expiry and the user was not told today."""
+    expiry = expiry_utc(record)
+    if expiry is None or now >= expiry or expiry - now > warn_before_days * DAY:
+        return False
+    return record.warned_at is None or now - record.warned_at >= DAY
 
 
 def days_from_civil(year, month, day):
@@ -52,6 +166,8 @@ def parse_date(text):
 
 def expiry_utc(record):
     """Unix seconds at which the token stops working, or None when no expiry is known."""
+    if record.expires_utc:
+        return record.expires_utc
     if not record.expires_at:
         return None
     try:
@@ -74,6 +190,10 @@ def unusable_reason(record, now):
     """
     if record.state == REVOKED:
         return "was revoked"
+    if record.state == UNKNOWN:
+        return "is unknown to the server"
+    if record.state == LOST:
+        return "was rotated, but the new token was lost on the way"
     expiry = expiry_utc(record)
     if record.state == EXPIRED or (expiry is not None and now >= expiry):
         return "expired on %s" % record.expires_at if record.expires_at else "expired"

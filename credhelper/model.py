@@ -27,6 +27,8 @@ OK = "ok"
 NEEDS_CHECK = "needs-check"   # a client reported a rejection; re-validate before trusting it
 EXPIRED = "expired"
 REVOKED = "revoked"
+UNKNOWN = "unknown"           # the server does not know the token (deleted, or another host)
+LOST = "lost-in-rotation"     # rotated on the server, but the new token never reached us
 
 # Scopes that allow writing, per operation family.
 WRITE_SCOPES = frozenset({"api", "write_repository", "write_registry", "write_package_registry"})
@@ -40,11 +42,15 @@ class TokenRecord:
     """
 
     __slots__ = ("id", "host", "kind", "username", "path", "scopes", "expires_at", "registry",
-                 "api_url", "store", "origin", "state", "added_at", "hint", "extra")
+                 "api_url", "store", "origin", "state", "added_at", "hint",
+                 "token_id", "token_name", "user_id", "expires_utc", "client_id",
+                 "checked_at", "next_check_at", "backoff_until", "warned_at", "pending", "extra")
 
     def __init__(self, id, host, kind, username=None, path=None, scopes=None, expires_at=None,
                  registry=None, api_url=None, store="file", origin=ADDED, state=OK,
-                 added_at=None, hint=None, extra=None):
+                 added_at=None, hint=None, token_id=None, token_name=None, user_id=None,
+                 expires_utc=None, client_id=None, checked_at=None, next_check_at=None,
+                 backoff_until=None, warned_at=None, pending=None, extra=None):
         self.id = id                    # local identifier, the key in the secret store
         self.host = host                # normalised "host" or "host:port"
         self.kind = kind
@@ -59,6 +65,18 @@ class TokenRecord:
         self.state = state
         self.added_at = added_at
         self.hint = hint                # the redacted token, for listings
+        # What the server told us (GET .../personal_access_tokens/self, /oauth/token/info):
+        self.token_id = token_id        # the server's id of the token
+        self.token_name = token_name
+        self.user_id = user_id
+        self.expires_utc = expires_utc  # exact expiry in Unix seconds (OAuth tokens: 2 hours)
+        self.client_id = client_id      # OAuth application id, to refresh with
+        # Bookkeeping of the lifecycle (Unix seconds):
+        self.checked_at = checked_at        # last answer from the server
+        self.next_check_at = next_check_at  # when `get` asks the server again
+        self.backoff_until = backoff_until  # after a failed call: not before this
+        self.warned_at = warned_at          # last expiry warning (deploy tokens)
+        self.pending = pending          # a rotation in flight: {"new_id", "started_at", ...}
         self.extra = extra or {}        # fields written by newer versions, kept as they are
 
     def replace(self, **changes):

@@ -10,8 +10,8 @@ import time
 
 from . import ci_env, lifecycle, resolver
 from .errors import StoreError
-from .model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, KIND_NAMES, NEEDS_CHECK, PASSWORD, PAT,
-                    Answer, Request, TokenRecord)
+from .model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, KIND_NAMES, LOST, NEEDS_CHECK, PASSWORD,
+                    PAT, REVOKED, UNKNOWN, Answer, Request, TokenRecord)
 from .redact import redact
 from .registry import Registry
 from .stores import CI, open_store
@@ -30,21 +30,32 @@ class Service:
         self.clock = clock
         self.warn = warn
         self._config = config
+        self._config_changed_at = False   # not looked at yet
+        self._keeper = None
         self._stores = {}
 
     # -- the three operations --------------------------------------------------------------
 
     def lookup(self, request):
-        """The best working credential for ``request``, or None (the client then goes on)."""
+        """The best working credential for ``request``, or None (the client then goes on).
+
+        A token whose record says it needs attention (a check, a rotation, an interrupted
+        rotation, an expiry warning) goes through the keeper first; every other ``get`` is a
+        read of two small files.
+        """
         records = self._records()
         allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
-            secret = self._secret(record)
+            if lifecycle.needs_attention(record, now, self.config_changed_at()):
+                record = self.keeper().attend(record)
+                if record is None or lifecycle.unusable_reason(record, self.clock()):
+                    continue
+            secret = self.secret(record)
             if secret:
                 return Answer(record.login_name(request.username), secret,
                               lifecycle.expiry_utc(record), record)
-        self._explain_nothing(records, request, now, allow_http)
+        self._explain_nothing(self._records(), request, self.clock(), allow_http)
         return None
 
     def lookup_quietly(self, host):
@@ -67,7 +78,7 @@ class Service:
             return
         same_login = [r for r in resolver.matching(records, request, allow_http)
                       if r.login_name(username) == username]
-        if any(self._secret(r, quiet=True) == secret for r in same_login):
+        if any(self.secret(r, quiet=True) == secret for r in same_login):
             return  # git is storing what we just gave it
         record = TokenRecord(id=new_id(), host=request.host, kind=guess_kind(secret),
                              username=username, path=request.path, origin=GIT_STORE,
@@ -97,7 +108,7 @@ class Service:
         allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
         hits = [r for r in resolver.matching(records, request, allow_http)
                 if r.origin != CI_ENV and (not username or r.login_name(username) == username)
-                and (secret is None or self._secret(r, quiet=True) == secret)]
+                and (secret is None or self.secret(r, quiet=True) == secret)]
         if not hits:
             return
         forget = {r.id for r in hits if r.origin == GIT_STORE}
@@ -118,6 +129,20 @@ class Service:
                              record.host, " --path " + record.path if record.path else ""))
 
     # -- shared plumbing -------------------------------------------------------------------
+
+    def keeper(self):
+        if self._keeper is None:
+            from .keeper import Keeper
+
+            self._keeper = Keeper(self)
+        return self._keeper
+
+    def config_changed_at(self):
+        if self._config_changed_at is False:
+            from .config import changed_at
+
+            self._config_changed_at = changed_at()
+        return self._config_changed_at
 
     def config(self):
         if self._config is None:
@@ -151,7 +176,7 @@ class Service:
     def _records(self):
         return self.registry.load() + ci_env.records(self.environ)
 
-    def _secret(self, record, quiet=False):
+    def secret(self, record, quiet=False):
         if record.store == CI:
             return ci_env.secret(record, self.environ)
         try:
@@ -176,9 +201,7 @@ class Service:
         for record in resolver.matching(records, request, allow_http):
             reason = lifecycle.unusable_reason(record, now)
             if reason and record.origin == ADDED:
-                self.warn("the %s %s for %s %s; add a new one: credhelper add %s%s"
-                          % (_kind_name(record), record.hint or "token", record.host, reason,
-                             record.host, " --path " + record.path if record.path else ""))
+                self.warn(explain_unusable(record, reason))
                 return
         if request.protocol == "http" and any(r.host == request.host for r in records):
             self.warn("not sending a token for %s over plain http (set allow_http in the "
@@ -187,6 +210,24 @@ class Service:
     def _today(self):
         day = int(self.clock() // 86400)
         return lifecycle.date_from_days(day)
+
+
+def explain_unusable(record, reason):
+    """One line: which token, why it is not served, and what to run."""
+    if record.state == LOST:
+        from .keeper import recovery_steps
+
+        return recovery_steps(record)
+    again = "credhelper add %s%s" % (record.host, " --path " + record.path if record.path else "")
+    if record.state == UNKNOWN:
+        return ("the %s %s for %s is unknown to the server (deleted, or made on another "
+                "instance); check it, then run: %s" % (_kind_name(record), record.hint,
+                                                      record.host, again))
+    if record.state == REVOKED:
+        return ("the %s %s for %s was revoked on the server; create a new one and run: %s"
+                % (_kind_name(record), record.hint, record.host, again))
+    return ("the %s %s for %s %s; create a new one and run: %s"
+            % (_kind_name(record), record.hint or "token", record.host, reason, again))
 
 
 def new_id():

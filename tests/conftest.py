@@ -83,6 +83,25 @@ def gitlab(tmp_path_factory):
         yield server
 
 
+@pytest.fixture
+def gitlab_host(gitlab, home):
+    """``gitlab.example.com:PORT``, with a config that reaches its API (the name resolves only
+    inside git, through curloptResolve; the API is reached as localhost) and trusts the test CA
+    for that host only, as a user of a self-managed instance would set it up."""
+    host = "gitlab.example.com:%d" % gitlab.port
+    write_config(home, '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n'
+                 % (host, gitlab.port, gitlab.ca.ca_file))
+    return host
+
+
+def write_config(home, text, append=True):
+    config = home / ".config" / "credhelper" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    with open(config, "a" if append else "w") as handle:
+        handle.write(text)
+    return config
+
+
 def run(*args, input=None, check=True, env=None):
     """Run a command with the test's environment; returns the CompletedProcess (text)."""
     done = subprocess.run(args, input=input, capture_output=True, text=True, timeout=120,

@@ -18,10 +18,12 @@ def imported_modules(stdin):
     return done.stdout, {name.split(".")[0] for name in names}
 
 
-def test_file_store_get_imports_nothing_heavy():
-    credhelper("add", "gitlab.example.com", input="glpat-hotpathhotpathhotpath")
-    out, modules = imported_modules("protocol=https\nhost=gitlab.example.com\n\n")
-    assert "password=glpat-hotpathhotpathhotpath" in out     # it really answered
+def test_file_store_get_imports_nothing_heavy(gitlab, gitlab_host):
+    """A checked, fresh token: the everyday `get`."""
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    credhelper("add", gitlab_host, input=token)
+    out, modules = imported_modules("protocol=https\nhost=%s\n\n" % gitlab_host)
+    assert "password=%s" % token in out     # it really answered
     assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
 
 

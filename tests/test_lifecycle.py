@@ -47,3 +47,96 @@ def test_states_from_the_server_win():
     assert lifecycle.unusable_reason(record.replace(state=REVOKED), 0) == "was revoked"
     assert lifecycle.unusable_reason(record.replace(state=EXPIRED), 0) == "expired"
     assert lifecycle.unusable_reason(record.replace(state="needs-check"), 0) is None
+
+
+# -- the lifecycle's decisions ---------------------------------------------------------------
+
+from credhelper.lifecycle import (DAY, Policy, needs_attention, new_expiry_date,  # noqa: E402
+                                  next_check_at, rotation_due, warning_due)
+from credhelper.model import ADDED, DEPLOY, LOST, NEEDS_CHECK, OAUTH, UNKNOWN  # noqa: E402
+
+NOW = 1_800_000_000            # 2027-01-15 08:00 UTC
+TODAY = "2027-01-15"
+POLICY = Policy()
+
+
+def pat(**fields):
+    fields.setdefault("scopes", ["api"])
+    fields.setdefault("checked_at", NOW - 3600)
+    fields.setdefault("next_check_at", NOW + 3600)
+    return TokenRecord(id="p", host="h", kind=PAT, origin=ADDED, **fields)
+
+
+def test_a_fresh_checked_token_needs_nothing():
+    assert not needs_attention(pat(), NOW)
+
+
+@pytest.mark.parametrize("changes", [
+    {"checked_at": None},                       # never asked the server
+    {"next_check_at": NOW - 1},                 # its time came
+    {"state": NEEDS_CHECK},                     # git reported a rejection
+    {"pending": {"new_id": "x"}},               # an interrupted rotation
+])
+def test_what_brings_a_token_to_attention(changes):
+    assert needs_attention(pat(**changes), NOW)
+
+
+def test_a_changed_config_means_a_new_look():
+    assert needs_attention(pat(), NOW, config_changed_at=NOW - 60)
+    assert not needs_attention(pat(), NOW, config_changed_at=NOW - 7200)
+
+
+def test_backoff_silences_everything_but_an_interrupted_rotation():
+    assert not needs_attention(pat(state=NEEDS_CHECK, backoff_until=NOW + 60), NOW)
+    assert needs_attention(pat(state=NEEDS_CHECK, backoff_until=NOW - 1), NOW)
+    assert needs_attention(pat(pending={"new_id": "x"}, backoff_until=NOW + 60), NOW)
+
+
+def test_final_states_are_left_to_the_user():
+    for state in (REVOKED, EXPIRED, UNKNOWN, LOST):
+        assert not needs_attention(pat(state=state, next_check_at=NOW - 1), NOW)
+
+
+def test_rotation_when_fewer_than_n_days_remain_and_a_scope_allows_it():
+    in_six_days = lifecycle.date_from_days(NOW // DAY + 6)
+    in_eight_days = lifecycle.date_from_days(NOW // DAY + 8)
+    assert rotation_due(pat(expires_at=in_six_days), NOW, POLICY)
+    assert not rotation_due(pat(expires_at=in_eight_days), NOW, POLICY)
+    assert rotation_due(pat(expires_at=in_six_days, scopes=["self_rotate"]), NOW, POLICY)
+    assert not rotation_due(pat(expires_at=in_six_days, scopes=["read_repository"]), NOW,
+                            POLICY)
+    assert not rotation_due(pat(expires_at=in_six_days), NOW, Policy(rotate=False))
+    assert rotation_due(pat(expires_at=in_eight_days), NOW, Policy(rotate_before_days=10))
+    assert not rotation_due(pat(expires_at=None), NOW, POLICY)
+
+
+def test_next_check_is_the_interval_or_the_rotation_moment_whichever_first():
+    far = lifecycle.date_from_days(NOW // DAY + 100)
+    assert next_check_at(pat(expires_at=far), NOW, POLICY) == NOW + 24 * 3600
+    soon = lifecycle.date_from_days(NOW // DAY + 7 + 1)   # rotation due in a day, minus 8 h
+    rotate_at = lifecycle.expiry_utc(pat(expires_at=soon)) - 7 * DAY
+    assert next_check_at(pat(expires_at=soon), NOW, POLICY) == rotate_at
+    assert NOW < rotate_at < NOW + DAY
+
+
+def test_new_expiry_never_past_the_server_maximum():
+    assert new_expiry_date(NOW, POLICY) == "2027-02-14"
+    assert new_expiry_date(NOW, Policy(new_lifetime_days=1000)) == "2028-01-15"
+
+
+def test_deploy_token_warning_once_a_day_within_the_window():
+    deploy = TokenRecord(id="d", host="h", kind=DEPLOY, origin=ADDED,
+                         expires_at=lifecycle.date_from_days(NOW // DAY + 3))
+    assert warning_due(deploy, NOW) and needs_attention(deploy, NOW)
+    assert not warning_due(deploy.replace(warned_at=NOW - 3600), NOW)
+    assert warning_due(deploy.replace(warned_at=NOW - DAY), NOW)
+    assert not warning_due(deploy.replace(expires_at=lifecycle.date_from_days(NOW // DAY + 9)),
+                           NOW)
+
+
+def test_oauth_expiry_is_exact():
+    token = TokenRecord(id="o", host="h", kind=OAUTH, origin=ADDED, expires_utc=NOW + 300,
+                        expires_at=TODAY)
+    assert lifecycle.expiry_utc(token) == NOW + 300
+    assert lifecycle.refresh_due(token, NOW)
+    assert not lifecycle.refresh_due(token.replace(expires_utc=NOW + 3600), NOW)

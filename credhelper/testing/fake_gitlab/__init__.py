@@ -1,20 +1,27 @@
 """A fake GitLab: in-memory model (state), GitLab's token rules (auth),
-Git smart HTTP through ``git http-backend`` (git_http), a route table (web)
-and threaded TLS listeners (httpd, server).
+Git smart HTTP through ``git http-backend`` (git_http), the token REST API
+and OAuth endpoints (api), test faults (faults), a route table (web) and
+threaded TLS listeners (httpd, server).
 """
 
+from .api import GitLabAPI
 from .auth import Denial, Identity
+from .faults import Fault, Faults
 from .records import RequestLog, RequestRecord
 from .server import FakeGitLab
-from .state import ACCESS_LEVELS, GitLabState, Project, Token, User
+from .state import ACCESS_LEVELS, GitLabState, OAuthApplication, Project, Token, User
 from .web import Request, Response, Router
 
 __all__ = [
     "ACCESS_LEVELS",
     "Denial",
     "FakeGitLab",
+    "Fault",
+    "Faults",
+    "GitLabAPI",
     "GitLabState",
     "Identity",
+    "OAuthApplication",
     "Project",
     "Request",
     "RequestLog",

@@ -17,6 +17,7 @@ import logging
 import socket
 import socketserver
 import ssl
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -66,6 +67,21 @@ class _Handler(BaseHTTPRequestHandler):
                           self.client_address, app)
         record = RequestRecord.from_request(request)
         app.requests.append(record)
+        faults = getattr(app, "faults", None)
+        fault = faults.take(self.command, request.path) if faults is not None else None
+        if fault is not None:
+            record.fault = fault.kind
+            if fault.kind == "drop":
+                self._drop()
+                return
+            if fault.kind == "timeout" and not fault.hold():
+                self._drop()  # the server is stopping
+                return
+            if fault.kind in ("status", "garbage"):
+                response = fault.response()
+                record.status = response.status
+                self._send(response, body)
+                return
         try:
             response = app.router.dispatch(request)
         except BodyError:
@@ -75,8 +91,25 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("fake GitLab handler failed for %s %s", self.command, request.path)
             response = Response.text(500, "500 Internal Server Error")
+        if fault is not None and fault.kind in ("drop_after_commit", "pause_after_commit"):
+            fault.committed.set()
+            if fault.kind == "drop_after_commit" or not fault.hold():
+                close = getattr(response.body, "close", None)
+                if close is not None:
+                    close()  # a streamed (CGI) body: stop its producer
+                self._drop()
+                return
         record.status = response.status
         self._send(response, body)
+
+    def _drop(self) -> None:
+        """End the connection without sending anything (test faults)."""
+        self.close_connection = True
+        try:
+            # RST rather than FIN: the client sees the connection die at once.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 

@@ -40,6 +40,7 @@ class RequestRecord:
     content_length: int | None = None
     user_agent: str | None = None
     status: int | None = None  # filled in once the response is chosen
+    fault: str | None = None  # the kind of test fault applied to this request, if any
 
     @property
     def hostname(self) -> str:
@@ -56,7 +57,7 @@ class RequestRecord:
     def __repr__(self) -> str:
         pw = "<redacted>" if self.password is not None else None
         return (f"RequestRecord({self.method} {self.scheme}://{self.host}{self.path} "
-                f"status={self.status} username={self.username!r} password={pw} "
+                f"status={self.status} fault={self.fault} username={self.username!r} password={pw} "
                 f"auth_scheme={self.auth_scheme!r} secrets={len(self.secrets)})")
 
     __str__ = __repr__

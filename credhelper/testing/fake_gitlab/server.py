@@ -18,12 +18,14 @@ equivalent resolver override, and verify TLS against ``ca.ca_file``.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from pathlib import Path
 from typing import Iterable
 
 from ..tls import TestCA
-from . import git_http
+from . import api, git_http
+from .faults import Faults
 from .httpd import Listener
 from .records import RequestLog
 from .state import GitLabState
@@ -39,7 +41,11 @@ class FakeGitLab:
         state: the ``GitLabState`` (users, projects, tokens, clock).
         router: the route table; add handlers with ``router.add(method, regex, fn)``.
         requests: ``RequestLog`` of every request received (credentials kept in
-            memory only, redacted in repr).
+            memory only, redacted in repr).  ``count()`` counts from it.
+        faults: ``Faults``, test faults for chosen requests (timeouts, error
+            statuses, garbage, dropped connections, pauses after a commit).
+        api: ``GitLabAPI``, the REST/OAuth token routes (its ``rotations``
+            lists every rotation committed).
         port / http_port: the listening ports once started (http_port None
             unless ``http_port=True``).
         hostnames: names the TLS certificate covers (besides localhost,
@@ -61,6 +67,7 @@ class FakeGitLab:
         self.state = GitLabState(self.workdir / "repositories", git=git)
         self.router = Router()
         self.requests = RequestLog()
+        self.faults = Faults()
         # One certificate for every name this instance answers to; a test
         # wanting a mismatching certificate passes its own *cert*.
         self.cert_file, self.key_file = cert or ca.issue(self.hostnames)
@@ -69,6 +76,7 @@ class FakeGitLab:
         self.port: int | None = None
         self.http_port: int | None = None
         self.git_http = git_http.install(self)
+        self.api = api.install(self)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -81,6 +89,7 @@ class FakeGitLab:
     def start(self) -> "FakeGitLab":
         if self._listeners:
             return self
+        self.faults.reopen()
         try:
             https = Listener(self, ssl_context=self._ssl_context())
             self._listeners.append(https)
@@ -97,6 +106,9 @@ class FakeGitLab:
         return self
 
     def stop(self) -> None:
+        # Held requests (timeout and pause faults) end first, so no handler
+        # thread outlives the server.
+        self.faults.close()
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.stop()
@@ -106,6 +118,19 @@ class FakeGitLab:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    # --- observation -----------------------------------------------------------------------
+
+    def count(self, method: str | None = None, path: str | None = None, *,
+              status: int | None = None, host: str | None = None) -> int:
+        """How many logged requests match *method*, *path* (a regex matched
+        against the whole decoded path), *status* and *host* (without port)."""
+        pattern = re.compile(path) if path is not None else None
+        return sum(1 for r in self.requests.snapshot()
+                   if (method is None or r.method.upper() == method.upper())
+                   and (pattern is None or pattern.fullmatch(r.path))
+                   and (status is None or r.status == status)
+                   and (host is None or r.hostname == host))
 
     # --- addressing ----------------------------------------------------------------------
 

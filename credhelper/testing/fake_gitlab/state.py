@@ -30,6 +30,7 @@ __all__ = [
     "ACCESS_LEVELS",
     "GitLabState",
     "Group",
+    "OAuthApplication",
     "Project",
     "Token",
     "User",
@@ -211,10 +212,15 @@ class Token:
     expires_in: int | None = None
     refresh_token: str | None = field(default=None, repr=False)
     application_id: int | None = None
+    # OAuth, Doorkeeper's "revoke previous refresh token on use": the token
+    # this one was refreshed from is revoked when this one is first used.
+    revoke_previous_on_use: bool = False
     # CI job tokens
     finished: bool = False
     description: str = ""
     last_used_at: _dt.datetime | None = None
+    # PAT: the most recent distinct client addresses (GitLab keeps five).
+    last_used_ips: list[str] = field(default_factory=list)
 
     def expiry_instant(self) -> _dt.datetime | None:
         """The moment this token stops working, or None when it never expires."""
@@ -229,6 +235,20 @@ class Token:
             return exp if exp.tzinfo else exp.replace(tzinfo=_dt.timezone.utc)
         # A date D means "valid through D-1": expired from 00:00 UTC on D.
         return _dt.datetime.combine(exp, _dt.time(0, 0), tzinfo=_dt.timezone.utc)
+
+
+@dataclass(eq=False)
+class OAuthApplication:
+    """An OAuth application (Doorkeeper): ``uid`` is the client_id."""
+
+    id: int
+    name: str
+    uid: str
+    secret: str = field(repr=False)
+    # A non-confidential application may identify itself with its client_id
+    # alone (no client_secret), as native apps and helpers do.
+    confidential: bool = False
+    redirect_uri: str = "http://127.0.0.1/callback"
 
 
 class GitLabState:
@@ -250,6 +270,22 @@ class GitLabState:
         # Instance setting "Allow password authentication for Git over HTTP(S)".
         self.password_authentication_enabled_for_git = True
         self.pat_prefix = "glpat-"
+        # "Require personal access token expiry" (on, as on gitlab.com): a
+        # rotation without expires_at gets one week, and expires_at may not
+        # lie beyond today + max_token_lifetime_days.
+        self.require_token_expiry = True
+        self.max_token_lifetime_days = 365
+        # Doorkeeper's access_token_expires_in.
+        self.oauth_access_token_expires_in = 7200
+        # False (GitLab's documented behaviour): a refresh revokes the old
+        # access token and spends its refresh token at once.  True: Doorkeeper's
+        # "refresh token revoked on use" mode, where the old pair stays valid
+        # until the new access token is first used.
+        self.oauth_refresh_revokes_on_use = False
+        self.applications: dict[int, OAuthApplication] = {}
+        self._by_refresh: dict[str, Token] = {}
+        # Application 1 exists from the start: create_oauth_token() uses it.
+        self.add_oauth_application("Fake GitLab OAuth application")
 
     # --- clock ---------------------------------------------------------------
 
@@ -439,6 +475,8 @@ class GitLabState:
     def _register(self, token: Token) -> Token:
         self.tokens[(token.kind, token.id)] = token
         self._by_secret[token.token] = token
+        if token.refresh_token:
+            self._by_refresh[token.refresh_token] = token
         return token
 
     def create_pat(self, user: str, scopes: Iterable[str] = ("api",), expires_at: _dt.date | None = None,
@@ -569,11 +607,125 @@ class GitLabState:
             return None
         return found
 
-    def touch(self, token: Token) -> None:
+    def touch(self, token: Token, ip: str | None = None) -> None:
+        """Record a use of *token* (last_used_at, and the client address)."""
         with self.lock:
             token.last_used_at = self.now()
+            if ip:
+                if ip in token.last_used_ips:
+                    token.last_used_ips.remove(ip)
+                token.last_used_ips.append(ip)
+                del token.last_used_ips[:-5]
+
+    def user_id(self, token: Token) -> int | None:
+        user = self.find_user(token.user)
+        return user.id if user else None
+
+    # --- token families (rotation) --------------------------------------------------
+
+    def descendants(self, token: Token | str) -> list[Token]:
+        """Tokens rotated from *token*, directly or transitively (oldest first)."""
+        with self.lock:
+            root = self._resolve(token)
+            children: dict[int, list[Token]] = {}
+            for (kind, _), candidate in sorted(self.tokens.items()):
+                if kind == root.kind and candidate.previous_token_id is not None:
+                    children.setdefault(candidate.previous_token_id, []).append(candidate)
+            out: list[Token] = []
+            queue = [root.id]
+            while queue:
+                for child in children.get(queue.pop(0), []):
+                    out.append(child)
+                    queue.append(child.id)
+            return out
+
+    def revoke_token_family(self, token: Token | str) -> list[Token]:
+        """GitLab's reuse detection: revoke every active descendant of *token*.
+
+        Returns the tokens this call revoked.
+        """
+        with self.lock:
+            revoked = []
+            for descendant in self.descendants(token):
+                if self.is_active(descendant):
+                    descendant.revoked = True
+                    revoked.append(descendant)
+            return revoked
+
+    def rotate_pat(self, token: Token | str, expires_at: _dt.date | None) -> Token:
+        """Revoke *token* and create its successor, atomically (no validation).
+
+        The successor keeps the name, description, scopes and owner and
+        points back to *token* (GitLab's previous_personal_access_token_id).
+        """
+        with self.lock:
+            old = self._resolve(token)
+            if old.kind != PAT:
+                raise ValueError("only personal access tokens rotate")
+            old.revoked = True
+            return self.create_pat(old.user, old.scopes, expires_at, old.name,
+                                   previous_token_id=old.id, description=old.description)
+
+    # --- OAuth applications and refresh tokens ------------------------------------------
+
+    def add_oauth_application(self, name: str = "application", *, uid: str | None = None,
+                              secret: str | None = None, confidential: bool = False) -> OAuthApplication:
+        with self.lock:
+            app = OAuthApplication(self._next_id("oauth_applications"), name,
+                                   uid or secrets.token_hex(32), secret or ("gloas-" + secrets.token_hex(32)),
+                                   confidential=confidential)
+            self.applications[app.id] = app
+            return app
+
+    def oauth_application(self, app_id: int | None) -> OAuthApplication | None:
+        with self.lock:
+            return self.applications.get(app_id) if app_id is not None else None
+
+    def find_oauth_application(self, uid: str | None) -> OAuthApplication | None:
+        if not uid:
+            return None
+        with self.lock:
+            for app in self.applications.values():
+                if app.uid == uid:
+                    return app
+            return None
+
+    def find_by_refresh_token(self, refresh_token: str | None) -> Token | None:
+        """The OAuth token record holding *refresh_token* (revoked or not)."""
+        if not refresh_token:
+            return None
+        with self.lock:
+            return self._by_refresh.get(refresh_token)
+
+    def refresh_oauth(self, token: Token | str, scopes: Iterable[str] | None = None) -> Token:
+        """Doorkeeper's refresh: a new access token and refresh token (no validation).
+
+        The old record is revoked at once, or (``oauth_refresh_revokes_on_use``)
+        when the new access token is first used.
+        """
+        with self.lock:
+            old = self._resolve(token)
+            if old.kind != OAUTH:
+                raise ValueError("not an OAuth token")
+            new = self.create_oauth_token(old.user, old.scopes if scopes is None else scopes,
+                                          self.oauth_access_token_expires_in,
+                                          application_id=old.application_id, previous_token_id=old.id)
+            if self.oauth_refresh_revokes_on_use:
+                new.revoke_previous_on_use = True
+            else:
+                old.revoked = True
+            return new
+
+    def oauth_token_used(self, token: Token) -> None:
+        """Doorkeeper's revoke_previous_refresh_token!: called when *token* authenticates."""
+        with self.lock:
+            if token.revoke_previous_on_use and token.previous_token_id is not None:
+                previous = self.tokens.get((OAUTH, token.previous_token_id))
+                if previous is not None:
+                    previous.revoked = True
+            token.revoke_previous_on_use = False
 
     def snapshot(self, token: Token) -> Token:
         """A copy safe to read without the lock."""
         with self.lock:
-            return dataclasses.replace(token)
+            return dataclasses.replace(token, last_used_ips=list(token.last_used_ips))

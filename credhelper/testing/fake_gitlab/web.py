@@ -12,6 +12,7 @@ from __future__ import annotations
 import json as _json
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Pattern
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -221,6 +222,7 @@ class _Route:
     methods: frozenset[str]
     pattern: Pattern[str]
     handler: Handler
+    name: str
 
 
 class Router:
@@ -228,29 +230,49 @@ class Router:
 
     ``add("GET", r"/api/v4/user", handler)``: the regex must match the whole
     decoded path (no query string).  Method "*" matches any method.
+
+    Every dispatch to a route is counted under the route's *name* (default:
+    its regex): ``count(name)``.  Requests answered by a fault without being
+    handled, and unrouted requests (404), are not counted here; the request
+    log has them all.
     """
 
     def __init__(self):
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
 
     def add(self, method: str | Iterable[str], pattern: str | Pattern[str], handler: Handler,
-            *, first: bool = False) -> None:
+            *, first: bool = False, name: str | None = None) -> None:
         methods = frozenset([method] if isinstance(method, str) else method)
-        route = _Route(frozenset(m.upper() for m in methods),
-                       re.compile(pattern) if isinstance(pattern, str) else pattern, handler)
+        compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+        route = _Route(frozenset(m.upper() for m in methods), compiled, handler, name or compiled.pattern)
         with self._lock:
             if first:
                 self._routes.insert(0, route)
             else:
                 self._routes.append(route)
 
-    def route(self, method: str | Iterable[str], pattern: str, *, first: bool = False):
+    def route(self, method: str | Iterable[str], pattern: str, *, first: bool = False,
+              name: str | None = None):
         """Decorator form of add()."""
         def register(handler: Handler) -> Handler:
-            self.add(method, pattern, handler, first=first)
+            self.add(method, pattern, handler, first=first, name=name)
             return handler
         return register
+
+    def count(self, name: str) -> int:
+        """How many requests the route called *name* handled."""
+        with self._lock:
+            return self._counts[name]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._counts.clear()
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
@@ -263,6 +285,8 @@ class Router:
                     continue
             match = route.pattern.fullmatch(path)
             if match:
+                with self._lock:
+                    self._counts[route.name] += 1
                 return route.handler(request, match)
         return not_found(request)
 

@@ -1,0 +1,38 @@
+"""The audit log: one JSON object per line in ``$XDG_STATE_HOME/credhelper/audit.log`` (0600).
+
+It records what changed a token's life (checks that changed something, rotations with the old
+and new server ids and the new expiry, failures), never a secret: only the redacted hint.
+"""
+
+import json
+import os
+import time
+
+from . import paths
+from .files import PRIVATE_FILE_MODE, ensure_private_dir
+
+
+def record_event(event, record, **details):
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event,
+             "host": record.host, "kind": record.kind, "token": record.hint,
+             "token_id": record.token_id}
+    if record.path:
+        entry["path"] = record.path
+    entry.update(details)
+    directory = paths.state_dir()
+    try:
+        ensure_private_dir(directory)
+        fd = os.open(os.path.join(directory, "audit.log"),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "a") as handle:   # one write() per line: appends do not interleave
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    except OSError:
+        pass  # the log is a record, not a precondition: never fail a git command over it
+
+
+def read_events():
+    try:
+        with open(os.path.join(paths.state_dir(), "audit.log")) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except FileNotFoundError:
+        return []
