@@ -128,7 +128,9 @@ class Keeper:
         secret = self.service.secret(record)
         if secret is None:
             return record                 # lookup explains a missing secret
-        record = self._check(record, secret, policy)
+        if force_check or lifecycle.check_due(record, self.service.clock(),
+                                              self.service.config_changed_at()):
+            record = self._check(record, secret, policy)
         if record.state != OK:
             return record
         now = self.service.clock()

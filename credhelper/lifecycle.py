@@ -52,9 +52,18 @@ def needs_attention(record, now, config_changed_at=None):
         return False
     if record.pending:
         return True                       # a rotation was interrupted: finish or explain it
-    if not can_use_api(record):
-        return warning_due(record, now)
+    if check_due(record, now, config_changed_at):
+        return True
     if record.state in FINAL_STATES:
+        return False
+    if record.kind == PAT and SELF_ROTATE_SCOPES.intersection(record.scopes or ()):
+        return False                      # it renews itself when its check comes
+    return warning_due(record, now)
+
+
+def check_due(record, now, config_changed_at=None):
+    """Is it time to ask the server about this token?"""
+    if not can_use_api(record) or record.state in FINAL_STATES:
         return False
     if record.backoff_until and now < record.backoff_until:
         return False                      # the last call failed: do not hammer the server

@@ -80,6 +80,7 @@ def gitlab(tmp_path_factory):
     root = tmp_path_factory.mktemp("gitlab")
     ca = TestCA(root / "tls", names=HOSTS)
     with FakeGitLab(root / "server", ca, hostnames=HOSTS, http_port=True) as server:
+        server.state.add_user("alice")
         yield server
 
 

@@ -13,8 +13,10 @@ Kinds:
 
 ``timeout``
     Hold the request *before* handling it, for *seconds* (None: until
-    ``release()``), then handle it normally.  A client with a shorter read
-    timeout sees a timeout and nothing happened on the server.
+    ``release()``), then close the connection without handling it: a client
+    with a shorter read timeout sees a timeout, and nothing happened on the
+    server, even later.  With ``handle=True`` the request is handled and
+    answered after the hold instead (a slow server).
 ``status``
     Answer *status* at once (e.g. 429, 500, 502, 503) with an optional
     ``Retry-After`` and body; the request is not handled.
@@ -67,7 +69,8 @@ class Fault:
     def __init__(self, kind: str, method: str | None, path: str | Pattern[str], times: int,
                  closing: threading.Event, *, seconds: float | None = None, status: int | None = None,
                  retry_after: int | str | None = None, body: bytes | str | None = None,
-                 content_type: str | None = None, headers: Iterable[tuple[str, str]] = ()):
+                 content_type: str | None = None, headers: Iterable[tuple[str, str]] = (),
+                 handle: bool = False):
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {KINDS}")
         if times < 1:
@@ -81,6 +84,7 @@ class Fault:
         self.remaining = times
         self.hits = 0
         self.seconds = seconds
+        self.handle = handle  # timeout: handle the request after the hold
         self.status = status
         self.retry_after = retry_after
         self.body = body.encode() if isinstance(body, str) else body
@@ -170,8 +174,9 @@ class Faults:
             self._all.append(fault)
         return fault
 
-    def timeout(self, method, path, seconds: float | None = None, *, times: int = 1) -> Fault:
-        return self.add(method, path, "timeout", times=times, seconds=seconds)
+    def timeout(self, method, path, seconds: float | None = None, *, times: int = 1,
+                handle: bool = False) -> Fault:
+        return self.add(method, path, "timeout", times=times, seconds=seconds, handle=handle)
 
     def status(self, method, path, status: int, *, retry_after: int | str | None = None,
                body: bytes | str | None = None, content_type: str | None = None,

@@ -74,8 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.kind == "drop":
                 self._drop()
                 return
-            if fault.kind == "timeout" and not fault.hold():
-                self._drop()  # the server is stopping
+            if fault.kind == "timeout" and not (fault.hold() and fault.handle):
+                self._drop()  # never handled (or the server is stopping)
                 return
             if fault.kind in ("status", "garbage"):
                 response = fault.response()
@@ -126,7 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(response.status, response.reason)
             for key, value in headers:
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
+            if response.status == 204 or response.status == 304:
+                payload = b""  # no body, and no Content-Length (RFC 9110)
+            else:
+                self.send_header("Content-Length", str(len(payload)))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()

@@ -573,6 +573,15 @@ class GitLabState:
         with self.lock:
             self._resolve(token).revoked = True
 
+    def forget(self, token: Token | str) -> None:
+        """Delete *token* from the server: from now on it is unknown (not revoked)."""
+        with self.lock:
+            found = self._resolve(token)
+            self.tokens.pop((found.kind, found.id), None)
+            self._by_secret.pop(found.token, None)
+            if found.refresh_token:
+                self._by_refresh.pop(found.refresh_token, None)
+
     def token_by_id(self, kind: str, token_id: int) -> Token | None:
         with self.lock:
             return self.tokens.get((kind, token_id))
@@ -689,6 +698,12 @@ class GitLabState:
                 if app.uid == uid:
                     return app
             return None
+
+    def application_uid(self, token: Token | str) -> str | None:
+        """The client_id of the application an OAuth token was issued to."""
+        with self.lock:
+            app = self.oauth_application(self._resolve(token).application_id)
+            return app.uid if app else None
 
     def find_by_refresh_token(self, refresh_token: str | None) -> Token | None:
         """The OAuth token record holding *refresh_token* (revoked or not)."""
