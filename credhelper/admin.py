@@ -182,12 +182,23 @@ def forget_secrets(service, record):
         service.delete_secret(refresh_slot(record))
 
 
+def state_name(record, now):
+    """ok, needs-check, rotating, or why it is not served (revoked, expired, unknown...)."""
+    if record.state in lifecycle.FINAL_STATES:
+        return record.state
+    if lifecycle.unusable_reason(record, now):
+        return "expired"
+    if record.pending:
+        return "rotating"
+    return record.state
+
+
 def describe(record, now):
     """A record as a dict for `status --json` and the table (never the secret)."""
     return {
         "host": record.host, "kind": record.kind, "username": record.login_name(),
         "path": record.path, "scopes": record.scopes, "expires_at": record.expires_at,
         "days_left": lifecycle.days_left(record, now), "store": record.store,
-        "token": record.hint, "state": lifecycle.unusable_reason(record, now) and "unusable"
-        or record.state, "origin": record.origin, "registry": record.registry,
+        "token": record.hint, "state": state_name(record, now), "origin": record.origin,
+        "registry": record.registry, "checked_at": record.checked_at,
     }

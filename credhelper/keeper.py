@@ -159,7 +159,8 @@ class Keeper:
         except ApiError as error:
             return self._failed(record, "check", error, policy)
         updated = record.replace(state=changes.pop("state", OK), checked_at=int(now),
-                                 backoff_until=None, **changes)
+                                 backoff_until=None,
+                                 config_mtime=self.service.config_changed_at(), **changes)
         updated = updated.replace(next_check_at=lifecycle.next_check_at(updated, now, policy))
         differences = {key: getattr(updated, key) for key in ("state", "scopes", "expires_at",
                                                               "token_id")
@@ -198,8 +199,8 @@ class Keeper:
                                             pending=None, checked_at=int(now)))
         except InsufficientScope as error:
             audit.record_event("rotation-failed", record, reason="scope")
-            record = record.replace(pending=None, scopes=[s for s in record.scopes or ()
-                                                          if s not in ("api", "self_rotate")])
+            record = record.replace(pending=None, backoff_until=lifecycle.backoff_until(
+                now, policy, policy.check_interval))
             if strict:
                 self.save(record)
                 raise
@@ -207,9 +208,17 @@ class Keeper:
                                                                   error))
             return self.save(record)
         except Unavailable as error:
-            if not error.ambiguous:
-                record = record.replace(pending=None)   # the server answered: nothing happened
-            return self._failed(record, "rotation", error, policy, strict)
+            if error.ambiguous:
+                # Timed out or dropped: the server may have rotated.  Ask about the old token
+                # now, so a lost answer is told at once rather than at the next git command.
+                record = self._recover(record, quiet=True)
+                if record.state != OK or not record.pending:
+                    if record.state == OK:
+                        self._failed(record, "rotation", error, policy, strict)
+                    return self.reload(record) or record
+                return self._failed(record, "rotation", error, policy, strict)
+            # the server answered: nothing happened
+            return self._failed(record.replace(pending=None), "rotation", error, policy, strict)
         except ApiError as error:
             return self._failed(record.replace(pending=None), "rotation", error, policy, strict)
         failpoints.reached("after-server-commit")
@@ -221,7 +230,8 @@ class Keeper:
         facts.pop("state", None)
         new_record = record.replace(
             id=new_id, pending=None, state=OK, hint=redact(new_secret), expires_utc=None,
-            checked_at=int(now), backoff_until=None, warned_at=None, **facts)
+            checked_at=int(now), backoff_until=None, warned_at=None,
+            config_mtime=self.service.config_changed_at(), **facts)
         new_record = new_record.replace(
             next_check_at=lifecycle.next_check_at(new_record, now, policy))
         self.service.store_for(new_record).set(new_record, new_secret)
@@ -292,8 +302,13 @@ class Keeper:
         audit.record_event("refreshed", new_record, expires_utc=new_record.expires_utc)
         return new_record
 
-    def _recover(self, record):
-        """A journal entry says a rotation or refresh started and did not finish."""
+    def _recover(self, record, quiet=False):
+        """A journal entry says a rotation or refresh started and did not finish.
+
+        Returns the record as it now stands: swapped for the new one, marked lost, cleared of
+        its journal entry (the rotation never happened), or unchanged with the entry kept
+        (``quiet``: the server could not be asked; the caller reports it).
+        """
         from .gitlab.errors import ApiError, TokenRejected
 
         new_record = record.replace(id=record.pending["new_id"], pending=None)
@@ -320,6 +335,8 @@ class Keeper:
             return self.save(record.replace(state=_REJECTION_STATES[rejected.reason],
                                             pending=None))
         except ApiError as error:
+            if quiet:
+                return record
             policy = self.service.config().policy(record.host)
             self.service.warn("could not verify an interrupted rotation of the %s for %s (%s); "
                               "using it as it is" % (_kind(record), record.host, error))
@@ -390,7 +407,8 @@ class Keeper:
 
             raise TokenRejected(state, "the server says the token %s" % (
                 "was revoked" if state == REVOKED else "has expired"))
-        record = record.replace(checked_at=int(now), state=OK, **facts)
+        record = record.replace(checked_at=int(now), state=OK,
+                                config_mtime=self.service.config_changed_at(), **facts)
         return record.replace(next_check_at=lifecycle.next_check_at(record, now, policy))
 
 

@@ -50,8 +50,8 @@ def needs_attention(record, now, config_changed_at=None):
     """
     if record.origin != ADDED:
         return False
-    if record.pending:
-        return True                       # a rotation was interrupted: finish or explain it
+    if record.pending:                    # a rotation was interrupted: finish or explain it,
+        return not (record.backoff_until and now < record.backoff_until)  # unless backing off
     if check_due(record, now, config_changed_at):
         return True
     if record.state in FINAL_STATES:
@@ -69,8 +69,8 @@ def check_due(record, now, config_changed_at=None):
         return False                      # the last call failed: do not hammer the server
     if record.state == NEEDS_CHECK or record.checked_at is None:
         return True
-    if config_changed_at and config_changed_at > record.checked_at:
-        return True                       # the policy may have changed
+    if config_changed_at != record.config_mtime:
+        return True                       # the config (so maybe the policy) changed
     return record.next_check_at is None or now >= record.next_check_at
 
 
@@ -104,8 +104,7 @@ def next_check_at(record, now, policy):
             act_at = expiry - OAUTH_REFRESH_MARGIN
         else:
             act_at = expiry
-        if act_at > now:
-            due = min(due, act_at)
+        due = min(due, max(act_at, now))   # already due: at once
     return int(due)
 
 
@@ -186,9 +185,10 @@ def expiry_utc(record):
 
 
 def days_left(record, now):
-    """Whole days until expiry (0 on the last day), or None when no expiry is known."""
+    """Calendar days (UTC) from today to the expiry date: 1 when it expires at tomorrow's
+    midnight, 0 on the last day; None when no expiry is known."""
     expiry = expiry_utc(record)
-    return None if expiry is None else int((expiry - now) // 86400)
+    return None if expiry is None else int(expiry // DAY - now // DAY)
 
 
 def unusable_reason(record, now):
@@ -203,7 +203,9 @@ def unusable_reason(record, now):
         return "is unknown to the server"
     if record.state == LOST:
         return "was rotated, but the new token was lost on the way"
+    if record.state == EXPIRED:
+        return "has expired (the server says so)"
     expiry = expiry_utc(record)
-    if record.state == EXPIRED or (expiry is not None and now >= expiry):
-        return "expired on %s" % record.expires_at if record.expires_at else "expired"
+    if expiry is not None and now >= expiry:
+        return "expired on %s" % record.expires_at if record.expires_at else "has expired"
     return None

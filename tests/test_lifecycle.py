@@ -39,13 +39,15 @@ def test_expiry_is_midnight_utc_of_the_date():
     assert lifecycle.expiry_utc(record) == midnight
     assert lifecycle.unusable_reason(record, midnight - 1) is None
     assert lifecycle.unusable_reason(record, midnight) == "expired on 2026-12-01"
-    assert lifecycle.days_left(record, midnight - 86400 * 3 + 5) == 2
+    assert lifecycle.days_left(record, midnight - 86400 * 3 + 5) == 3
+    assert lifecycle.days_left(record, midnight - 1) == 1
 
 
 def test_states_from_the_server_win():
     record = TokenRecord(id="x", host="h", kind=PAT)
     assert lifecycle.unusable_reason(record.replace(state=REVOKED), 0) == "was revoked"
-    assert lifecycle.unusable_reason(record.replace(state=EXPIRED), 0) == "expired"
+    assert lifecycle.unusable_reason(record.replace(state=EXPIRED), 0) == \
+        "has expired (the server says so)"
     assert lifecycle.unusable_reason(record.replace(state="needs-check"), 0) is None
 
 
@@ -82,14 +84,16 @@ def test_what_brings_a_token_to_attention(changes):
 
 
 def test_a_changed_config_means_a_new_look():
-    assert needs_attention(pat(), NOW, config_changed_at=NOW - 60)
-    assert not needs_attention(pat(), NOW, config_changed_at=NOW - 7200)
+    assert needs_attention(pat(), NOW, config_changed_at=NOW - 60.5)
+    assert not needs_attention(pat(config_mtime=NOW - 60.5), NOW, config_changed_at=NOW - 60.5)
+    assert needs_attention(pat(config_mtime=NOW - 60.5), NOW, config_changed_at=None)
 
 
-def test_backoff_silences_everything_but_an_interrupted_rotation():
+def test_backoff_silences_checks_and_recovery_alike():
     assert not needs_attention(pat(state=NEEDS_CHECK, backoff_until=NOW + 60), NOW)
     assert needs_attention(pat(state=NEEDS_CHECK, backoff_until=NOW - 1), NOW)
-    assert needs_attention(pat(pending={"new_id": "x"}, backoff_until=NOW + 60), NOW)
+    assert not needs_attention(pat(pending={"new_id": "x"}, backoff_until=NOW + 60), NOW)
+    assert needs_attention(pat(pending={"new_id": "x"}, backoff_until=NOW - 1), NOW)
 
 
 def test_final_states_are_left_to_the_user():
