@@ -32,9 +32,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-HOST = "gitlab.example.com"
-TOKEN = "glpat-benchmarkbenchmarkbench"
-REQUEST = ("protocol=https\nhost=%s\n\n" % HOST).encode()
+# Filled in by main() once the fake GitLab listens: gitlab.example.com:PORT.
+HOST = None
+REQUEST = None
 
 
 def main():
@@ -50,12 +50,28 @@ def main():
     if not helper or not admin:
         sys.exit("run me with the python of the environment credhelper is installed in "
                  "(e.g. .venv/bin/python benchmarks/hot_path.py)")
+    from credhelper.testing import FakeGitLab, TestCA
+
+    global HOST, REQUEST
     work = tempfile.mkdtemp(prefix="credhelper-bench-")
     try:
-        with SecretService(os.path.join(work, "secret-service")) as bus_env:
-            commands = prepare(work, helper, admin, bus_env)
+        ca = TestCA(os.path.join(work, "tls"), names=["gitlab.example.com"])
+        with SecretService(os.path.join(work, "secret-service")) as bus_env, \
+                FakeGitLab(os.path.join(work, "gitlab"), ca) as gitlab:
+            # The tokens are checked once, when added (as a user's would be); every `get`
+            # measured afterwards is the hot path: known, fresh token, no network.
+            HOST = "gitlab.example.com:%d" % gitlab.port
+            REQUEST = ("protocol=https\nhost=%s\n\n" % HOST).encode()
+            gitlab.state.add_user("bench")
+            config = '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n' % (
+                HOST, gitlab.port, ca.ca_file)
+            commands = prepare(work, helper, admin, bus_env, config,
+                               lambda: gitlab.state.create_pat("bench", ["api"]).token)
+            api_calls_before = len(gitlab.requests)
             times = measure(commands, args.rounds)
             report(times, args.rounds)
+            print("API calls during the measured runs: %d" % (len(gitlab.requests)
+                                                             - api_calls_before))
             explain_keyring(commands["keyring"][1])
             if shutil.which("valgrind"):
                 count_instructions(commands)
@@ -74,17 +90,23 @@ def environment(work, name, **extra):
     return env
 
 
-def prepare(work, helper, admin, bus_env):
+def prepare(work, helper, admin, bus_env, config, new_token):
     file_env = environment(work, "file", CREDHELPER_STORE="file")
     keyring_env = environment(work, "keyring", CREDHELPER_STORE="keyring",
                               DBUS_SESSION_BUS_ADDRESS=bus_env["DBUS_SESSION_BUS_ADDRESS"])
+    tokens = {}
     for env in (file_env, keyring_env):
-        subprocess.run([admin, "add", HOST], input=TOKEN.encode(), env=env, check=True,
+        os.makedirs(os.path.join(env["XDG_CONFIG_HOME"], "credhelper"))
+        with open(os.path.join(env["XDG_CONFIG_HOME"], "credhelper", "config.toml"), "w") as f:
+            f.write(config)
+        tokens[id(env)] = token = new_token()
+        subprocess.run([admin, "add", HOST], input=token.encode(), env=env, check=True,
                        stdout=subprocess.DEVNULL)
+    token = tokens[id(file_env)]
     store_env = environment(work, "git-store")
     credentials = os.path.join(store_env["HOME"], "git-credentials")
     with open(credentials, "w") as handle:
-        handle.write("https://oauth2:%s@%s\n" % (TOKEN, HOST))
+        handle.write("https://oauth2:%s@%s\n" % (token, HOST))
     os.chmod(credentials, 0o600)
     commands = {
         "python -I -c pass": ([sys.executable, "-I", "-c", "pass"], file_env),
@@ -95,7 +117,7 @@ def prepare(work, helper, admin, bus_env):
     }
     for name, (argv, env) in commands.items():  # every helper must really answer
         out = subprocess.run(argv, input=REQUEST, env=env, capture_output=True).stdout
-        if name != "python -I -c pass" and TOKEN.encode() not in out:
+        if name != "python -I -c pass" and b"password=glpat-" not in out:
             sys.exit("%s did not return the token; cannot benchmark" % name)
     return commands
 

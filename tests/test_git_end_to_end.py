@@ -207,3 +207,27 @@ def test_http_only_when_the_user_allowed_it(gitlab, project, tmp_path):
     assert "over plain http" in refused.stderr
     write_config(tmp_path / "home", '[hosts."%s"]\nallow_http = true\n' % http_host)
     git(gitlab, "clone", "-q", url, str(tmp_path / "allowed"))
+
+
+def test_push_right_when_the_token_is_due_for_rotation(gitlab, project, tmp_path, store):
+    """git asks for a credential, the helper rotates the expiring token on the way, the push
+    succeeds with the new token, and the store holds the new one afterwards."""
+    import datetime
+    import json
+
+    tomorrow = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+    old = gitlab.state.create_pat("alice", ["api"], expires_at=tomorrow)
+    add(host_of(gitlab), old.token)
+    credhelper("setup", "git")
+    checkout = tmp_path / "due"
+    git(gitlab, "clone", "-q", clone_url(gitlab, project), str(checkout))   # rotates here
+    new = gitlab.state.descendants(old)
+    assert len(new) == 1 and gitlab.state.is_active(new[0])
+    assert not gitlab.state.is_active(gitlab.state.find_token(old.token))
+    commit_and_push(gitlab, checkout, "pushed-after-rotation")
+    assert server_head(gitlab, project) == "pushed-after-rotation"
+    pushes = [r for r in gitlab.requests if r.path.endswith("git-receive-pack")
+              and r.method == "POST"]
+    assert pushes[-1].carries(new[0].token)
+    (row,) = json.loads(credhelper("status", "--json").stdout)
+    assert row["token"].endswith(new[0].token[-4:]) and row["store"] == store
