@@ -5,7 +5,8 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
                         [--registry R] [--api-url URL] [--store keyring|file]
     credhelper list | status [HOST] [--json] [--refresh] | rotate HOST [--path P]
     credhelper remove HOST [--path P] [--all] [--revoke]
-    credhelper setup git [HOST] [--reset-other-helpers] | doctor | selftest | version
+    credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
+    credhelper doctor | selftest | version
 """
 
 import argparse
@@ -110,6 +111,12 @@ def build_parser():
     setup_git.add_argument("--reset-other-helpers", action="store_true",
                            help="make credhelper the only helper git asks for HOST")
     setup_git.set_defaults(handler=cmd_setup_git)
+    setup_docker = setup_targets.add_parser(
+        "docker", help="add credHelpers entries to $DOCKER_CONFIG/config.json (docker, podman, "
+        "skopeo)")
+    setup_docker.add_argument("registry", nargs="?", metavar="REGISTRY",
+                              help="default: every registry credhelper serves")
+    setup_docker.set_defaults(handler=cmd_setup_docker)
     setup.set_defaults(handler=lambda args: setup.print_help() or 2)
 
     doctor = commands.add_parser("doctor", help="check the installation and configuration")
@@ -271,6 +278,24 @@ def cmd_setup_git(args):
         by_path = any(r.host == host and r.path for r in records)
         changes = gitconfig.configure(host, args.reset_other_helpers, use_http_path=by_path)
         print("%s: %s" % (host, "; ".join(changes) if changes else "already set up"))
+    return 0
+
+
+def cmd_setup_docker(args):
+    from . import dockerconfig, registries
+    from .service import Service
+
+    if args.registry:
+        wanted = [registries.parse_server_url(args.registry)[1]]
+    else:
+        service = Service()
+        wanted = sorted(service.list_registries())
+        if not wanted:
+            raise CredhelperError("no registry known yet: add a token with --registry "
+                                  "REGISTRY, or name the registry here")
+    changes = dockerconfig.configure(wanted)
+    print("%s: %s" % (dockerconfig.config_path(), "; ".join(changes) if changes
+                      else "already set up for " + ", ".join(wanted)))
     return 0
 
 

@@ -54,7 +54,29 @@ def run(service=None):
             problems.append("%s %s for %s: its secret is missing from the %s store"
                             % (record.kind, record.hint, record.host, record.store))
     lines.extend(_git_report(service, records, problems))
+    lines.extend(_docker_report(service, problems))
     return lines, problems
+
+
+def _docker_report(service, problems):
+    from . import dockerconfig
+
+    try:
+        entries = dockerconfig.helpers()
+    except CredhelperError as error:
+        problems.append(str(error))
+        return []
+    ours = sorted(r for r, helper in entries.items() if helper == dockerconfig.HELPER_NAME)
+    lines = ["docker config: %s; credHelpers for credhelper: %s"
+             % (dockerconfig.config_path(), ", ".join(ours) or "none")]
+    served = service.list_registries()
+    missing = sorted(set(served) - set(ours))
+    if missing:
+        lines.append("  registries served but not set up in docker: %s (credhelper setup "
+                     "docker)" % ", ".join(missing))
+    if ours and not shutil.which("docker-credential-gitlab"):
+        problems.append("docker is set up to use docker-credential-gitlab, which is not on PATH")
+    return lines
 
 
 def _git_report(service, records, problems):

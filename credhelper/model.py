@@ -20,6 +20,7 @@ ANY_USERNAME_DEFAULT = "oauth2"
 # Where a record came from.
 ADDED = "added"        # registered by the user with `credhelper add`: never dropped silently
 GIT_STORE = "git"      # handed to us by git's `store`; git's `erase` removes it
+DOCKER_STORE = "docker"  # handed to us by `docker login`; `docker logout` removes it
 CI_ENV = "ci"          # synthesised from GitLab CI variables; never written anywhere
 
 # What is known about whether the token still works.
@@ -30,9 +31,9 @@ REVOKED = "revoked"
 UNKNOWN = "unknown"           # the server does not know the token (deleted, or another host)
 LOST = "lost-in-rotation"     # rotated on the server, but the new token never reached us
 
-# Scopes that allow writing, per operation family.
-WRITE_SCOPES = frozenset({"api", "write_repository", "write_registry", "write_package_registry"})
-READ_SCOPES = frozenset({"read_api", "read_repository", "read_registry", "read_package_registry"})
+# What a client wants a credential for; each needs its own scopes (resolver.SCOPES).
+GIT = "git"
+REGISTRY = "registry"
 
 
 class TokenRecord:
@@ -120,18 +121,20 @@ class TokenRecord:
 class Request:
     """What a client asks for: a credential for this URL (and operation, when it knows it)."""
 
-    __slots__ = ("protocol", "host", "path", "username", "operation")
+    __slots__ = ("protocol", "host", "path", "username", "operation", "service")
 
-    def __init__(self, protocol, host, path=None, username=None, operation=None):
+    def __init__(self, protocol, host, path=None, username=None, operation=None, service=GIT):
         self.protocol = protocol        # "https" or "http"
         self.host = host                # normalised, see hosts.normalise_host
         self.path = path                # "group/project.git" or None
         self.username = username        # set when the client already has one
         self.operation = operation      # "read", "write" or None (unknown: prefer write-capable)
+        self.service = service          # GIT or REGISTRY
 
     def __repr__(self):
-        return "Request(%s://%s/%s user=%s op=%s)" % (
-            self.protocol, self.host, self.path or "", self.username, self.operation)
+        return "Request(%s %s://%s/%s user=%s op=%s)" % (
+            self.service, self.protocol, self.host, self.path or "", self.username,
+            self.operation)
 
 
 class Answer:

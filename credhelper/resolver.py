@@ -18,12 +18,19 @@ over what git stored over what the CI job provides, then kind.
 
 from . import lifecycle
 from .hosts import path_within
-from .model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, JOB, JOB_USERNAME, OAUTH, PASSWORD, PAT)
+from .model import (ADDED, CI_ENV, DEPLOY, DOCKER_STORE, GIT, GIT_STORE, JOB, JOB_USERNAME,
+                    OAUTH, PASSWORD, PAT, REGISTRY)
 
-# Scopes that let a token push over git (gitlab-facts.md, "Git over HTTP").
-GIT_WRITE_SCOPES = frozenset({"api", "write_repository"})
+# Per service: (scopes that let a token do anything there, scopes that let it write).
+# gitlab-facts.md: git over HTTP, and read_registry/write_registry/api for the registry.
+SCOPES = {
+    GIT: (frozenset({"api", "read_api", "read_repository", "write_repository"}),
+          frozenset({"api", "write_repository"})),
+    REGISTRY: (frozenset({"api", "read_registry", "write_registry"}),
+               frozenset({"api", "write_registry"})),
+}
 
-_ORIGIN_RANK = {ADDED: 2, GIT_STORE: 1, CI_ENV: 0}
+_ORIGIN_RANK = {ADDED: 2, GIT_STORE: 1, DOCKER_STORE: 1, CI_ENV: 0}
 _KIND_RANK = {PAT: 4, OAUTH: 3, DEPLOY: 2, JOB: 1, PASSWORD: 0}
 
 
@@ -42,13 +49,21 @@ def accepts_username(record, requested):
     return record.username == requested
 
 
-def can_write(record):
+def serves(record, service):
+    """Could this token be of any use for the service?  (Unknown scopes: maybe.)"""
+    if record.scopes is None or record.kind in (JOB, PASSWORD):
+        return True
+    return bool(SCOPES[service][0].intersection(record.scopes))
+
+
+def can_write(record, service=GIT):
     """True, False, or None when unknown (no scopes recorded)."""
     if record.kind == JOB:
-        return False  # job tokens cannot push unless a project opts in; never rely on it
+        # a job token pushes to its own project's registry, never (by default) to git
+        return None if service == REGISTRY else False
     if record.scopes is None:
         return None
-    return bool(GIT_WRITE_SCOPES.intersection(record.scopes))
+    return bool(SCOPES[service][1].intersection(record.scopes))
 
 
 def matching(records, request, allow_http=False):
@@ -58,7 +73,8 @@ def matching(records, request, allow_http=False):
     return [r for r in records
             if r.host == request.host
             and accepts_username(r, request.username)
-            and (request.path is None or path_within(request.path, r.path))]
+            and (request.path is None or path_within(request.path, r.path))
+            and serves(r, request.service)]
 
 
 def candidates(records, request, now, allow_http=False):
@@ -66,7 +82,7 @@ def candidates(records, request, now, allow_http=False):
     usable = [r for r in matching(records, request, allow_http)
               if lifecycle.unusable_reason(r, now) is None]
     if request.operation == "write":
-        usable = [r for r in usable if can_write(r) is not False]
+        usable = [r for r in usable if can_write(r, request.service) is not False]
     usable.sort(key=lambda r: _rank(r, request), reverse=True)  # stable: ties keep add order
     return usable
 
@@ -76,7 +92,7 @@ def _rank(record, request):
         specificity = 1 if record.path is None else 0
     else:
         specificity = 0 if record.path is None else record.path.count("/") + 1
-    writable = can_write(record)
+    writable = can_write(record, request.service)
     capability = 0 if request.operation == "read" else {True: 2, None: 1, False: 0}[writable]
     exact_username = bool(request.username) and record.login_name() == request.username
     return (exact_username, specificity, capability, _ORIGIN_RANK.get(record.origin, 0),

@@ -8,10 +8,11 @@ import os
 import sys
 import time
 
-from . import ci_env, lifecycle, resolver
-from .errors import StoreError
-from .model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, KIND_NAMES, LOST, NEEDS_CHECK, PASSWORD,
-                    PAT, REVOKED, UNKNOWN, Answer, Request, TokenRecord)
+from . import ci_env, lifecycle, registries, resolver
+from .errors import CredhelperError, StoreError
+from .model import (ADDED, CI_ENV, DEPLOY, DOCKER_STORE, GIT_STORE, KIND_NAMES, LOST,
+                    NEEDS_CHECK, PASSWORD, PAT, REGISTRY, REVOKED, UNKNOWN, Answer, Request,
+                    TokenRecord)
 from .redact import redact
 from .registry import Registry
 from .stores import CI, open_store
@@ -66,29 +67,33 @@ class Service:
         finally:
             self.warn = warn
 
-    def remember(self, request, username, secret):
-        """Keep a credential git obtained elsewhere, for a host we manage (git's ``store``)."""
+    def remember(self, request, username, secret, origin=GIT_STORE):
+        """Keep a credential a client obtained elsewhere: git's ``store`` (for a host we
+        manage only) or ``docker login`` (origin DOCKER_STORE, for the registry it names)."""
         if not username or not secret or secret.startswith("glcbt-"):
             return  # job tokens die with their job: storing one would only serve a dead token
         allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
         if not resolver.transport_allowed(request.protocol, allow_http):
             return
         records = self._records()
-        if not self._manages(records, request.host):
+        if origin == GIT_STORE and not self._manages(records, request.host):
             return
+        served = self.lookup_registry(request) if request.service == REGISTRY else None
+        if served is not None and (served.username, served.secret) == (username, secret):
+            return  # docker login with the very token we serve
         same_login = [r for r in resolver.matching(records, request, allow_http)
                       if r.login_name(username) == username]
         if any(self.secret(r, quiet=True) == secret for r in same_login):
-            return  # git is storing what we just gave it
+            return  # the client is storing what we just gave it
         record = TokenRecord(id=new_id(), host=request.host, kind=guess_kind(secret),
-                             username=username, path=request.path, origin=GIT_STORE,
+                             username=username, path=request.path, origin=origin,
                              hint=redact(secret), added_at=self._today())
         store_name, backend = self.default_store()
         record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
         old = []
 
         def upsert(current):
-            old.extend(r for r in current if r.origin == GIT_STORE and _same_slot(r, record))
+            old.extend(r for r in current if r.origin == origin and _same_slot(r, record))
             return [r for r in current if r not in old] + [record]
 
         with self.registry.lock():
@@ -97,6 +102,55 @@ class Service:
             self.registry.save(upsert(current))
         for stale in old:
             self.delete_secret(stale)
+
+    # -- container registries (docker's protocol) -------------------------------------------
+
+    def lookup_registry(self, request):
+        """A credential for a registry: what ``docker login`` stored for it, else the token
+        of the GitLab host it belongs to (with the same lifecycle as git's)."""
+        answer = self.lookup(request)
+        if answer is not None:
+            return answer
+        owner = registries.gitlab_host_for(request.host, self._records(), self.environ,
+                                           self.config)
+        if owner is None or owner == request.host:
+            return None
+        return self.lookup(Request(request.protocol, owner, service=REGISTRY,
+                                   operation=request.operation))
+
+    def forget_registry(self, request):
+        """``docker logout``: forget what docker stored.  A token the user registered is only
+        removed by `credhelper remove`: raise so docker tells the user, never drop it silently.
+        Returns the number of credentials forgotten."""
+        records = self._records()
+        stored = [r for r in records if r.host == request.host and r.origin == DOCKER_STORE]
+        if stored:
+            ids = {r.id for r in stored}
+            self.registry.update(lambda current: [r for r in current if r.id not in ids])
+            for record in stored:
+                self.delete_secret(record)
+            return len(stored)
+        owner = registries.gitlab_host_for(request.host, records, self.environ, self.config)
+        if owner is not None and any(r.host == owner and r.origin == ADDED for r in records):
+            raise CredhelperError(
+                "credhelper manages the token for %s (it belongs to %s); it was not removed. "
+                "To stop serving it: credhelper remove %s" % (request.host, owner, owner))
+        return 0
+
+    def list_registries(self):
+        """{registry: username} for everything ``get`` would answer."""
+        records = self._records()
+        listing = {}
+        for registry, owner in registries.served_registries(records, self.environ,
+                                                            self.config()).items():
+            found = resolver.candidates(records, Request("https", owner, service=REGISTRY),
+                                        self.clock())
+            if found:
+                listing[registry] = found[0].login_name()
+        for record in records:
+            if record.origin == DOCKER_STORE:
+                listing[record.host] = record.username
+        return listing
 
     def reject(self, request, username, secret):
         """A client says the server refused this credential (git's ``erase``).

@@ -1,0 +1,84 @@
+"""Container registries and the GitLab instances they belong to.
+
+A registry host is not the GitLab host that owns the tokens (registry.gitlab.com belongs to
+gitlab.com; a self-managed instance may use registry.example.com or gitlab.example.com:5050),
+so `get` for a registry first finds its GitLab host.  In order:
+
+1. a token registered with ``--registry REGISTRY`` (its own host);
+2. the CI job's ``CI_REGISTRY`` (the job's server);
+3. GitLab's own conventions for a known GitLab host H: ``registry.H`` and ``H:5050``, and
+   registry.gitlab.com for gitlab.com;
+4. ``registry = "..."`` in the config's ``[hosts."H"]`` table.
+"""
+
+from . import ci_env
+from .errors import InvalidInput
+from .hosts import normalise_host
+from .model import ADDED
+
+CONVENTIONS = {"registry.gitlab.com": "gitlab.com"}
+REGISTRY_PORT = "5050"     # GitLab's default when the registry shares the GitLab host name
+
+
+def parse_server_url(text):
+    """What docker passes (``host``, ``host:port``, ``https://host/v1/``...) -> (protocol, host)."""
+    text = text.strip()
+    protocol = "https"
+    if "://" in text:
+        protocol, _, text = text.partition("://")
+        protocol = protocol.lower()
+        if protocol not in ("https", "http"):
+            raise InvalidInput("unsupported server URL scheme %r" % protocol[:20])
+    host = text.split("/", 1)[0]
+    if not host:
+        raise InvalidInput("no registry host in the server URL")
+    return protocol, normalise_host(host, protocol)
+
+
+def gitlab_host_for(registry, records, environ, config_loader):
+    """The GitLab host whose tokens serve ``registry``, or None."""
+    for record in records:
+        if record.registry == registry and record.origin == ADDED:
+            return record.host
+    if environ.get("CI_REGISTRY"):
+        try:
+            if normalise_host(environ["CI_REGISTRY"]) == registry:
+                return ci_env.server_host(environ)
+        except InvalidInput:
+            pass
+    known = {r.host for r in records if r.origin == ADDED}
+    if registry in CONVENTIONS and CONVENTIONS[registry] in known:
+        return CONVENTIONS[registry]
+    for host in known:
+        if registry in conventional_registries(host):
+            return host
+    config = config_loader()
+    for host, settings in config.hosts.items():
+        if settings.registry == registry:
+            return host
+    return None
+
+
+def conventional_registries(host):
+    """The registry hosts GitLab's defaults give an instance at ``host``."""
+    name = host.split(":")[0] if not host.startswith("[") else host
+    found = {"registry." + name, "%s:%s" % (name, REGISTRY_PORT)}
+    found.update(r for r, owner in CONVENTIONS.items() if owner == host)
+    return found
+
+
+def served_registries(records, environ, config):
+    """{registry: gitlab host} for every registry credhelper can answer (for `list`, setup)."""
+    found = {}
+    for record in records:
+        if record.origin == ADDED and record.registry:
+            found.setdefault(record.registry, record.host)
+    for host, settings in config.hosts.items():
+        if settings.registry:
+            found.setdefault(settings.registry, host)
+    if environ.get("CI_REGISTRY") and ci_env.server_host(environ):
+        try:
+            found.setdefault(normalise_host(environ["CI_REGISTRY"]), ci_env.server_host(environ))
+        except InvalidInput:
+            pass
+    return found
