@@ -11,6 +11,7 @@ alike), the median wall time of:
     git-credential-gitlab get       with the file store
     git-credential-gitlab get       with the keyring store (a real Secret Service:
                                     gnome-keyring-daemon on a private D-Bus, started here)
+    docker-credential-gitlab get    the same token for its registry, file store
 
 and prints each as a ratio to `python -I -c pass`.  Everything runs in a throwaway HOME.
 Wall time on a shared 2-core VM drifts (the same `python -I -c pass` has measured 10 to 34 ms
@@ -35,6 +36,7 @@ sys.path.insert(0, ROOT)
 # Filled in by main() once the fake GitLab listens: gitlab.example.com:PORT.
 HOST = None
 REQUEST = None
+REGISTRY = "registry.example.test"
 
 
 def main():
@@ -100,24 +102,26 @@ def prepare(work, helper, admin, bus_env, config, new_token):
         with open(os.path.join(env["XDG_CONFIG_HOME"], "credhelper", "config.toml"), "w") as f:
             f.write(config)
         tokens[id(env)] = token = new_token()
-        subprocess.run([admin, "add", HOST], input=token.encode(), env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([admin, "add", HOST, "--registry", REGISTRY], input=token.encode(),
+                       env=env, check=True, stdout=subprocess.DEVNULL)
     token = tokens[id(file_env)]
     store_env = environment(work, "git-store")
     credentials = os.path.join(store_env["HOME"], "git-credentials")
     with open(credentials, "w") as handle:
         handle.write("https://oauth2:%s@%s\n" % (token, HOST))
     os.chmod(credentials, 0o600)
+    docker = os.path.join(os.path.dirname(helper), "docker-credential-gitlab")
     commands = {
-        "python -I -c pass": ([sys.executable, "-I", "-c", "pass"], file_env),
+        "python -I -c pass": ([sys.executable, "-I", "-c", "pass"], file_env, b""),
         "git credential-store get": (["git", "credential-store", "--file", credentials, "get"],
-                                     store_env),
-        "file": ([helper, "get"], file_env),
-        "keyring": ([helper, "get"], keyring_env),
+                                     store_env, REQUEST),
+        "file": ([helper, "get"], file_env, REQUEST),
+        "keyring": ([helper, "get"], keyring_env, REQUEST),
+        "docker": ([docker, "get"], file_env, REGISTRY.encode()),
     }
-    for name, (argv, env) in commands.items():  # every helper must really answer
-        out = subprocess.run(argv, input=REQUEST, env=env, capture_output=True).stdout
-        if name != "python -I -c pass" and b"password=glpat-" not in out:
+    for name, (argv, env, stdin) in commands.items():  # every helper must really answer
+        out = subprocess.run(argv, input=stdin, env=env, capture_output=True).stdout
+        if name != "python -I -c pass" and b"glpat-" not in out:
             sys.exit("%s did not return the token; cannot benchmark" % name)
     return commands
 
@@ -128,9 +132,9 @@ def measure(commands, rounds):
     for round_number in range(rounds + 3):
         order = names[round_number % len(names):] + names[:round_number % len(names)]
         for name in order:
-            argv, env = commands[name]
+            argv, env, stdin = commands[name]
             start = time.perf_counter()
-            subprocess.run(argv, input=REQUEST, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(argv, input=stdin, env=env, stdout=subprocess.DEVNULL)
             if round_number >= 3:  # the first rounds warm the page cache and .pyc files
                 times[name].append(time.perf_counter() - start)
     return times
@@ -139,7 +143,8 @@ def measure(commands, rounds):
 def report(times, rounds):
     base = statistics.median(times["python -I -c pass"])
     labels = {"file": "git-credential-gitlab get (file store)",
-              "keyring": "git-credential-gitlab get (keyring: Secret Service)"}
+              "keyring": "git-credential-gitlab get (keyring: Secret Service)",
+              "docker": "docker-credential-gitlab get (file store)"}
     print("median of %d interleaved runs, %s, %d cores" % (rounds, sys.version.split()[0],
                                                          os.cpu_count()))
     print("%-52s %9s %7s" % ("command", "median", "ratio"))
@@ -179,9 +184,9 @@ def explain_keyring(env):
 def count_instructions(commands):
     """User-space instructions per command under callgrind (deterministic, unlike wall time)."""
     counts = {}
-    for name, (argv, env) in commands.items():
+    for name, (argv, env, stdin) in commands.items():
         done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                               *argv], input=REQUEST, env=env, capture_output=True)
+                               *argv], input=stdin, env=env, capture_output=True)
         found = [line for line in done.stderr.decode().splitlines() if "Collected" in line]
         counts[name] = int(found[-1].split()[-1]) if found else None
     base = counts["python -I -c pass"]

@@ -50,3 +50,14 @@ def test_bin_executables_work_from_a_checkout():
     assert run(os.path.join(root, "bin", "credhelper"), "version").stdout.startswith("credhelper")
     assert "docker-credential-gitlab" in run(os.path.join(root, "bin", "docker-credential-gitlab"),
                                              "version").stdout
+
+
+def test_docker_get_imports_nothing_heavy(gitlab, gitlab_host):
+    token = gitlab.state.create_pat("alice", ["read_registry"]).token
+    credhelper("add", gitlab_host, "--registry", "registry.example.test", input=token)
+    helper = shutil.which("docker-credential-gitlab")
+    done = run(sys.executable, "-X", "importtime", helper, "get", input="registry.example.test")
+    modules = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert '"Secret": "%s"' % token in done.stdout
+    assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
