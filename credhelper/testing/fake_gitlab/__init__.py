@@ -1,6 +1,7 @@
 """A fake GitLab: in-memory model (state), GitLab's token rules (auth),
 Git smart HTTP through ``git http-backend`` (git_http), the token REST API
-and OAuth endpoints (api), test faults (faults), a route table (web) and
+and OAuth endpoints (api), the container registry token service
+``/jwt/auth`` (registry_auth), test faults (faults), a route table (web) and
 threaded TLS listeners (httpd, server).
 """
 
@@ -8,6 +9,7 @@ from .api import GitLabAPI
 from .auth import Denial, Identity
 from .faults import Fault, Faults
 from .records import RequestLog, RequestRecord
+from .registry_auth import IssuedToken, RegistryAuth
 from .server import FakeGitLab
 from .state import ACCESS_LEVELS, GitLabState, OAuthApplication, Project, Token, User
 from .web import Request, Response, Router
@@ -21,8 +23,10 @@ __all__ = [
     "GitLabAPI",
     "GitLabState",
     "Identity",
+    "IssuedToken",
     "OAuthApplication",
     "Project",
+    "RegistryAuth",
     "Request",
     "RequestLog",
     "RequestRecord",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..tls import TestCA
-from . import api, git_http
+from . import api, git_http, registry_auth
 from .faults import Faults
 from .httpd import Listener
 from .records import RequestLog
@@ -46,6 +46,9 @@ class FakeGitLab:
             statuses, garbage, dropped connections, pauses after a commit).
         api: ``GitLabAPI``, the REST/OAuth token routes (its ``rotations``
             lists every rotation committed).
+        registry_auth: ``RegistryAuth``, the container registry token service
+            (``GET /jwt/auth``): issuer, token lifetime, the signing key and
+            the tokens it issued.
         port / http_port: the listening ports once started (http_port None
             unless ``http_port=True``).
         hostnames: names the TLS certificate covers (besides localhost,
@@ -77,6 +80,7 @@ class FakeGitLab:
         self.http_port: int | None = None
         self.git_http = git_http.install(self)
         self.api = api.install(self)
+        self.registry_auth = registry_auth.install(self)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -167,6 +171,23 @@ class FakeGitLab:
         for entry in self.resolve_entries(hosts):
             args += ["-c", f"http.curloptResolve={entry}"]
         return args
+
+    # --- container registry ------------------------------------------------------------
+
+    @property
+    def registry_signing_cert(self) -> str:
+        """PEM certificate of the key that signs registry tokens (the
+        registry's ``auth.token.rootcertbundle``); written on first use."""
+        return self.registry_auth.cert_file
+
+    @property
+    def registry_issuer(self) -> str:
+        """The ``iss`` of registry tokens (the registry's ``auth.token.issuer``)."""
+        return self.registry_auth.issuer
+
+    def registry_realm(self, host: str | None = None) -> str:
+        """``https://HOST:PORT/jwt/auth``: the registry's ``auth.token.realm``."""
+        return self.url_for(host) + "/jwt/auth"
 
     def git_env(self) -> dict[str, str]:
         """Environment for git clients: trust the test CA."""
