@@ -131,7 +131,11 @@ class Service:
                 self.delete_secret(record)
             return len(stored)
         owner = registries.gitlab_host_for(request.host, records, self.environ, self.config)
-        if owner is not None and any(r.host == owner and r.origin == ADDED for r in records):
+        managed = [r for r in records if r.host == owner and r.origin == ADDED]
+        if owner is not None and managed:
+            from . import audit
+
+            audit.record_event("logout-refused", managed[0], registry=request.host)
             raise CredhelperError(
                 "credhelper manages the token for %s (it belongs to %s); it was not removed. "
                 "To stop serving it: credhelper remove %s" % (request.host, owner, owner))

@@ -84,6 +84,23 @@ def gitlab(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def registry(gitlab, tmp_path_factory):
+    """The real distribution registry, trusting the fake GitLab's /jwt/auth (as localhost)."""
+    from tests.support.registry import Registry
+
+    with Registry(tmp_path_factory.mktemp("registry"), gitlab, gitlab.ca) as running:
+        yield running
+
+
+@pytest.fixture
+def tools(tmp_path, gitlab, home):
+    """docker and skopeo, trusting the test CA, with their own DOCKER_CONFIG in this test."""
+    from tests.support.registry import RegistryClients
+
+    return RegistryClients(tmp_path / "clients", gitlab.ca)
+
+
 @pytest.fixture
 def gitlab_host(gitlab, home):
     """``gitlab.example.com:PORT``, with a config that reaches its API (the name resolves only

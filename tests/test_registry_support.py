@@ -39,13 +39,6 @@ def unique(prefix: str = "reg") -> str:
     return f"{prefix}-{_RUN}-{next(_counter)}"
 
 
-@pytest.fixture(scope="module")
-def registry(gitlab, tmp_path_factory):
-    """A real registry whose realm is the session's fake GitLab (as localhost)."""
-    with Registry(tmp_path_factory.mktemp("registry"), gitlab, gitlab.ca) as running:
-        yield running
-
-
 @pytest.fixture
 def state(gitlab):
     yield gitlab.state
@@ -430,11 +423,6 @@ def test_oci_image_is_deterministic_and_valid(tmp_path):
 
 
 # --- real clients -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tools(tmp_path, gitlab, home):
-    return RegistryClients(tmp_path / "clients", gitlab.ca)
 
 
 def test_client_files_are_private_and_bundle_has_both_roots(tools, tmp_path, gitlab):

@@ -66,9 +66,31 @@ def run(action, data, service):
         reply = {"ServerURL": server_url, "Username": answer.username, "Secret": answer.secret}
         return json.dumps(reply) + "\n", 0
     # erase
-    if service.forget_registry(request) == 0:
+    try:
+        forgotten = service.forget_registry(request)
+    except CredhelperError as refused:
+        # docker (28) swallows a helper's erase error, so say it where the user will see it
+        _tell_terminal("docker-credential-gitlab: %s\n" % refused)
+        raise
+    if forgotten == 0:
         return NOT_FOUND + "\n", 1
     return "", 0
+
+
+def _tell_terminal(message):
+    """Write to the controlling terminal, if there is one (docker hides our stderr)."""
+    import os
+
+    try:
+        fd = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
+    except OSError:
+        return
+    try:
+        os.write(fd, message.encode("utf-8", "replace"))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _text(data):
