@@ -85,6 +85,28 @@ def same_slot(a, b):
     return (a.host, a.path, a.kind, a.username) == (b.host, b.path, b.kind, b.username)
 
 
+def dpop_key_spec(spec, kind):
+    """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
+    import os
+
+    if kind != PAT:
+        raise InvalidInput("DPoP binds personal, project and group access tokens only")
+    if spec == "agent" or spec.startswith("agent:SHA256:"):
+        return spec
+    path = os.path.abspath(os.path.expanduser(spec))
+    if not os.path.isfile(path):
+        raise InvalidInput("--dpop-key: no file %s" % path)
+    return path
+
+
+def dpop_record(service, host):
+    """The access token registered for ``host`` that `dpop-gen` signs for."""
+    records = [r for r in service.registry.load()
+               if r.host == host and r.kind == PAT and r.origin == ADDED]
+    records.sort(key=lambda r: (r.path is not None, r.dpop_key is None))
+    return records[0] if records else None
+
+
 def inspect(service, record, token):
     """Ask the server about a PAT or OAuth token before it is added: a token the server
     refuses is not added; one that cannot be checked now is added with a warning."""

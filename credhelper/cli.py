@@ -6,6 +6,7 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper list | status [HOST] [--json] [--refresh] | rotate HOST [--path P]
     credhelper remove HOST [--path P] [--all] [--revoke]
     credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
+    credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
     credhelper doctor | selftest | version
 """
 
@@ -73,6 +74,9 @@ def build_parser():
                      help="OAuth: a refresh token follows the access token (second line of "
                      "stdin, or a second prompt); needs --client-id")
     add.add_argument("--client-id", metavar="ID", help="OAuth application id, for refreshing")
+    add.add_argument("--dpop-key", metavar="PATH|agent",
+                     help="the token is DPoP-bound: sign every API call's proof with this SSH "
+                     "key (a private key file, KEY.pub held by ssh-agent, or agent)")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
     add.set_defaults(handler=cmd_add)
@@ -122,6 +126,17 @@ def build_parser():
     doctor = commands.add_parser("doctor", help="check the installation and configuration")
     doctor.set_defaults(handler=cmd_doctor)
 
+    dpop = commands.add_parser("dpop-gen", help="print one DPoP proof JWT for a token "
+                               "(and nothing else)")
+    dpop.add_argument("--private-key", metavar="PATH|agent",
+                      help="default: the token's --dpop-key, else ssh-agent, else ~/.ssh/id_rsa")
+    dpop.add_argument("--hostname", default="gitlab.com", metavar="HOST")
+    dpop.add_argument("--pat-stdin", action="store_true",
+                      help="read the token from stdin instead of using the registered one")
+    dpop.add_argument("--method", default="GET", help="htm claim (default GET)")
+    dpop.add_argument("--url", help="htu claim (default https://HOST/api/v4/user)")
+    dpop.set_defaults(handler=cmd_dpop_gen)
+
     selftest = commands.add_parser("selftest", help="clone and push through the helper from "
                                    "a local fake GitLab (touches nothing of yours)")
     selftest.set_defaults(handler=lambda args: _selftest())
@@ -150,6 +165,8 @@ def cmd_add(args):
                                 args.expires_at, args.registry, args.api_url, args.scopes,
                                 today=date_from_days(int(time.time() // 86400)),
                                 client_id=args.client_id)
+    if args.dpop_key:
+        record = record.replace(dpop_key=admin.dpop_key_spec(args.dpop_key, record.kind))
     if not args.no_check:
         record = admin.inspect(service, record, token)
     record, replaced = admin.add_token(service, record, token, args.store, refresh_token)
@@ -309,6 +326,34 @@ def cmd_doctor(args):
         print("problem: %s" % scrub(problem))
     print("ok" if not problems else "%d problem(s)" % len(problems))
     return 1 if problems else 0
+
+
+def cmd_dpop_gen(args):
+    from . import admin, sshkeys
+    from .gitlab.dpop import make_proof
+    from .service import Service
+
+    service = Service()
+    host = admin.host_argument(args.hostname)
+    record = admin.dpop_record(service, host)
+    if args.pat_stdin:
+        token = admin.check_token(read_secret("Token: ")[0])
+    else:
+        if record is None:
+            raise CredhelperError("no access token registered for %s; add one, or pass "
+                                  "--pat-stdin" % host)
+        token = service.secret(record)
+        if not token:
+            raise CredhelperError("the token for %s is missing from its store" % host)
+    spec = args.private_key or (record.dpop_key if record else None) or (
+        "agent" if os.environ.get("SSH_AUTH_SOCK") else "~/.ssh/id_rsa")
+    key = sshkeys.load(spec)
+    if not key.is_rsa:
+        print("credhelper: %s makes %s proofs; GitLab accepts RS512 (RSA keys) only today"
+              % (key.description, key.algorithm), file=sys.stderr)
+    url = args.url or "https://%s/api/v4/user" % host
+    print(make_proof(key, token, args.method, url, time.time()))
+    return 0
 
 
 def _selftest():

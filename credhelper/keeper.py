@@ -387,7 +387,21 @@ class Keeper:
         base_url = "https://" + record.host
         if api_url and api_url.rstrip("/").endswith("/api/v4"):
             base_url = api_url.rstrip("/")[:-len("/api/v4")]   # OAuth lives beside the API
-        return GitLabClient(base_url, api_url, ca_file=settings.ca_file, deadline=self.deadline)
+        return GitLabClient(base_url, api_url, ca_file=settings.ca_file, deadline=self.deadline,
+                            proof=self._prover(record))
+
+    def _prover(self, record):
+        """For a DPoP-bound token: make a fresh proof for each API call's method and URL."""
+        if not record.dpop_key:
+            return None
+        from . import sshkeys
+        from .gitlab.dpop import make_proof
+
+        key = sshkeys.load(record.dpop_key)     # once per process: it may ask a passphrase
+        if not key.is_rsa:
+            self.service.warn("%s signs %s proofs; GitLab accepts RS512 (RSA keys) only today"
+                              % (key.description, key.algorithm))
+        return lambda method, url, token: make_proof(key, token, method, url, time.time())
 
     def inspect(self, record, secret):
         """Ask the server about a token that is not registered yet (`credhelper add`).

@@ -46,13 +46,14 @@ class TokenRecord:
                  "api_url", "store", "origin", "state", "added_at", "hint",
                  "token_id", "token_name", "user_id", "expires_utc", "client_id",
                  "checked_at", "next_check_at", "backoff_until", "warned_at", "pending", "config_mtime",
-                 "extra")
+                 "dpop_key", "extra")
 
     def __init__(self, id, host, kind, username=None, path=None, scopes=None, expires_at=None,
                  registry=None, api_url=None, store="file", origin=ADDED, state=OK,
                  added_at=None, hint=None, token_id=None, token_name=None, user_id=None,
                  expires_utc=None, client_id=None, checked_at=None, next_check_at=None,
-                 backoff_until=None, warned_at=None, pending=None, config_mtime=None, extra=None):
+                 backoff_until=None, warned_at=None, pending=None, config_mtime=None, dpop_key=None,
+                 extra=None):
         self.id = id                    # local identifier, the key in the secret store
         self.host = host                # normalised "host" or "host:port"
         self.kind = kind
@@ -80,6 +81,7 @@ class TokenRecord:
         self.warned_at = warned_at          # last expiry warning (deploy tokens)
         self.pending = pending          # a rotation in flight: {"new_id", "started_at", ...}
         self.config_mtime = config_mtime    # the config file's mtime when the policy was applied
+        self.dpop_key = dpop_key        # DPoP-bound: the SSH key that signs proofs (see sshkeys)
         self.extra = extra or {}        # fields written by newer versions, kept as they are
 
     def replace(self, **changes):

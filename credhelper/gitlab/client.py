@@ -125,7 +125,10 @@ def _raise_for_status(response, url):
     description = " ".join(description.split())[:300]
     if status == 401:
         if error == "dpop_error":
-            raise DpopRequired("the server wants a DPoP proof: %s" % description, status)
+            raise DpopRequired("%s refused the DPoP proof (%s); a DPoP-bound token needs "
+                               "credhelper add HOST --dpop-key PATH|agent with an RSA key "
+                               "registered in GitLab for signing" % (_where(url), description),
+                               status)
         if error == "invalid_token" and "expired" in description.lower():
             raise TokenRejected("expired", "the server says the token has expired")
         if error == "invalid_token" and "revoked" in description.lower():
