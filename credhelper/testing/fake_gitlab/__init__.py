@@ -1,21 +1,26 @@
 """A fake GitLab: in-memory model (state), GitLab's token rules (auth),
 Git smart HTTP through ``git http-backend`` (git_http), the token REST API
-and OAuth endpoints (api), the container registry token service
+and OAuth endpoints (api) with GitLab's DPoP check for personal access
+tokens (dpop), the container registry token service
 ``/jwt/auth`` (registry_auth), test faults (faults), a route table (web) and
 threaded TLS listeners (httpd, server).
 """
 
 from .api import GitLabAPI
 from .auth import Denial, Identity
+from .dpop import DPoPProof, DPoPRejection, DPoPVerifier
 from .faults import Fault, Faults
 from .records import RequestLog, RequestRecord
 from .registry_auth import IssuedToken, RegistryAuth
 from .server import FakeGitLab
-from .state import ACCESS_LEVELS, GitLabState, OAuthApplication, Project, Token, User
+from .state import ACCESS_LEVELS, GitLabState, OAuthApplication, Project, SSHKey, Token, User, ssh_fingerprint
 from .web import Request, Response, Router
 
 __all__ = [
     "ACCESS_LEVELS",
+    "DPoPProof",
+    "DPoPRejection",
+    "DPoPVerifier",
     "Denial",
     "FakeGitLab",
     "Fault",
@@ -32,6 +37,8 @@ __all__ = [
     "RequestRecord",
     "Response",
     "Router",
+    "SSHKey",
     "Token",
     "User",
+    "ssh_fingerprint",
 ]

@@ -24,6 +24,8 @@ app/services/access_token_validation_service.rb):
    (rack-oauth2's default realm).  A revoked PAT used on a ``.../rotate``
    route also revokes every active token rotated from it (reuse detection).
 3. A blocked owner: ``403 {"message":"403 Forbidden - Your account has been blocked."}``.
+   Then DPoP (``dpop.py``): a personal access token of a user who enabled
+   DPoP needs a valid ``DPoP`` proof, else ``401 {"error":"dpop_error",...}``.
 4. Scopes: ``403 {"error":"insufficient_scope",...,"scope":"..."}`` without a
    WWW-Authenticate header (GitLab's FIXME in api_guard.rb); "scope" lists
    every scope registered for the endpoint, API::API's ``api read_api``
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from .dpop import DPoPProof, DPoPVerifier
 from .state import OAUTH, PAT, GitLabState, Token, User
 from .web import Request, Response, Router
 
@@ -286,11 +289,13 @@ class GitLabAPI:
     """The token routes of one FakeGitLab.
 
     ``rotations`` records every committed rotation as ``(old_id, new_id)``;
-    ``refreshes`` every OAuth refresh the same way.
+    ``refreshes`` every OAuth refresh the same way.  ``dpop`` is the DPoP
+    check (its settings, and ``dpop_proofs``: every accepted proof).
     """
 
     def __init__(self, state: GitLabState):
         self.state = state
+        self.dpop = DPoPVerifier(state)
         self._lock = threading.Lock()
         self._rotations: list[tuple[int, int]] = []
         self._refreshes: list[tuple[int, int]] = []
@@ -304,6 +309,11 @@ class GitLabAPI:
     def refreshes(self) -> list[tuple[int, int]]:
         with self._lock:
             return list(self._refreshes)
+
+    @property
+    def dpop_proofs(self) -> list[DPoPProof]:
+        """Every DPoP proof accepted so far (method, URL, header, claims), oldest first."""
+        return self.dpop.proofs
 
     def install(self, router: Router) -> None:
         router.add("GET", SELF, self.pat_self, name="pat_self")
@@ -332,6 +342,14 @@ class GitLabAPI:
             raise ApiError(unauthorized())
         return pat
 
+    @staticmethod
+    def personal_access_token_plaintext(request: Request, params: Params) -> str | None:
+        """AuthFinders#extract_personal_access_token: ``private_token``, then
+        ``PRIVATE-TOKEN``, then the OAuth positions (what DPoP binds to)."""
+        header = request.header("PRIVATE-TOKEN")
+        return (params.text("private_token") or (header if header and header.strip() else None)
+                or params.text("access_token") or bearer_token(request) or params.text("bearer_token"))
+
     def authenticate(self, request: Request, params: Params, *, scopes=None, rotation: bool = False) -> Caller:
         """GitLab's API authentication (see the module docstring).
 
@@ -357,6 +375,9 @@ class GitLabAPI:
                 state.touch(token, str(request.client_address[0]))
             if user.blocked:
                 raise ApiError(forbidden(BLOCKED))
+            denied = self.dpop.check(request, user, self.personal_access_token_plaintext(request, params))
+            if denied is not None:
+                raise ApiError(denied)
             if scopes is not None:
                 read_only = request.method.upper() in ("GET", "HEAD")
                 allowed = {name for name, get_only in scopes if read_only or not get_only}

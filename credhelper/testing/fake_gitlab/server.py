@@ -45,7 +45,8 @@ class FakeGitLab:
         faults: ``Faults``, test faults for chosen requests (timeouts, error
             statuses, garbage, dropped connections, pauses after a commit).
         api: ``GitLabAPI``, the REST/OAuth token routes (its ``rotations``
-            lists every rotation committed).
+            lists every rotation committed; ``api.dpop`` is the DPoP check
+            and ``api.dpop_proofs`` every proof it accepted).
         registry_auth: ``RegistryAuth``, the container registry token service
             (``GET /jwt/auth``): issuer, token lifetime, the signing key and
             the tokens it issued.

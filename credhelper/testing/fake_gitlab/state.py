@@ -17,6 +17,7 @@ import base64
 import binascii
 import dataclasses
 import datetime as _dt
+import hashlib
 import os
 import re
 import secrets
@@ -34,6 +35,9 @@ __all__ = [
     "Project",
     "Token",
     "User",
+    "SSHKey",
+    "SSH_KEY_USAGES",
+    "ssh_fingerprint",
     "PAT",
     "DEPLOY",
     "OAUTH",
@@ -155,6 +159,90 @@ class User:
     external: bool = False
     bot: bool = False  # project/group access token owners
     two_factor: bool = False
+    # User preference "Enable DPoP" (user_preference.dpop_enabled): API
+    # requests with this user's personal access tokens then need a DPoP proof.
+    dpop_enabled: bool = False
+
+
+# GitLab's key usage types (Key#usage_type): what an SSH key may be used for.
+SSH_KEY_USAGES = ("auth_and_signing", "auth", "signing")
+
+# Key types GitLab accepts for users' SSH keys.  The ones cryptography can
+# load are checked fully; the others only for a well-formed blob.
+_SSH_KEY_TYPES = (
+    "ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "ssh-dss", "sk-ecdsa-sha2-nistp256@openssh.com", "sk-ssh-ed25519@openssh.com",
+)
+_SSH_LOADABLE = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                 "ecdsa-sha2-nistp521")
+
+
+def _parse_ssh_public_key(line: str) -> tuple[str, bytes, str]:
+    """``"TYPE BASE64 [COMMENT]"`` -> (type, blob, comment); ValueError when malformed."""
+    parts = line.strip().split(None, 2)
+    if len(parts) < 2:
+        raise ValueError("an SSH public key line is 'TYPE BASE64 [COMMENT]'")
+    key_type, data = parts[0], parts[1]
+    comment = parts[2].strip() if len(parts) > 2 else ""
+    if key_type not in _SSH_KEY_TYPES:
+        raise ValueError(f"unsupported SSH key type {key_type!r}")
+    try:
+        blob = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the SSH public key is not valid base64") from None
+    # The blob starts with its own type as an SSH string: it must agree.
+    if len(blob) < 4:
+        raise ValueError("the SSH public key blob is truncated")
+    size = int.from_bytes(blob[:4], "big")
+    if blob[4:4 + size] != key_type.encode():
+        raise ValueError("the SSH public key blob does not match its type")
+    if key_type in _SSH_LOADABLE:
+        from cryptography.hazmat.primitives import serialization  # slow import: only here
+
+        try:
+            serialization.load_ssh_public_key(f"{key_type} {data}".encode())
+        except (ValueError, TypeError, NotImplementedError) as error:
+            raise ValueError(f"invalid {key_type} public key: {error}") from None
+    return key_type, blob, comment
+
+
+def ssh_fingerprint(public_key: str | bytes) -> str:
+    """``SHA256:<base64, no padding>`` of an SSH public key, as ``ssh-keygen -lf`` prints it.
+
+    *public_key* is an OpenSSH public key line (str) or the raw key blob (bytes).
+    """
+    blob = public_key if isinstance(public_key, bytes) else _parse_ssh_public_key(public_key)[1]
+    digest = hashlib.sha256(blob).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+@dataclass(eq=False)
+class SSHKey:
+    """A user's SSH public key (GitLab's Key model, usage type included)."""
+
+    id: int
+    user: str  # owner's username
+    key: str  # the public key line as registered ("TYPE BASE64 [COMMENT]")
+    key_type: str  # e.g. "ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256"
+    fingerprint: str  # "SHA256:..." exactly as ssh-keygen -lf prints it
+    usage: str = "auth_and_signing"
+    title: str = ""
+    created_at: _dt.datetime | None = None
+    blob: bytes = field(default=b"", repr=False)
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        """The fingerprint without the ``SHA256:`` prefix (GitLab's column)."""
+        return self.fingerprint[len("SHA256:"):]
+
+    @property
+    def for_signing(self) -> bool:
+        """GitLab's Key.signing scope: usage signing or auth_and_signing."""
+        return self.usage in ("auth_and_signing", "signing")
+
+    @property
+    def for_auth(self) -> bool:
+        return self.usage in ("auth_and_signing", "auth")
 
 
 @dataclass(eq=False)
@@ -284,6 +372,7 @@ class GitLabState:
         self.oauth_refresh_revokes_on_use = False
         self.applications: dict[int, OAuthApplication] = {}
         self._by_refresh: dict[str, Token] = {}
+        self.ssh_keys: dict[int, SSHKey] = {}  # id -> SSHKey
         # Application 1 exists from the start: create_oauth_token() uses it.
         self.add_oauth_application("Fake GitLab OAuth application")
 
@@ -350,6 +439,65 @@ class GitLabState:
     def block_user(self, username: str, blocked: bool = True) -> None:
         with self.lock:
             self.user(username).blocked = blocked
+
+    # --- SSH keys and DPoP ----------------------------------------------------------
+
+    def add_ssh_key(self, user: str, public_key: str, usage: str = "auth_and_signing",
+                    title: str | None = None) -> SSHKey:
+        """Register an SSH public key (an OpenSSH ``TYPE BASE64 [COMMENT]`` line) for *user*.
+
+        *usage* is GitLab's usage type: ``auth_and_signing`` (default), ``auth``
+        or ``signing``.  Like GitLab, a key (same fingerprint) can be
+        registered only once on the whole instance: ValueError otherwise.
+        """
+        if usage not in SSH_KEY_USAGES:
+            raise ValueError(f"usage must be one of {SSH_KEY_USAGES}")
+        key_type, blob, comment = _parse_ssh_public_key(public_key)
+        fingerprint = ssh_fingerprint(blob)
+        with self.lock:
+            owner = self.user(user)
+            if any(k.fingerprint == fingerprint for k in self.ssh_keys.values()):
+                raise ValueError("Fingerprint sha256 has already been taken")
+            key_id = self._next_id("keys")
+            key = SSHKey(key_id, owner.username, public_key.strip(), key_type, fingerprint, usage,
+                         title if title is not None else (comment or f"key {key_id}"), self.now(),
+                         blob)
+            self.ssh_keys[key_id] = key
+            return key
+
+    def user_ssh_keys(self, user: str) -> list[SSHKey]:
+        """*user*'s SSH keys, oldest first."""
+        with self.lock:
+            name = self.user(user).username
+            return [k for _, k in sorted(self.ssh_keys.items()) if k.user == name]
+
+    def find_ssh_key(self, fingerprint: str) -> SSHKey | None:
+        """The key with this ``SHA256:...`` fingerprint (any user), or None."""
+        with self.lock:
+            for key in self.ssh_keys.values():
+                if key.fingerprint == fingerprint:
+                    return key
+            return None
+
+    def remove_ssh_key(self, key: SSHKey | int) -> None:
+        with self.lock:
+            self.ssh_keys.pop(key.id if isinstance(key, SSHKey) else key, None)
+
+    def signing_key(self, user: User | str, fingerprint_sha256: str) -> SSHKey | None:
+        """``user.keys.signing.find_by_fingerprint_sha256``: *fingerprint_sha256*
+        is compared, case-sensitively, with the fingerprint without its ``SHA256:``."""
+        name = user.username if isinstance(user, User) else user
+        with self.lock:
+            for key in self.ssh_keys.values():
+                if (key.user.lower() == name.lower() and key.for_signing
+                        and key.fingerprint_sha256 == fingerprint_sha256):
+                    return key
+            return None
+
+    def enable_dpop(self, user: str, enabled: bool = True) -> None:
+        """The user preference "Enable DPoP" (off by default)."""
+        with self.lock:
+            self.user(user).dpop_enabled = bool(enabled)
 
     def add_group(self, path: str, members: Mapping[str, str | int] | None = None) -> Group:
         """Create a group (and any missing parent groups)."""
