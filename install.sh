@@ -62,10 +62,11 @@ say "Installing credhelper from $here"
 
 # --- 3. executables on PATH ------------------------------------------------------------------
 mkdir -p "$bindir"
-for name in credhelper git-credential-gitlab docker-credential-gitlab; do
+for name in credhelper git-credential-gitlab docker-credential-gitlab cargo-credential-gitlab \
+            terraform-credentials-gitlab; do
     ln -sf "$venv/bin/$name" "$bindir/$name"
 done
-say "Linked credhelper, git-credential-gitlab, docker-credential-gitlab into $bindir"
+say "Linked credhelper and its helpers (git, docker, cargo, terraform) into $bindir"
 
 # --- 4. show it working ----------------------------------------------------------------------
 say ""

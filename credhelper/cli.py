@@ -7,6 +7,7 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper remove HOST [--path P] [--all] [--revoke]
     credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
+    credhelper token HOST | npmrc HOST [--project ID|--group ID] [--write FILE] | goauth [URL]
     credhelper doctor | selftest | version
 """
 
@@ -125,6 +126,30 @@ def build_parser():
 
     doctor = commands.add_parser("doctor", help="check the installation and configuration")
     doctor.set_defaults(handler=cmd_doctor)
+
+    token = commands.add_parser("token", help="print the token credhelper would use for HOST "
+                                "(for scripts and environment variables; it is a secret)")
+    token.add_argument("host", metavar="HOST")
+    token.add_argument("--path", metavar="PREFIX", help="a project or group path")
+    token.set_defaults(handler=cmd_token)
+
+    npmrc = commands.add_parser("npmrc", help="print (or write) .npmrc lines for a GitLab npm "
+                                "registry, naming an environment variable for the token")
+    npmrc.add_argument("host", metavar="HOST")
+    where = npmrc.add_mutually_exclusive_group()
+    where.add_argument("--project", metavar="ID", help="numeric id or full path")
+    where.add_argument("--group", metavar="ID", help="numeric id or full path")
+    npmrc.add_argument("--scope", metavar="@SCOPE", help="only packages of this scope")
+    npmrc.add_argument("--env", default="CREDHELPER_NPM_TOKEN", metavar="NAME",
+                       help="the environment variable npm reads the token from")
+    npmrc.add_argument("--write", metavar="FILE", help="set the lines in FILE (atomically)")
+    npmrc.add_argument("--literal-token", action="store_true",
+                       help="put the token itself in the file (0600) instead of ${NAME}")
+    npmrc.set_defaults(handler=cmd_npmrc)
+
+    goauth = commands.add_parser("goauth", help="Go's GOAUTH command: GOAUTH='credhelper goauth'")
+    goauth.add_argument("url", nargs="*", metavar="URL")
+    goauth.set_defaults(handler=lambda args: _goauth(args.url))
 
     dpop = commands.add_parser("dpop-gen", help="print one DPoP proof JWT for a token "
                                "(and nothing else)")
@@ -326,6 +351,50 @@ def cmd_doctor(args):
         print("problem: %s" % scrub(problem))
     print("ok" if not problems else "%d problem(s)" % len(problems))
     return 1 if problems else 0
+
+
+def _package_token(host, path=None):
+    from .model import PACKAGES, Request
+    from .service import Service
+
+    found = Service().lookup(Request("https", host, path, service=PACKAGES))
+    if found is None:
+        raise CredhelperError("no usable token for %s; add one: credhelper add %s" % (host, host))
+    return found.secret
+
+
+def cmd_token(args):
+    from . import admin
+    from .hosts import normalise_path
+
+    print(_package_token(admin.host_argument(args.host), normalise_path(args.path)))
+    return 0
+
+
+def cmd_npmrc(args):
+    from . import admin, npmrc
+
+    host = admin.host_argument(args.host)
+    url = npmrc.registry_url(host, args.project, args.group)
+    token = _package_token(host) if args.literal_token else None
+    entries = npmrc.lines(url, args.scope, args.env, token)
+    if args.write:
+        npmrc.write(args.write, entries, holds_token=token is not None)
+        print("wrote %s to %s" % (", ".join(key for key, _ in entries), args.write))
+    elif token is not None:
+        raise CredhelperError("--literal-token only with --write FILE (never on the terminal)")
+    else:
+        sys.stdout.write(npmrc.render(entries))
+    if token is None:
+        print("npm reads the token from $%s: export %s=\"$(credhelper token %s)\""
+              % (args.env, args.env, host), file=sys.stderr)
+    return 0
+
+
+def _goauth(urls):
+    from .protocols import goauth
+
+    return goauth.main(urls)
 
 
 def cmd_dpop_gen(args):

@@ -21,6 +21,8 @@ ANY_USERNAME_DEFAULT = "oauth2"
 ADDED = "added"        # registered by the user with `credhelper add`: never dropped silently
 GIT_STORE = "git"      # handed to us by git's `store`; git's `erase` removes it
 DOCKER_STORE = "docker"  # handed to us by `docker login`; `docker logout` removes it
+CARGO_STORE = "cargo"    # `cargo login`; `cargo logout` removes it
+TERRAFORM_STORE = "terraform"  # `terraform login`; `terraform logout` removes it
 CI_ENV = "ci"          # synthesised from GitLab CI variables; never written anywhere
 
 # What is known about whether the token still works.
@@ -34,6 +36,7 @@ LOST = "lost-in-rotation"     # rotated on the server, but the new token never r
 # What a client wants a credential for; each needs its own scopes (resolver.SCOPES).
 GIT = "git"
 REGISTRY = "registry"
+PACKAGES = "packages"   # package registries: PyPI, npm, Terraform, Go, Maven...
 
 
 class TokenRecord:

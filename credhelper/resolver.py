@@ -18,8 +18,8 @@ over what git stored over what the CI job provides, then kind.
 
 from . import lifecycle
 from .hosts import path_within
-from .model import (ADDED, CI_ENV, DEPLOY, DOCKER_STORE, GIT, GIT_STORE, JOB, JOB_USERNAME,
-                    OAUTH, PASSWORD, PAT, REGISTRY)
+from .model import (ADDED, CARGO_STORE, CI_ENV, DEPLOY, DOCKER_STORE, GIT, GIT_STORE, JOB,
+                    JOB_USERNAME, OAUTH, PACKAGES, PASSWORD, PAT, REGISTRY, TERRAFORM_STORE)
 
 # Per service: (scopes that let a token do anything there, scopes that let it write).
 # gitlab-facts.md: git over HTTP, and read_registry/write_registry/api for the registry.
@@ -28,9 +28,13 @@ SCOPES = {
           frozenset({"api", "write_repository"})),
     REGISTRY: (frozenset({"api", "read_registry", "write_registry"}),
                frozenset({"api", "write_registry"})),
+    # package routes: read_api/api for PATs, *_package_registry for deploy tokens
+    PACKAGES: (frozenset({"api", "read_api", "read_package_registry", "write_package_registry"}),
+               frozenset({"api", "write_package_registry"})),
 }
 
-_ORIGIN_RANK = {ADDED: 2, GIT_STORE: 1, DOCKER_STORE: 1, CI_ENV: 0}
+_ORIGIN_RANK = {ADDED: 2, GIT_STORE: 1, DOCKER_STORE: 1, CARGO_STORE: 1, TERRAFORM_STORE: 1,
+                CI_ENV: 0}
 _KIND_RANK = {PAT: 4, OAUTH: 3, DEPLOY: 2, JOB: 1, PASSWORD: 0}
 
 
@@ -38,9 +42,12 @@ def transport_allowed(protocol, allow_http):
     return protocol == "https" or (protocol == "http" and allow_http)
 
 
-def accepts_username(record, requested):
-    """Can ``record`` log in as ``requested`` (None: the client has no username yet)?"""
-    if not requested:
+def accepts_username(record, requested, service=GIT):
+    """Can ``record`` log in as ``requested`` (None: the client has no username yet)?
+
+    Package routes ignore the Basic username (gitlab-facts.md), so any name will do there.
+    """
+    if not requested or service == PACKAGES:
         return True
     if record.kind == JOB:
         return requested == JOB_USERNAME
@@ -59,8 +66,8 @@ def serves(record, service):
 def can_write(record, service=GIT):
     """True, False, or None when unknown (no scopes recorded)."""
     if record.kind == JOB:
-        # a job token pushes to its own project's registry, never (by default) to git
-        return None if service == REGISTRY else False
+        # a job token writes its own project's registries, never (by default) to git
+        return None if service != GIT else False
     if record.scopes is None:
         return None
     return bool(SCOPES[service][1].intersection(record.scopes))
@@ -72,7 +79,7 @@ def matching(records, request, allow_http=False):
         return []
     return [r for r in records
             if r.host == request.host
-            and accepts_username(r, request.username)
+            and accepts_username(r, request.username, request.service)
             and (request.path is None or path_within(request.path, r.path))
             and serves(r, request.service)]
 

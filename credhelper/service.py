@@ -69,7 +69,8 @@ class Service:
 
     def remember(self, request, username, secret, origin=GIT_STORE):
         """Keep a credential a client obtained elsewhere: git's ``store`` (for a host we
-        manage only) or ``docker login`` (origin DOCKER_STORE, for the registry it names)."""
+        manage only), ``docker login`` (origin DOCKER_STORE, for the registry it names),
+        ``cargo login`` or ``terraform login``."""
         if not username or not secret or secret.startswith("glcbt-"):
             return  # job tokens die with their job: storing one would only serve a dead token
         allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
@@ -122,14 +123,10 @@ class Service:
         """``docker logout``: forget what docker stored.  A token the user registered is only
         removed by `credhelper remove`: raise so docker tells the user, never drop it silently.
         Returns the number of credentials forgotten."""
+        forgotten = self.forget_stored(request, DOCKER_STORE)
+        if forgotten:
+            return forgotten
         records = self._records()
-        stored = [r for r in records if r.host == request.host and r.origin == DOCKER_STORE]
-        if stored:
-            ids = {r.id for r in stored}
-            self.registry.update(lambda current: [r for r in current if r.id not in ids])
-            for record in stored:
-                self.delete_secret(record)
-            return len(stored)
         owner = registries.gitlab_host_for(request.host, records, self.environ, self.config)
         managed = [r for r in records if r.host == owner and r.origin == ADDED]
         if owner is not None and managed:
@@ -140,6 +137,18 @@ class Service:
                 "credhelper manages the token for %s (it belongs to %s); it was not removed. "
                 "To stop serving it: credhelper remove %s" % (request.host, owner, owner))
         return 0
+
+    def forget_stored(self, request, origin):
+        """Forget what a client's login stored for this host (docker/cargo/terraform logout);
+        returns how many credentials were forgotten."""
+        stored = [r for r in self.registry.load()
+                  if r.host == request.host and r.origin == origin]
+        if stored:
+            ids = {r.id for r in stored}
+            self.registry.update(lambda current: [r for r in current if r.id not in ids])
+            for record in stored:
+                self.delete_secret(record)
+        return len(stored)
 
     def list_registries(self):
         """{registry: username} for everything ``get`` would answer."""

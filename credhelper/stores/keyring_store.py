@@ -90,10 +90,12 @@ def choose_backend():
     except Exception:
         return None
     if isinstance(backend, chainer.ChainerBackend):
-        backends = [b for b in backend.backends if b.priority > 0]
+        backends = [b for b in backend.backends if b.priority > 0 and not _ours(b)]
         if not backends:
             return None
         backend = backends[0]
+    if _ours(backend):
+        return None   # our own package backend stores nothing: never store secrets "in" it
     if isinstance(backend, fail.Keyring) or backend.__class__.__module__ == "keyring.backends.null":
         return None
     try:
@@ -102,6 +104,10 @@ def choose_backend():
     except Exception:
         return None
     return "%s.%s" % (backend.__class__.__module__, backend.__class__.__name__)
+
+
+def _ours(backend):
+    return backend.__class__.__module__.startswith("credhelper.")
 
 
 def _one_line(error):

@@ -1,0 +1,52 @@
+"""Package registry URLs: which GitLab host and project or group a URL belongs to.
+
+pip, uv, twine (through keyring), cargo and Terraform name a URL; credhelper answers only for
+the package API of a GitLab host it knows, and steps aside for every other URL so the user's
+other credentials keep working:
+
+    https://HOST/api/v4/projects/ID/packages/{pypi,npm,maven,nuget,composer,conan,go,
+                                            helm,generic,terraform,...}/...
+    https://HOST/api/v4/groups/ID/-/packages/...
+    https://HOST/api/v4/packages/{npm,terraform,conan,...}/...     (instance level)
+
+ID is a number or a URL-encoded full path; a path becomes the request's path, so tokens
+registered with ``--path`` apply to their projects.
+"""
+
+from urllib.parse import unquote, urlsplit
+
+from .errors import InvalidInput
+from .hosts import normalise_host, normalise_path
+from .model import PACKAGES, Request
+
+API = "/api/v4/"
+
+
+def request_for(url, operation=None):
+    """The Request for a package API URL, or None when the URL is not one."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return None
+    path = parts.path
+    if not path.startswith(API):
+        return None
+    segments = path[len(API):].split("/")
+    owner = None
+    if len(segments) >= 3 and segments[0] == "projects" and segments[2] == "packages":
+        owner = segments[1]
+    elif len(segments) >= 4 and segments[0] == "groups" and segments[2:4] == ["-", "packages"]:
+        owner = segments[1]
+    elif not (len(segments) >= 2 and segments[0] == "packages"):
+        return None
+    try:
+        host = normalise_host(parts.netloc.rpartition("@")[2], parts.scheme)
+        project_path = None
+        if owner and not owner.isdigit():
+            project_path = normalise_path(unquote(owner))
+    except InvalidInput:
+        return None
+    return Request(parts.scheme, host, project_path, username=None, operation=operation,
+                   service=PACKAGES)

@@ -1,0 +1,55 @@
+"""Go's ``GOAUTH`` command protocol (Go 1.24 and later): ``GOAUTH='credhelper goauth'``.
+
+Go runs the command (with the URL it is about to fetch as an argument, when it has one) and
+reads blocks of: URL-prefix lines, a blank line, HTTP header lines, a blank line.  Go sends
+the headers of the longest matching prefix.  We print one block per GitLab host we know, for
+``https://HOST/``, with Basic authentication (GitLab's Go proxy and go-get accept it).  With a
+URL argument we print only the block for that URL's host.  The alternative is
+``GOAUTH='git DIR'``, which reuses git's credential helpers, and so git-credential-gitlab.
+"""
+
+import base64
+import sys
+
+from ..errors import CredhelperError
+
+
+def blocks(service, url=None):
+    from ..hosts import normalise_host
+    from ..model import ADDED, PACKAGES, Request
+
+    hosts = sorted({r.host for r in service.registry.load() if r.origin == ADDED})
+    if url:
+        try:
+            wanted = normalise_host(url.split("://", 1)[-1].split("/", 1)[0])
+        except CredhelperError:
+            return ""
+        hosts = [h for h in hosts if h == wanted]
+    out = []
+    for host in hosts:
+        found = service.lookup(Request("https", host, operation="read", service=PACKAGES))
+        if found is None:
+            continue
+        pair = ("%s:%s" % (found.username, found.secret)).encode()
+        out.append("https://%s/\n\nAuthorization: Basic %s\n\n"
+                   % (host, base64.b64encode(pair).decode("ascii")))
+    return "".join(out)
+
+
+def main(argv, stdout=None, service=None):
+    stdout = stdout or sys.stdout
+    if len(argv) > 1:
+        sys.stderr.write("usage: credhelper goauth [URL]\n")
+        return 2
+    try:
+        if service is None:
+            from ..service import Service
+
+            service = Service()
+        stdout.write(blocks(service, argv[0] if argv else None))
+    except CredhelperError as error:
+        from ..redact import scrub
+
+        sys.stderr.write("credhelper goauth: %s\n" % scrub(str(error)))
+        return 1
+    return 0
