@@ -14,6 +14,8 @@ from tests.support.secret_service import SecretService
 # The venv's bin (console scripts: credhelper, git-credential-gitlab...) comes first on PATH,
 # so git finds the helper exactly as it would after install.sh.
 VENV_BIN = os.path.dirname(sys.executable)
+# rustup's cargo proxy finds its toolchains under the real home; tests move HOME
+RUSTUP_HOME = os.environ.get("RUSTUP_HOME") or os.path.expanduser("~/.rustup")
 HOSTS = ("gitlab.example.com", "gitlab.example.com.evil.test", "other.example.com")
 
 _SCRUBBED = ("CI", "CI_SERVER_URL", "CI_SERVER_HOST", "CI_SERVER_PORT", "CI_JOB_TOKEN",
@@ -39,6 +41,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
     monkeypatch.setenv("PATH", VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("CREDHELPER_STORE", "file")   # the `store` fixture switches it
+    monkeypatch.setenv("RUSTUP_HOME", RUSTUP_HOME)
     return home
 
 

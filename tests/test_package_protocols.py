@@ -1,0 +1,136 @@
+"""The package-manager protocols byte for byte: cargo's credential provider, Terraform's
+credentials helper, Go's GOAUTH, and the .npmrc credhelper writes."""
+
+import base64
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from tests.conftest import credhelper, run
+
+HOST = "gitlab.example.com"
+READER = "gldt-packagereaderpackagereader"
+WRITER = "glpat-packagewriterpackagewrite"
+
+
+@pytest.fixture
+def tokens():
+    credhelper("add", HOST, "--username", "pkg-reader", "--scopes", "read_package_registry",
+               input=READER)
+    credhelper("add", HOST, "--scopes", "api", "--no-check", input=WRITER)
+
+
+def cargo(*requests):
+    """Run the provider as cargo does: --cargo-plugin, one JSON request per line."""
+    stdin = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in requests)
+    done = run("cargo-credential-gitlab", "--cargo-plugin", input=stdin)
+    return [json.loads(line) for line in done.stdout.splitlines()], done.stdout
+
+
+def cargo_request(kind, index="sparse+https://gitlab.example.com/api/v4/projects/7/packages/"
+                              "cargo/", operation="read", **extra):
+    request = {"v": 1, "registry": {"index-url": index, "name": "gitlab"}, "kind": kind,
+               "operation": operation, "args": []}
+    request.update(extra)
+    return request
+
+
+def test_cargo_hello_then_get_read_and_publish(tokens):
+    replies, raw = cargo(cargo_request("get"), cargo_request("get", operation="publish",
+                                                             name="c", vers="1.0.0"))
+    assert raw.splitlines()[0] == '{"v": [1]}'
+    assert replies[1] == {"Ok": {"kind": "get", "token": WRITER, "cache": "session",
+                                 "operation_independent": True}}
+    assert replies[2]["Ok"]["token"] == WRITER      # write-capable for publish
+
+
+def test_cargo_unknown_registry_and_bad_requests():
+    replies, _ = cargo(cargo_request("get", index="sparse+https://index.crates.io/"),
+                       {"v": 2, "kind": "get"}, cargo_request("frobnicate"))
+    assert replies[1:] == [{"Err": {"kind": "url-not-supported"}},
+                           {"Err": {"kind": "other",
+                                    "message": "unsupported protocol version 2"}},
+                           {"Err": {"kind": "operation-not-supported"}}]
+    done = run("cargo-credential-gitlab", "--cargo-plugin", input="not json\n")
+    assert json.loads(done.stdout.splitlines()[1])["Err"]["kind"] == "other"
+
+
+def test_cargo_not_found_login_logout(home):
+    config = home / ".config" / "credhelper" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[hosts."%s"]\n' % HOST)
+    replies, _ = cargo(cargo_request("get"))
+    assert replies[1] == {"Err": {"kind": "not-found"}}
+    replies, _ = cargo(cargo_request("login", token="glpat-cargologincargologin0"),
+                       cargo_request("get"))
+    assert replies[1:] == [{"Ok": {"kind": "login"}},
+                           {"Ok": {"kind": "get", "token": "glpat-cargologincargologin0",
+                                   "cache": "session", "operation_independent": True}}]
+    replies, _ = cargo(cargo_request("logout"), cargo_request("logout"))
+    assert replies[1:] == [{"Ok": {"kind": "logout"}}, {"Err": {"kind": "not-found"}}]
+
+
+# -- Terraform ---------------------------------------------------------------------------------
+
+def test_terraform_get_store_forget(tokens):
+    done = run("terraform-credentials-gitlab", "get", HOST)
+    assert done.stdout == '{"token": "%s"}\n' % WRITER
+    assert run("terraform-credentials-gitlab", "get", "app.terraform.io").stdout == "{}\n"
+    run("terraform-credentials-gitlab", "store", "tf.example.org",
+        input='{"token":"glpat-terraformloginterraform"}')
+    assert json.loads(run("terraform-credentials-gitlab", "get", "tf.example.org").stdout) == {
+        "token": "glpat-terraformloginterraform"}
+    run("terraform-credentials-gitlab", "forget", "tf.example.org")
+    assert run("terraform-credentials-gitlab", "get", "tf.example.org").stdout == "{}\n"
+    run("terraform-credentials-gitlab", "forget", HOST)       # an added token stays
+    assert "token" in json.loads(run("terraform-credentials-gitlab", "get", HOST).stdout)
+
+
+@pytest.mark.parametrize("payload", ["", "{", "[]", '{"token": 5}', '{"token":"a\\nb"}'])
+def test_terraform_store_refuses_bad_input(payload):
+    done = run("terraform-credentials-gitlab", "store", "tf.example.org", input=payload,
+               check=False)
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert run("terraform-credentials-gitlab", "get", "tf.example.org").stdout == "{}\n"
+
+
+# -- Go -----------------------------------------------------------------------------------------
+
+def test_goauth_blocks(tokens):
+    done = credhelper("goauth")
+    basic = base64.b64encode(("oauth2:%s" % WRITER).encode()).decode()
+    assert done.stdout == "https://%s/\n\nAuthorization: Basic %s\n\n" % (HOST, basic)
+    assert credhelper("goauth", "https://%s/group/mod/@v/list" % HOST).stdout == done.stdout
+    assert credhelper("goauth", "https://proxy.golang.org/x").stdout == ""
+
+
+# -- npm ----------------------------------------------------------------------------------------
+
+def test_npmrc_names_a_variable_not_the_token(tokens, tmp_path):
+    done = credhelper("npmrc", HOST, "--project", "group/app", "--scope", "@acme")
+    assert done.stdout == (
+        "@acme:registry=https://%s/api/v4/projects/group%%2Fapp/packages/npm/\n"
+        "//%s/api/v4/projects/group%%2Fapp/packages/npm/:_authToken=${CREDHELPER_NPM_TOKEN}\n"
+        % (HOST, HOST))
+    assert WRITER not in done.stdout + done.stderr
+    assert "credhelper token %s" % HOST in done.stderr
+    assert credhelper("token", HOST).stdout == WRITER + "\n"
+
+
+def test_npmrc_write_keeps_other_lines_and_literal_token_is_private(tokens, tmp_path):
+    target = tmp_path / ".npmrc"
+    target.write_text("fund=false\n@acme:registry=https://old.example/\n")
+    credhelper("npmrc", HOST, "--group", "5", "--scope", "@acme", "--write", str(target))
+    assert target.read_text() == (
+        "fund=false\n@acme:registry=https://%s/api/v4/groups/5/-/packages/npm/\n"
+        "//%s/api/v4/groups/5/-/packages/npm/:_authToken=${CREDHELPER_NPM_TOKEN}\n"
+        % (HOST, HOST))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    credhelper("npmrc", HOST, "--write", str(target), "--literal-token")
+    assert ":_authToken=%s\n" % WRITER in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    refused = credhelper("npmrc", HOST, "--literal-token", check=False)
+    assert refused.returncode == 1 and WRITER not in refused.stdout + refused.stderr
