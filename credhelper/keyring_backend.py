@@ -14,7 +14,6 @@ chainer, and that choice never picks this class.
 
 from keyring.backend import KeyringBackend
 from keyring.credentials import SimpleCredential
-from keyring.errors import PasswordDeleteError, PasswordSetError
 
 
 class GitLabPackagesKeyring(KeyringBackend):
@@ -33,12 +32,14 @@ class GitLabPackagesKeyring(KeyringBackend):
         answer = _lookup(service)
         return None if answer is None else answer.secret
 
+    # NotImplementedError is keyring's way to step aside: the chainer goes on to the next
+    # backend (the user's real keyring), which stores and deletes as before.
     def set_password(self, service, username, password):
-        raise PasswordSetError("credhelper does not store through keyring; the next backend "
-                               "will (for GitLab tokens use: credhelper add)")
+        raise NotImplementedError("credhelper stores nothing through keyring "
+                                  "(GitLab tokens: credhelper add)")
 
     def delete_password(self, service, username):
-        raise PasswordDeleteError("credhelper keeps nothing here for %s" % service)
+        raise NotImplementedError("credhelper keeps nothing in keyring")
 
 
 def _lookup(service):
