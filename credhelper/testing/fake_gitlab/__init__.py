@@ -2,7 +2,7 @@
 Git smart HTTP through ``git http-backend`` (git_http), the token REST API
 and OAuth endpoints (api) with GitLab's DPoP check for personal access
 tokens (dpop), the container registry token service
-``/jwt/auth`` (registry_auth), test faults (faults), a route table (web) and
+``/jwt/auth`` (registry_auth), the package registries (packages), test faults (faults), a route table (web) and
 threaded TLS listeners (httpd, server).
 """
 
@@ -10,10 +10,12 @@ from .api import GitLabAPI
 from .auth import Denial, Identity
 from .dpop import DPoPProof, DPoPRejection, DPoPVerifier
 from .faults import Fault, Faults
+from .packages import PackageRegistry
 from .records import RequestLog, RequestRecord
 from .registry_auth import IssuedToken, RegistryAuth
 from .server import FakeGitLab
-from .state import ACCESS_LEVELS, GitLabState, OAuthApplication, Project, SSHKey, Token, User, ssh_fingerprint
+from .state import (ACCESS_LEVELS, GitLabState, OAuthApplication, Package, PackageFile, Project, SSHKey, Token, User,
+                    ssh_fingerprint)
 from .web import Request, Response, Router
 
 __all__ = [
@@ -30,6 +32,9 @@ __all__ = [
     "Identity",
     "IssuedToken",
     "OAuthApplication",
+    "Package",
+    "PackageFile",
+    "PackageRegistry",
     "Project",
     "RegistryAuth",
     "Request",

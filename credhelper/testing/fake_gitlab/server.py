@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..tls import TestCA
-from . import api, git_http, registry_auth
+from . import api, git_http, packages, registry_auth
 from .faults import Faults
 from .httpd import Listener
 from .records import RequestLog
@@ -50,6 +50,9 @@ class FakeGitLab:
         registry_auth: ``RegistryAuth``, the container registry token service
             (``GET /jwt/auth``): issuer, token lifetime, the signing key and
             the tokens it issued.
+        packages: ``PackageRegistry``, the package registry routes (PyPI, npm,
+            Go proxy, generic, Terraform modules): its settings and URL helpers.
+            Packages themselves live in ``state`` (``state.add_package_file``).
         port / http_port: the listening ports once started (http_port None
             unless ``http_port=True``).
         hostnames: names the TLS certificate covers (besides localhost,
@@ -82,6 +85,7 @@ class FakeGitLab:
         self.git_http = git_http.install(self)
         self.api = api.install(self)
         self.registry_auth = registry_auth.install(self)
+        self.packages = packages.install(self)
 
     # --- lifecycle -------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ __all__ = [
     "SSHKey",
     "SSH_KEY_USAGES",
     "ssh_fingerprint",
+    "Package",
+    "PackageFile",
+    "PACKAGE_TYPES",
     "PAT",
     "DEPLOY",
     "OAUTH",
@@ -325,6 +328,53 @@ class Token:
         return _dt.datetime.combine(exp, _dt.time(0, 0), tzinfo=_dt.timezone.utc)
 
 
+# Package types (Packages::Package.package_types) the fake's registries serve.
+PACKAGE_TYPES = ("pypi", "npm", "generic", "golang", "terraform_module", "maven", "nuget", "conan",
+                 "composer", "helm", "debian", "rubygems")
+
+
+@dataclass(eq=False)
+class PackageFile:
+    """One file of a package: its bytes and the digests GitLab stores with it.
+
+    ``sha256`` is what the PyPI index links to; for PyPI uploads it is the
+    ``sha256_digest`` the client sent (GitLab stores it as given), else the
+    digest of the bytes.
+    """
+
+    id: int
+    file_name: str
+    data: bytes = field(repr=False)
+    sha256: str
+    sha1: str
+    md5: str
+    created_at: _dt.datetime
+    package: "Package | None" = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass(eq=False)
+class Package:
+    """A package version in a project's registry (GitLab's Packages::Package).
+
+    ``metadata`` holds type-specific facts: ``requires_python`` (PyPI),
+    ``package_json`` (npm), ...  ``tags`` are npm dist-tags on this version.
+    """
+
+    id: int
+    project: str  # project path
+    package_type: str
+    name: str
+    version: str
+    created_at: _dt.datetime
+    files: list[PackageFile] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+
 @dataclass(eq=False)
 class OAuthApplication:
     """An OAuth application (Doorkeeper): ``uid`` is the client_id."""
@@ -373,6 +423,7 @@ class GitLabState:
         self.applications: dict[int, OAuthApplication] = {}
         self._by_refresh: dict[str, Token] = {}
         self.ssh_keys: dict[int, SSHKey] = {}  # id -> SSHKey
+        self.packages: dict[int, Package] = {}  # id -> Package, oldest first
         # Application 1 exists from the start: create_oauth_token() uses it.
         self.add_oauth_application("Fake GitLab OAuth application")
 
@@ -567,6 +618,20 @@ class GitLabState:
             raise KeyError(f"no project {path!r}")
         return found
 
+    def project_by_id(self, project_id: int) -> Project | None:
+        with self.lock:
+            for project in self.projects.values():
+                if project.id == project_id:
+                    return project
+            return None
+
+    def group_by_id(self, group_id: int) -> Group | None:
+        with self.lock:
+            for group in self.groups.values():
+                if group.id == group_id:
+                    return group
+            return None
+
     def add_member(self, project_or_group: str, username: str, level: str | int) -> None:
         with self.lock:
             target = self.find_project(project_or_group) or self.find_group(project_or_group)
@@ -601,6 +666,71 @@ class GitLabState:
         tree = self._git(gd, "mktree", input="".join(entries).encode())
         commit = self._git(gd, "commit-tree", tree, "-m", "Initial commit")
         self._git(gd, "update-ref", "refs/heads/main", commit)
+
+    # --- packages ------------------------------------------------------------------
+
+    def add_package_file(self, project: str | Project, package_type: str, name: str, version: str,
+                         filename: str, data: bytes, *, sha256: str | None = None,
+                         metadata: Mapping | None = None) -> PackageFile:
+        """Store *data* as *filename* in package *name* *version* of *project*.
+
+        The package is created on first use (GitLab's find_or_create_package!:
+        same project, type, name and version).  *metadata* is merged into the
+        package's (e.g. ``{"requires_python": ">=3.8"}``).  Returns the file;
+        ``file.package`` is its package.
+        """
+        if package_type not in PACKAGE_TYPES:
+            raise ValueError(f"unknown package type {package_type!r}")
+        if not name or not version or not filename:
+            raise ValueError("name, version and filename are required")
+        data = bytes(data)
+        with self.lock:
+            proj = project if isinstance(project, Project) else self.project(project)
+            package = self.find_package(proj, package_type, name, version)
+            if package is None:
+                package = Package(self._next_id("packages"), proj.path, package_type, name, version, self.now())
+                self.packages[package.id] = package
+            if metadata:
+                package.metadata.update(metadata)
+            digest = (sha256 or hashlib.sha256(data).hexdigest()).lower()
+            file = PackageFile(self._next_id("package_files"), filename, data, digest,
+                               hashlib.sha1(data).hexdigest(), hashlib.md5(data).hexdigest(),
+                               self.now(), package)
+            package.files.append(file)
+            return file
+
+    def find_package(self, project: str | Project, package_type: str, name: str,
+                     version: str) -> Package | None:
+        """The package with exactly this name and version in *project*, or None."""
+        with self.lock:
+            path = (project.path if isinstance(project, Project) else project).lower()
+            for package in self.packages.values():
+                if (package.project.lower() == path and package.package_type == package_type
+                        and package.name == name and package.version == version):
+                    return package
+            return None
+
+    def project_packages(self, project: str | Project, package_type: str | None = None,
+                         name: str | None = None) -> list[Package]:
+        """Packages of *project* (optionally of one type and name), oldest first."""
+        with self.lock:
+            path = (project.path if isinstance(project, Project) else project).lower()
+            return [p for p in self.packages.values()
+                    if p.project.lower() == path
+                    and (package_type is None or p.package_type == package_type)
+                    and (name is None or p.name == name)]
+
+    def tag_package(self, package: Package, tag: str) -> None:
+        """Point the npm dist-tag *tag* at *package* (moving it from any other version)."""
+        with self.lock:
+            for other in self.project_packages(package.project, package.package_type, package.name):
+                if tag in other.tags:
+                    other.tags.remove(tag)
+            package.tags.append(tag)
+
+    def delete_package(self, package: Package) -> None:
+        with self.lock:
+            self.packages.pop(package.id, None)
 
     # --- permissions (facts only; auth.py applies GitLab's rules) ----------------
 
