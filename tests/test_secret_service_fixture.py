@@ -91,14 +91,20 @@ def test_keyring_backend_set_get_delete_in_child_process(service):
 
 
 def test_keyring_backend_is_selected_by_default(service):
-    """With no keyring config, keyring picks the SecretService backend."""
+    """With no keyring config, keyring stores in the SecretService backend: it is the one
+    real store in keyring's chain (credhelper's own package backend stores nothing)."""
+    probe = ("import keyring\n"
+             "from keyring.backends import chainer\n"
+             "kr = keyring.get_keyring()\n"
+             "chain = kr.backends if isinstance(kr, chainer.ChainerBackend) else [kr]\n"
+             "print(' '.join(type(b).__module__ for b in chain))\n")
     out = subprocess.run(
-        [sys.executable, "-c", "import keyring; print(type(keyring.get_keyring()).__module__)"],
+        [sys.executable, "-c", probe],
         env={k: v for k, v in service.env.items() if k != "PYTHON_KEYRING_BACKEND"},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "keyring.backends.SecretService"
+    assert out.stdout.split() == ["credhelper.keyring_backend", "keyring.backends.SecretService"]
 
 
 def test_secret_tool_and_keyring_see_the_same_store(service):
