@@ -67,6 +67,12 @@ for name in credhelper git-credential-gitlab docker-credential-gitlab cargo-cred
     ln -sf "$venv/bin/$name" "$bindir/$name"
 done
 say "Linked credhelper and its helpers (git, docker, cargo, terraform) into $bindir"
+# pip's and uv's --keyring-provider subprocess run `keyring` from PATH; offer ours (with the
+# GitLab package backend) unless the user already has one.
+if ! command -v keyring >/dev/null 2>&1 || [ "$(command -v keyring)" = "$bindir/keyring" ]; then
+    ln -sf "$venv/bin/keyring" "$bindir/keyring"
+    say "Linked keyring (for pip/uv --keyring-provider subprocess) into $bindir"
+fi
 
 # --- 4. show it working ----------------------------------------------------------------------
 say ""

@@ -1,0 +1,136 @@
+"""Real pip, uv, twine and npm against the fake GitLab's package registries, with no
+credentials anywhere but credhelper's: pip/uv/twine through the keyring backend, npm through
+the .npmrc that `credhelper npmrc` writes and the variable it names."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.conftest import credhelper, write_config
+from tests.support.packages import build_wheel, publish_npm, publish_wheel
+
+_names = ("pkgs-%s-%d" % (uuid.uuid4().hex[:6], n) for n in itertools.count())
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture
+def host(gitlab, home):
+    """The GitLab host as package clients reach it (they resolve names with DNS)."""
+    name = "localhost:%d" % gitlab.port
+    write_config(home, '[hosts."%s"]\nca_file = "%s"\n' % (name, gitlab.ca.ca_file))
+    return name
+
+
+@pytest.fixture
+def project(gitlab):
+    path = "pkgs/%s" % next(_names)
+    gitlab.state.add_project(path, members={"alice": "developer"})
+    return gitlab.state.project(path)
+
+
+def client_env(gitlab, **extra):
+    """pip/uv/twine trust the test CA; nothing credential-like leaks in from the machine."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "UV_", "TWINE_")) and k not in (
+               "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env.update(PIP_CERT=gitlab.ca.ca_file, SSL_CERT_FILE=gitlab.ca.ca_file,
+               PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               UV_NO_CONFIG="1", UV_CACHE_DIR=os.path.join(os.environ["HOME"], "uv-cache"))
+    env.update(extra)
+    return env
+
+
+def call(argv, env, **options):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env, **options)
+
+
+def index(gitlab, project, user=""):
+    base = "https://%slocalhost:%d" % (user, gitlab.port)
+    return gitlab.packages.pypi_index_url(base, project.id)
+
+
+def carried(gitlab, secret):
+    return [r for r in gitlab.requests.carrying(secret) if "/packages/" in r.path]
+
+
+@pytest.mark.parametrize("provider", ["import", "subprocess"])
+def test_pip_install_with_credentials_only_from_credhelper(gitlab, host, project, tmp_path,
+                                                           provider):
+    name = next(_names)
+    publish_wheel(gitlab.state, project.path, name, "1.0.0")
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    credhelper("add", host, input=token)
+    # pip's subprocess provider needs the username in the URL (pip's documented rule), and
+    # ignores a `keyring` command from its own environment: use the link install.sh makes
+    url = index(gitlab, project, "__token__@" if provider == "subprocess" else "")
+    links = tmp_path / "local-bin"
+    links.mkdir()
+    os.symlink(os.path.join(VENV_BIN, "keyring"), links / "keyring")
+    env = client_env(gitlab, PATH="%s:%s" % (links, os.environ["PATH"]))
+    done = call([sys.executable, "-m", "pip", "install", "--no-deps", "--keyring-provider",
+                 provider, "--index-url", url, "--target", str(tmp_path / "t"), name], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "t" / name.replace("-", "_")).exists()
+    assert carried(gitlab, token) and token not in done.stdout + done.stderr
+
+
+def test_uv_pip_install_with_the_subprocess_keyring(gitlab, host, project, tmp_path):
+    name = next(_names)
+    publish_wheel(gitlab.state, project.path, name, "2.0.0")
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    credhelper("add", host, input=token)
+    done = call([os.path.join(VENV_BIN, "uv"), "pip", "install", "--no-deps", "--target",
+                 str(tmp_path / "t"), "--keyring-provider", "subprocess", "--index-url",
+                 index(gitlab, project, "__token__@"), name], client_env(gitlab))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "t" / name.replace("-", "_")).exists()
+    assert carried(gitlab, token)
+
+
+def test_twine_upload_with_a_write_token_and_not_with_a_read_only_deploy_token(
+        gitlab, host, project, tmp_path):
+    name = next(_names)
+    dist = build_wheel(name, "3.0.0")
+    (tmp_path / dist.filename).write_bytes(dist.data)
+    upload_url = gitlab.packages.pypi_upload_url("https://%s" % host, project.id)
+    reader = gitlab.state.create_deploy_token(project.path, ["read_package_registry"],
+                                              username="pkg-reader")
+    credhelper("add", host, "--username", "pkg-reader", "--scopes", "read_package_registry",
+               input=reader.token)
+    twine = [os.path.join(VENV_BIN, "twine"), "upload", "--non-interactive",
+             "--repository-url", upload_url, "--username", "__token__",
+             str(tmp_path / dist.filename)]
+    refused = call(twine, client_env(gitlab, REQUESTS_CA_BUNDLE=gitlab.ca.ca_file))
+    assert refused.returncode != 0 and "403" in refused.stdout + refused.stderr
+    assert gitlab.state.find_package(project.path, "pypi", name, "3.0.0") is None
+    writer = gitlab.state.create_pat("alice", ["api"]).token
+    credhelper("add", host, input=writer)
+    done = call(twine, client_env(gitlab, REQUESTS_CA_BUNDLE=gitlab.ca.ca_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert gitlab.state.find_package(project.path, "pypi", name, "3.0.0") is not None
+    assert writer not in done.stdout + done.stderr
+
+
+def test_npm_install_with_the_printed_npmrc_and_its_variable(gitlab, host, project, tmp_path):
+    name = next(_names)
+    publish_npm(gitlab.state, project.path, name, "1.2.3")
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    credhelper("add", host, input=token)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({"name": "app", "version": "0.0.0"}))
+    npmrc = app / ".npmrc"
+    npmrc.write_text("cafile=%s\naudit=false\nfund=false\n" % gitlab.ca.ca_file)
+    credhelper("npmrc", host, "--project", str(project.id), "--write", str(npmrc))
+    assert token not in npmrc.read_text()
+    env = dict(os.environ, CREDHELPER_NPM_TOKEN=credhelper("token", host).stdout.strip(),
+               npm_config_cache=str(tmp_path / "npm-cache"), npm_config_update_notifier="false")
+    done = call(["npm", "install", "--no-audit", "--no-fund", name], env, cwd=str(app))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (app / "node_modules" / name / "package.json").exists()
+    assert carried(gitlab, token) and token not in done.stdout + done.stderr
