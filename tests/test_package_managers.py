@@ -134,3 +134,35 @@ def test_npm_install_with_the_printed_npmrc_and_its_variable(gitlab, host, proje
     assert done.returncode == 0, done.stdout + done.stderr
     assert (app / "node_modules" / name / "package.json").exists()
     assert carried(gitlab, token) and token not in done.stdout + done.stderr
+
+
+def test_terraform_init_gets_its_token_from_the_credentials_helper(gitlab, project, tmp_path,
+                                                                   home):
+    """The real terraform runs terraform-credentials-gitlab (found in its plugin directory)
+    for the module registry host; the token is in no Terraform file."""
+    from tests.support.packages import publish_terraform_module
+
+    namespace = project.path.split("/")[0]
+    publish_terraform_module(gitlab.state, project, "net", "aws", "1.0.0")
+    host = "127.0.0.1:%d" % gitlab.port          # Terraform wants a dot in a registry host
+    write_config(home, '[hosts."%s"]\nca_file = "%s"\n' % (host, gitlab.ca.ca_file))
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    credhelper("add", host, input=token)
+    plugins = home / ".terraform.d" / "plugins"
+    plugins.mkdir(parents=True)
+    os.symlink(os.path.join(VENV_BIN, "terraform-credentials-gitlab"),
+               plugins / "terraform-credentials-gitlab")
+    config = tmp_path / "terraform.rc"
+    config.write_text('credentials_helper "gitlab" {\n  args = []\n}\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "main.tf").write_text('module "net" {\n  source  = "%s/%s/net/aws"\n'
+                                  '  version = "1.0.0"\n}\n' % (host, namespace))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "SSL_CERT"))}
+    env.update(TF_CLI_CONFIG_FILE=str(config), SSL_CERT_FILE=gitlab.ca.ca_file,
+               CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1")
+    done = call(["terraform", "init", "-input=false", "-no-color"], env, cwd=str(work))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (work / ".terraform" / "modules" / "net" / "main.tf").exists()
+    assert carried(gitlab, token) and token not in done.stdout + done.stderr
+    assert token not in config.read_text()
