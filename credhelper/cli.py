@@ -315,7 +315,8 @@ def cmd_setup_git(args):
     else:
         hosts = sorted({r.host for r in records})
         if not hosts:
-            raise InvalidInput("no tokens registered yet: credhelper add HOST first, or name a HOST")
+            raise InvalidInput("no tokens registered yet: credhelper add HOST first, "
+                               "or name a HOST")
     for host in hosts:
         by_path = any(r.host == host and r.path for r in records)
         changes = gitconfig.configure(host, args.reset_other_helpers, use_http_path=by_path)

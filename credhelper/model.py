@@ -48,8 +48,8 @@ class TokenRecord:
     __slots__ = ("id", "host", "kind", "username", "path", "scopes", "expires_at", "registry",
                  "api_url", "store", "origin", "state", "added_at", "hint",
                  "token_id", "token_name", "user_id", "expires_utc", "client_id",
-                 "checked_at", "next_check_at", "backoff_until", "warned_at", "pending", "config_mtime",
-                 "dpop_key", "extra")
+                 "checked_at", "next_check_at", "backoff_until", "warned_at", "pending",
+                 "config_mtime", "dpop_key", "extra")
 
     def __init__(self, id, host, kind, username=None, path=None, scopes=None, expires_at=None,
                  registry=None, api_url=None, store="file", origin=ADDED, state=OK,

@@ -87,6 +87,17 @@ def gitlab(tmp_path_factory):
         yield server
 
 
+_project_names = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def project(gitlab):
+    """A fresh private project with alice as developer; returns its path."""
+    path = "team%d/app" % next(_project_names)
+    gitlab.state.add_project(path, members={"alice": "developer"})
+    return path
+
+
 @pytest.fixture(scope="session")
 def registry(gitlab, tmp_path_factory):
     """The real distribution registry, trusting the fake GitLab's /jwt/auth (as localhost)."""

@@ -4,7 +4,6 @@ the fake GitLab as GitLab checks them, on every API call of a DPoP-bound token."
 import datetime
 import itertools
 import json
-import os
 import subprocess
 
 import jwt

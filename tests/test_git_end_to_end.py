@@ -16,15 +16,6 @@ def api_reachable(gitlab_host):
     """Every test here talks to the fake GitLab's API too (token checks at add and get)."""
 
 
-@pytest.fixture
-def project(gitlab):
-    """A fresh private project with alice as developer; returns its path."""
-    path = "team%d/app" % next(_names)
-    gitlab.state.add_user("alice") if gitlab.state.find_user("alice") is None else None
-    gitlab.state.add_project(path, members={"alice": "developer"})
-    return path
-
-
 def git(gitlab, *args, cwd=None, check=True):
     env = dict(os.environ, **gitlab.git_env())
     return run("git", *gitlab.git_config_args(), *args, check=check, env=env) if cwd is None \

@@ -5,7 +5,7 @@ import json
 import os
 
 from tests.conftest import credhelper, run
-from tests.test_git_end_to_end import add, clone_url, git, host_of, project  # noqa: F401
+from tests.test_git_end_to_end import add, clone_url, git, host_of
 
 
 def test_rejected_token_is_kept_marked_for_recheck_and_the_user_is_told(gitlab, project,

@@ -3,9 +3,7 @@ credentials helper, Go's GOAUTH, and the .npmrc credhelper writes."""
 
 import base64
 import json
-import os
 import stat
-import subprocess
 
 import pytest
 

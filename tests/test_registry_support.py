@@ -24,7 +24,7 @@ from cryptography import x509
 
 from credhelper.testing.fake_gitlab import registry_auth
 from tests.support.oci_image import build_oci_image, read_layout
-from tests.support.registry import Registry, RegistryClients, write_ca_bundle
+from tests.support.registry import Registry, write_ca_bundle
 
 SERVICE = "container_registry"
 DENIED_403 = {"errors": [{"code": "DENIED", "message": "access forbidden"}], "http_status": 403}
