@@ -29,8 +29,16 @@ def run(say=print):
             token = gitlab.state.create_pat("demo", ["write_repository"]).token
             say("1. fake GitLab listening at https://%s (a throwaway CA)" % host)
             env = _isolated_env(work, bin_dir, ca.ca_file)
-            step(env, [os.path.join(bin_dir, "credhelper"), "add", host], token + "\n")
-            say("2. credhelper add %s   (token read from stdin)" % host)
+            # git reaches the server by name (curloptResolve); the API is asked as localhost
+            config = os.path.join(env["XDG_CONFIG_HOME"], "credhelper", "config.toml")
+            os.makedirs(os.path.dirname(config))
+            with open(config, "w") as handle:
+                handle.write('[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\n'
+                             'ca_file = "%s"\n' % (host, gitlab.port, ca.ca_file))
+            added = step(env, [os.path.join(bin_dir, "credhelper"), "add", host], token + "\n")
+            if "The server says" not in added.stdout:
+                raise CredhelperError("the token could not be checked with the API")
+            say("2. credhelper add %s   (token read from stdin, checked with the API)" % host)
             step(env, [os.path.join(bin_dir, "credhelper"), "setup", "git", host])
             say("3. credhelper setup git %s" % host)
             resolve = ["-c", "http.curloptResolve=%s:127.0.0.1" % host]
