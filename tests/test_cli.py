@@ -158,3 +158,11 @@ def _data_dir():
     from pathlib import Path
 
     return Path(os.environ["XDG_DATA_HOME"]) / "credhelper"
+
+
+def test_selftest_clones_and_pushes_through_the_helper():
+    """What install.sh runs to show the tool working."""
+    done = credhelper("selftest")
+    assert "selftest passed" in done.stdout and "glpat-" not in done.stdout + done.stderr
+    assert "checked with the API" in done.stdout
+    assert json.loads(credhelper("status", "--json").stdout) == []   # nothing of the user's
