@@ -45,7 +45,7 @@ class Service:
         read of two small files.
         """
         records = self._records()
-        allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
+        allow_http = self._allow_http(request)
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
             if lifecycle.needs_attention(record, now, self.config_changed_at()):
@@ -73,7 +73,7 @@ class Service:
         ``cargo login`` or ``terraform login``."""
         if not username or not secret or secret.startswith("glcbt-"):
             return  # job tokens die with their job: storing one would only serve a dead token
-        allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
+        allow_http = self._allow_http(request)
         if not resolver.transport_allowed(request.protocol, allow_http):
             return
         records = self._records()
@@ -172,7 +172,7 @@ class Service:
         user is told; credentials git stored are forgotten, as ``git credential-store`` does.
         """
         records = self._records()
-        allow_http = request.protocol == "http" and self.config().host(request.host).allow_http
+        allow_http = self._allow_http(request)
         hits = [r for r in resolver.matching(records, request, allow_http)
                 if r.origin != CI_ENV and (not username or r.login_name(username) == username)
                 and (secret is None or self.secret(r, quiet=True) == secret)]
@@ -239,6 +239,10 @@ class Service:
                                  "config or install a Secret Service (gnome-keyring, KeePassXC)")
             return "file", None
         return "keyring", backend
+
+    def _allow_http(self, request):
+        """Plain http only where the config allows it for that host (read only then)."""
+        return request.protocol == "http" and self.config().host(request.host).allow_http
 
     def _records(self):
         return self.registry.load() + ci_env.records(self.environ)
