@@ -78,7 +78,7 @@ class Keeper:
                 return None
             if current.pending:
                 current = self._recover(current)
-                if current is None or current.state != OK and current.state != NEEDS_CHECK:
+                if current is None or current.state not in (OK, NEEDS_CHECK):
                     return current
             secret = self.service.secret(current)
             policy = self.service.config().policy(current.host)
