@@ -61,3 +61,15 @@ def test_docker_get_imports_nothing_heavy(gitlab, gitlab_host):
                if line.startswith("import time:")}
     assert '"Secret": "%s"' % token in done.stdout
     assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
+
+
+def test_keyring_store_get_reads_the_secret_service_without_keyring(gitlab, gitlab_host,
+                                                                    secret_service,
+                                                                    monkeypatch):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service["DBUS_SESSION_BUS_ADDRESS"])
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    credhelper("add", gitlab_host, "--store", "keyring", input=token)
+    out, modules = imported_modules("protocol=https\nhost=%s\n\n" % gitlab_host)
+    assert "password=%s" % token in out
+    heavy = set(HEAVY) - {"jeepney", "typing"}   # jeepney (the D-Bus client) uses typing
+    assert modules.isdisjoint(heavy), sorted(modules.intersection(heavy))

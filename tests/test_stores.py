@@ -108,3 +108,17 @@ def test_atomic_write_leaves_old_content_when_the_writer_dies(tmp_path):
     assert done.returncode == -9
     assert target.read_bytes() == b"old"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_secret_service_fast_path_reads_what_keyring_wrote(secret_service, monkeypatch):
+    """The hot path reads keyring's own items over D-Bus without importing keyring."""
+    from credhelper.stores import secret_service as fast
+
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service["DBUS_SESSION_BUS_ADDRESS"])
+    store = open_store("keyring", choose_backend())
+    store.set(record("fast"), SECRET)
+    assert fast.read("credhelper:gitlab.example.com", "fast") == SECRET
+    assert fast.read("credhelper:gitlab.example.com", "absent") is None
+    store.delete(record("fast"))
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+    assert fast.read("credhelper:gitlab.example.com", "fast") is None

@@ -20,6 +20,12 @@ class KeyringStore(SecretStore):
         self._backend = None
 
     def get(self, record):
+        if self.backend_name == "keyring.backends.SecretService.Keyring":
+            from .secret_service import read
+
+            secret = read(_service(record), record.id)     # fast path: jeepney only
+            if secret is not None:
+                return secret
         return self._call("read", record, lambda kr: kr.get_password(_service(record), record.id))
 
     def set(self, record, secret):
