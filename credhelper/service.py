@@ -73,6 +73,10 @@ class Service:
         ``cargo login`` or ``terraform login``."""
         if not username or not secret or secret.startswith("glcbt-"):
             return  # job tokens die with their job: storing one would only serve a dead token
+        if any(c in value for value in (username, secret) for c in "\r\n\0"):
+            from .errors import ProtocolError
+
+            raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
         allow_http = self._allow_http(request)
         if not resolver.transport_allowed(request.protocol, allow_http):
             return

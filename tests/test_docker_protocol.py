@@ -144,6 +144,7 @@ def test_erase_never_silently_drops_a_managed_token():
     ('{"ServerURL": "r.example", "Secret": "s"}', "no credentials username"),
     ('{"ServerURL": "r.example", "Username": "u"}', "no credentials secret"),
     ('{"ServerURL": "r.example\\nhost=evil", "Username": "u", "Secret": "s"}', "CR, LF or NUL"),
+    ('{"ServerURL": "r.example", "Username": "u", "Secret": "s\\u0000x"}', "CR, LF or NUL"),
     ('{"ServerURL": "ftp://r.example", "Username": "u", "Secret": "s"}', "scheme"),
     ("x" * (2 << 20), "larger than"),
 ])

@@ -45,6 +45,15 @@ def test_cargo_hello_then_get_read_and_publish(tokens):
     assert replies[2]["Ok"]["token"] == WRITER      # write-capable for publish
 
 
+def test_cargo_login_refuses_a_token_with_a_line_break(home):
+    config = home / ".config" / "credhelper" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[hosts."%s"]\n' % HOST)
+    replies, _ = cargo(cargo_request("login", token="glpat-one\nhost=evil.example"))
+    assert replies[1]["Err"]["kind"] == "other" and "CR, LF or NUL" in replies[1]["Err"]["message"]
+    assert json.loads(credhelper("status", "--json").stdout) == []
+
+
 def test_cargo_unknown_registry_and_bad_requests():
     replies, _ = cargo(cargo_request("get", index="sparse+https://index.crates.io/"),
                        {"v": 2, "kind": "get"}, cargo_request("frobnicate"))
