@@ -246,3 +246,35 @@ def test_dpop_key_only_for_access_tokens_and_must_exist(gitlab_host, tmp_path):
     done = credhelper("add", gitlab_host, "--kind", "oauth", "--dpop-key", "agent",
                       input="a" * 40, check=False)
     assert done.returncode == 1 and "access tokens only" in done.stderr
+
+
+def test_encrypted_key_passphrase_from_a_no_echo_prompt(keys, tmp_path, monkeypatch):
+    """In a real terminal (tmux): the prompt appears, the typed passphrase is not echoed, and
+    the proof comes out on stdout."""
+    import shutil
+    import time
+
+    monkeypatch.delenv("SSH_ASKPASS", raising=False)
+    socket_path = str(tmp_path / "tmux.sock")
+    token_file, out_file = tmp_path / "token", tmp_path / "proof"
+    token_file.write_text("glpat-ttypromptttypromptttyprompt\n")
+    command = ("%s dpop-gen --private-key %s --pat-stdin < %s > %s 2> %s.err; "
+               "tmux -S %s wait-for -S done; read -r keep_the_pane_for_capture") % (
+        shutil.which("credhelper"), keys["rsa-encrypted"], token_file, out_file, out_file,
+        socket_path)
+    tmux = ["tmux", "-S", socket_path]
+    run(*tmux, "new-session", "-d", "-x", "200", "-y", "20", command)
+    try:
+        deadline = time.monotonic() + 60
+        while "Enter passphrase for" not in run(*tmux, "capture-pane", "-p").stdout:
+            assert time.monotonic() < deadline, "no passphrase prompt appeared"
+            time.sleep(0.05)    # polling the screen for the prompt, bounded by the deadline
+        run(*tmux, "send-keys", PASSPHRASE, "Enter")
+        run(*tmux, "wait-for", "done")
+        screen = run(*tmux, "capture-pane", "-p").stdout
+    finally:
+        run(*tmux, "kill-server", check=False)
+    assert PASSPHRASE not in screen                   # no echo
+    proof = out_file.read_text()
+    assert proof.count("\n") == 1
+    jwt.decode(proof.strip(), public_key(keys["rsa-encrypted"]), algorithms=["RS512"])
