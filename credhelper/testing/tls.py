@@ -69,6 +69,35 @@ def _san_entries(names: Iterable[str]) -> list[x509.GeneralName]:
     return entries
 
 
+def _certificate_builder(subject: x509.Name, issuer: x509.Name, public_key, now: datetime.datetime,
+                         *, ca: bool) -> x509.CertificateBuilder:
+    """What CA and server certificates share: a random serial, the validity
+    around *now*, and BasicConstraints and KeyUsage.
+
+    Strict verifiers (OpenSSL 3 with X509_STRICT, as Python 3.13 enables by
+    default) insist on these extensions being present and critical where
+    RFC 5280 says so.
+    """
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + _LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=ca,
+                crl_sign=ca, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+
+
 class TestCA:
     """A CA key and certificate in *directory*, plus a default server certificate.
 
@@ -95,25 +124,7 @@ class TestCA:
         ])
         ca_public = self._ca_key.public_key()
         self._ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now + _LIFETIME)
-            # Strict verifiers (OpenSSL 3 with X509_STRICT, as Python 3.13
-            # enables by default) insist on these extensions being present
-            # and critical where RFC 5280 says so.
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
+            _certificate_builder(ca_name, ca_name, ca_public, now, ca=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_public), critical=False)
             .sign(self._ca_key, hashes.SHA256())
         )
@@ -139,23 +150,9 @@ class TestCA:
         key = ec.generate_private_key(ec.SECP256R1())
         all_names = names + [n for n in DEFAULT_NAMES if n not in names]
         first = next((n for n in all_names if n), "localhost")
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])])
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])]))
-            .issuer_name(self._ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now + _LIFETIME)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
+            _certificate_builder(subject, self._ca_cert.subject, key.public_key(), now, ca=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             # Host names are matched against subjectAltName only; the CN is
             # ignored by modern clients.

@@ -34,14 +34,15 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import requests
+
+from .processes import die_with_parent, marked_processes, terminate_group
 
 __all__ = [
     "REGISTRY_PROGRAM",
@@ -125,24 +126,6 @@ def _clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
         if name in _SCRUBBED or name.startswith(_SCRUBBED_PREFIXES):
             del env[name]
     return env
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """preexec_fn: SIGTERM the child when the test process dies (Linux)."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
 
 
 class Registry:
@@ -251,7 +234,7 @@ class Registry:
         self.proc = subprocess.Popen(
             [program, "serve", str(self.config_file)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self.workdir, env=env, start_new_session=True, preexec_fn=_die_with_parent(),
+            cwd=self.workdir, env=env, start_new_session=True, preexec_fn=die_with_parent(),
         )
         self._reader = threading.Thread(target=self._read_output, name="registry-log", daemon=True)
         self._reader.start()
@@ -313,7 +296,7 @@ class Registry:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        _terminate_group(proc)
+        terminate_group(proc, timeout=10.0)
         if self._reader is not None:
             self._reader.join(5)
             self._reader = None
@@ -324,19 +307,7 @@ class Registry:
 
     def running_processes(self) -> list[int]:
         """Live processes started by this registry (by its environment marker)."""
-        needle = f"{MARKER_VARIABLE}={self.workdir}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if needle in environ.split(b"\0") and stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                found.append(int(entry.name))
-        return found
+        return marked_processes(MARKER_VARIABLE, str(self.workdir))
 
     def log_tail(self, limit: int = 4000) -> str:
         try:
@@ -355,22 +326,6 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry(port={self.port}, realm={self.realm!r})"
-
-
-def _terminate_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM the process group led by *proc*, SIGKILL after *timeout*, reap."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
-    if proc.stdout is not None:
-        with contextlib.suppress(OSError):
-            proc.stdout.close()
 
 
 # --- clients ----------------------------------------------------------------------------------

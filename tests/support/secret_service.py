@@ -43,12 +43,13 @@ import contextlib
 import os
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+from .processes import die_with_parent, marked_processes, terminate_group
 
 __all__ = [
     "KEYRING_PASSWORD",
@@ -201,7 +202,7 @@ class SecretService:
         # The keyring daemon first, so it does not log the bus vanishing.
         for proc in (self.keyring, self.dbus):
             if proc is not None:
-                _terminate_group(proc)
+                terminate_group(proc)
         if self._own_runtime_dir and self.runtime_dir is not None:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
@@ -212,22 +213,7 @@ class SecretService:
         =<directory>`` in its initial environment, inherited by anything it
         spawns, so after ``stop()`` this should be empty.
         """
-        needle = f"{MARKER_VARIABLE}={self.marker}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if needle not in environ.split(b"\0"):
-                continue
-            state = stat.rsplit(")", 1)[1].split()[0]
-            if state not in ("Z", "X"):
-                found.append(int(entry.name))
-        return found
+        return marked_processes(MARKER_VARIABLE, self.marker)
 
     def __enter__(self) -> dict[str, str]:
         return self.start()
@@ -274,7 +260,7 @@ class SecretService:
                  "--nopidfile", "--print-address=1"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 env=env, cwd=self.directory, start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         # dbus-daemon prints the address only once it is listening.
         try:
@@ -296,36 +282,13 @@ class SecretService:
                  f"--control-directory={self.runtime_dir / 'keyring'}"],
                 stdin=subprocess.PIPE, stdout=log, stderr=log,
                 env=env, cwd=self.directory, start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         try:
             self.keyring.stdin.write(KEYRING_PASSWORD.encode())
         finally:
             self.keyring.stdin.close()  # EOF ends the password
         _wait_for_secret_service(self.bus_address, self.keyring, deadline, self.keyring_log)
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGTERM if we die (Linux).
-
-    So a test run killed with SIGKILL (e.g. a CI timeout) does not leave
-    daemons behind.  PR_SET_PDEATHSIG fires when the *thread* that forked
-    exits, so start sessions from a long-lived thread (the main thread).
-    """
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # parent already gone
-            os._exit(1)
-
-    return preexec
 
 
 def _read_line(proc: subprocess.Popen, deadline: float) -> str:
@@ -402,48 +365,6 @@ def _wait_for_secret_service(
                 conn.receive(timeout=min(0.05, remaining))
     finally:
         conn.close()
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _wait_exited(proc: subprocess.Popen, timeout: float) -> bool:
-    """Wait until ``proc`` has exited *without reaping it*.
-
-    While the leader is an unreaped zombie its PID (= the process-group ID)
-    cannot be reused, so signalling the group afterwards is safe.
-    """
-    try:
-        fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout)
-        return proc.returncode is not None
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
-
-
-def _terminate_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """SIGTERM the process group led by ``proc``, SIGKILL what is left, reap."""
-    if proc.returncode is None:
-        pgid = proc.pid  # start_new_session=True: leader of its own group
-        _killpg(pgid, signal.SIGTERM)
-        if not _wait_exited(proc, timeout):
-            _killpg(pgid, signal.SIGKILL)
-            _wait_exited(proc, timeout)
-        if proc.returncode is None:
-            _killpg(pgid, signal.SIGKILL)  # stragglers in the group
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout)
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
 
 
 @contextlib.contextmanager

@@ -36,8 +36,6 @@ Only these routes exist; everything else under /api/ is a JSON 404.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as _dt
 import json
 import re
@@ -46,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from .auth import decode_basic_auth
 from .dpop import DPoPProof, DPoPVerifier
 from .state import OAUTH, PAT, GitLabState, Token, User
 from .web import Request, Response, Router
@@ -262,15 +261,16 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+def nonblank_header(request: Request, name: str) -> str | None:
+    """The header's value, None when it is missing or blank (Rails' ``presence``)."""
+    value = request.header(name)
+    return value if value and value.strip() else None
+
+
 def basic_credentials(request: Request) -> tuple[str, str] | None:
     """Doorkeeper's from_basic client credentials (URL-decoded uid and secret)."""
-    header = (request.authorization or "").strip()
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=False).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
+    decoded = decode_basic_auth(request.authorization)
+    if decoded is None:
         return None
     uid, _, secret = decoded.partition(":")
     return unquote(uid), unquote(secret)
@@ -333,8 +333,7 @@ class GitLabAPI:
             if oauth is not None:
                 state.oauth_token_used(oauth)
                 return oauth
-        header = request.header("PRIVATE-TOKEN")
-        secret = params.text("private_token") or (header if header and header.strip() else None) or bearer
+        secret = params.text("private_token") or nonblank_header(request, "PRIVATE-TOKEN") or bearer
         if not secret or secret.startswith(JOB_TOKEN_PREFIX):
             return None
         pat = state.find_token(secret, PAT)
@@ -346,8 +345,7 @@ class GitLabAPI:
     def personal_access_token_plaintext(request: Request, params: Params) -> str | None:
         """AuthFinders#extract_personal_access_token: ``private_token``, then
         ``PRIVATE-TOKEN``, then the OAuth positions (what DPoP binds to)."""
-        header = request.header("PRIVATE-TOKEN")
-        return (params.text("private_token") or (header if header and header.strip() else None)
+        return (params.text("private_token") or nonblank_header(request, "PRIVATE-TOKEN")
                 or params.text("access_token") or bearer_token(request) or params.text("bearer_token"))
 
     def authenticate(self, request: Request, params: Params, *, scopes=None, rotation: bool = False) -> Caller:

@@ -154,22 +154,29 @@ UNAUTHORIZED = Denial(401)
 
 # --- Basic credentials ------------------------------------------------------------
 
+def decode_basic_auth(header: str | None) -> str | None:
+    """The decoded value of ``Authorization: Basic``, or None when not Basic.
+
+    Lenient like Ruby's ``Base64.decode64``: bad padding or stray characters
+    do not reject the header, and invalid UTF-8 is replaced.
+    """
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(value.strip(), validate=False).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
+
+
 def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     """``Authorization: Basic`` -> (username, password), or None when not Basic.
 
     Like Rails, the decoded value is split at the first colon; a value without
     a colon does not count as Basic credentials at all.
     """
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=False).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return None
-    if ":" not in decoded:
+    decoded = decode_basic_auth(header)
+    if decoded is None or ":" not in decoded:
         return None
     username, _, password = decoded.partition(":")
     return username, password
@@ -177,7 +184,9 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
 
 # --- policy: what a user may do on a project --------------------------------------
 
-def can_read_project(state: GitLabState, user: User | None, project: Project) -> bool:
+def can_read_at(state: GitLabState, user: User | None, project: Project, role: str) -> bool:
+    """Reading that needs *role* on private projects: anyone on public ones,
+    any non-external human on internal ones, admins everywhere."""
     if project.visibility == "public":
         return True
     if user is None or user.blocked:
@@ -186,20 +195,15 @@ def can_read_project(state: GitLabState, user: User | None, project: Project) ->
         return True
     if project.visibility == "internal" and not user.external and not user.bot:
         return True
-    return state.access_level(user, project) >= ACCESS_LEVELS["guest"]
+    return state.access_level(user, project) >= ACCESS_LEVELS[role]
+
+
+def can_read_project(state: GitLabState, user: User | None, project: Project) -> bool:
+    return can_read_at(state, user, project, "guest")
 
 
 def can_download_code(state: GitLabState, user: User | None, project: Project) -> bool:
-    if project.visibility == "public":
-        return True
-    if user is None or user.blocked:
-        return False
-    if user.admin:
-        return True
-    level = state.access_level(user, project)
-    if project.visibility == "internal" and not user.external and not user.bot:
-        return True
-    return level >= ACCESS_LEVELS["reporter"]
+    return can_read_at(state, user, project, "reporter")
 
 
 def can_push_code(state: GitLabState, user: User | None, project: Project) -> bool:

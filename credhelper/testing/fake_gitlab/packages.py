@@ -112,9 +112,9 @@ import jwt
 
 from . import auth
 from .api import (ApiError, BLOCKED, EXPIRED_DESCRIPTION, REVOKED_DESCRIPTION, api_message, bearer_token,
-                  insufficient_scope, invalid_token)
+                  insufficient_scope, invalid_token, nonblank_header)
 from .auth import Identity
-from .state import ACCESS_LEVELS, DEPLOY, JOB, OAUTH, PAT, GitLabState, Group, Package, PackageFile, Project
+from .state import ACCESS_LEVELS, DEPLOY, JOB, OAUTH, PAT, GitLabState, Group, Package, PackageFile, Project, User
 from .web import Request, Response, Router
 
 __all__ = [
@@ -234,11 +234,24 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
     return None
 
 
+def _simple_name(segments: list[str]) -> str:
+    """The package name after ``.../pypi/simple/`` (trailing slashes dropped);
+    empty for the index itself."""
+    names = [unquote(s) for s in segments]
+    while names and names[-1] == "":
+        names.pop()
+    return "/".join(names)
+
+
+def _pypi_file_path(segments: list[str]) -> tuple[str, str]:
+    """``(sha256, file name)`` from the segments after ``.../pypi/files/``."""
+    return unquote(segments[0]), "/".join(unquote(s) for s in segments[1:])
+
+
 def _pat_plaintext(request: Request) -> str | None:
     """AuthFinders#extract_personal_access_token: what check_dpop! binds the proof to."""
     query = request.query
-    header = request.header("PRIVATE-TOKEN")
-    return (_first(query, "private_token") or (header if header and header.strip() else None)
+    return (_first(query, "private_token") or nonblank_header(request, "PRIVATE-TOKEN")
             or _first(query, "access_token") or bearer_token(request) or _first(query, "bearer_token"))
 
 
@@ -369,12 +382,7 @@ class PackageRegistry:
     def __init__(self, state: GitLabState, dpop=None):
         self.state = state
         self.dpop = dpop
-        self.npm_package_requests_forwarding = True
-        self.pypi_package_requests_forwarding = True
-        self.guests_can_pull_packages = False
-        self.go_proxy_enabled = True
-        self.terraform_token_lifetime = 300
-        self.clock: Callable[[], float] = time.time
+        self.reset()
         self._jwt_secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._identities: list[tuple[str, str, str, int | None]] = []
@@ -386,7 +394,7 @@ class PackageRegistry:
         self.guests_can_pull_packages = False
         self.go_proxy_enabled = True
         self.terraform_token_lifetime = 300
-        self.clock = time.time
+        self.clock: Callable[[], float] = time.time
 
     @property
     def identities(self) -> list[tuple[str, str, str, int | None]]:
@@ -450,23 +458,26 @@ class PackageRegistry:
 
     def identify(self, request: Request, setting: AuthSetting) -> Identity:
         """GitLab's current_user for a package route; raises ApiError with GitLab's answer."""
-        state = self.state
-        query = request.query
-        with state.lock:
-            identity, access_token = self._find_identity(request, setting, query)
-            user = identity.user
-            if user is not None:
-                if user.blocked:
-                    raise ApiError(forbidden(BLOCKED))
-                if self.dpop is not None:
-                    denied = self.dpop.check(request, user, _pat_plaintext(request))
-                    if denied is not None:
-                        raise ApiError(denied)
-            if access_token is not None:
-                read_only = request.method.upper() in ("GET", "HEAD")
-                allowed = {"api"} | ({"read_api"} if read_only else set())
-                if not allowed & set(access_token.scopes):
-                    raise ApiError(insufficient_scope(API_SCOPES))
+        with self.state.lock:
+            identity, access_token = self._find_identity(request, setting, request.query)
+            return self._checked(request, identity, access_token)
+
+    def _checked(self, request: Request, identity: Identity, access_token: Any) -> Identity:
+        """The checks after authentication: blocked user, DPoP, the PAT's or
+        OAuth token's scopes; then the identity is recorded."""
+        user = identity.user
+        if user is not None:
+            if user.blocked:
+                raise ApiError(forbidden(BLOCKED))
+            if self.dpop is not None:
+                denied = self.dpop.check(request, user, _pat_plaintext(request))
+                if denied is not None:
+                    raise ApiError(denied)
+        if access_token is not None:
+            read_only = request.method.upper() in ("GET", "HEAD")
+            allowed = {"api"} | ({"read_api"} if read_only else set())
+            if not allowed & set(access_token.scopes):
+                raise ApiError(insufficient_scope(API_SCOPES))
         if identity.kind != "anonymous":
             with self._lock:
                 self._identities.append((request.method.upper(), request.path, identity.kind,
@@ -482,6 +493,19 @@ class PackageRegistry:
             return None
         return Identity("job", frozenset(), user, token)
 
+    def _token_user(self, token: Any, setting: AuthSetting) -> User:
+        """The user of a PAT or OAuth token found: expired, then revoked, give
+        GitLab's ``invalid_token`` answers; a token whose user is gone, 401."""
+        state = self.state
+        if state.is_expired(token):
+            raise ApiError(invalid_token(EXPIRED_DESCRIPTION))
+        if token.revoked:
+            raise ApiError(invalid_token(REVOKED_DESCRIPTION))
+        user = state.find_user(token.user)
+        if user is None:
+            raise ApiError(self.unauthorized(setting))
+        return user
+
     def _find_identity(self, request: Request, setting: AuthSetting, query) -> tuple[Identity, Any]:
         state = self.state
         basic = auth.parse_basic_auth(request.authorization)
@@ -489,8 +513,7 @@ class PackageRegistry:
 
         # 1. deploy_token_from_request
         if setting.deploy_token:
-            header = request.header("Deploy-Token")
-            candidate = basic[1] if basic else ((header if header and header.strip() else None) or bearer)
+            candidate = basic[1] if basic else (nonblank_header(request, "Deploy-Token") or bearer)
             token = state.find_active_token(candidate, DEPLOY)
             if token is not None:
                 return Identity("deploy", frozenset(), None, token), None
@@ -508,8 +531,7 @@ class PackageRegistry:
             if token is not None:
                 state.oauth_token_used(token)
         if token is None:
-            header = request.header("PRIVATE-TOKEN")
-            secret = _first(query, "private_token") or (header if header and header.strip() else None) or bearer
+            secret = _first(query, "private_token") or nonblank_header(request, "PRIVATE-TOKEN") or bearer
             if secret and not secret.startswith(JOB_TOKEN_PREFIX):
                 token = state.find_token(secret, PAT)
                 if token is None:
@@ -517,13 +539,7 @@ class PackageRegistry:
         if token is None and setting.basic_pat and basic:
             token = state.find_token(basic[1], PAT)
         if token is not None:
-            if state.is_expired(token):
-                raise ApiError(invalid_token(EXPIRED_DESCRIPTION))
-            if token.revoked:
-                raise ApiError(invalid_token(REVOKED_DESCRIPTION))
-            user = state.find_user(token.user)
-            if user is None:
-                raise ApiError(self.unauthorized(setting))
+            user = self._token_user(token, setting)
             if token.kind == PAT:
                 state.touch(token, str(request.client_address[0]))
             return Identity("pat" if token.kind == PAT else "oauth", frozenset(), user, token), token
@@ -535,9 +551,8 @@ class PackageRegistry:
                 raise ApiError(self.unauthorized(setting))
             return found, None
         if "request" in setting.job_token:
-            header = request.header("JOB-TOKEN")
             secret = (_first(query, "job_token") or _first(query, "token")
-                      or (header if header and header.strip() else None))
+                      or nonblank_header(request, "JOB-TOKEN"))
             if secret:
                 found = self._job_identity(secret)
                 if found is None:
@@ -552,12 +567,6 @@ class PackageRegistry:
     def _deploy_reaches(self, identity: Identity, project: Project) -> bool:
         return identity.kind == "deploy" and auth._deploy_token_reaches(identity.token, project)
 
-    def _user_level(self, identity: Identity, project: Project) -> int:
-        user = identity.user
-        if user is None or user.blocked:
-            return 0
-        return self.state.access_level(user, project)
-
     def _job_reaches(self, identity: Identity, project: Project) -> bool:
         return identity.kind == "job" and auth._job_token_allowed(identity.token, project)
 
@@ -568,31 +577,27 @@ class PackageRegistry:
             return self._job_reaches(identity, project)
         return identity.user is not None
 
-    def can_read_project(self, identity: Identity, project: Project) -> bool:
+    def _can_read_at(self, identity: Identity, project: Project, role: str) -> bool:
+        """Reading *project* (needing *role* where it is not public): deploy
+        tokens with a package scope that reach it, users as auth.can_read_at."""
         if project.visibility == "public":
             return True
         if identity.kind == "deploy":
             return self._deploy_reaches(identity, project) and bool(PACKAGE_SCOPES & set(identity.token.scopes))
         if not self._user_allowed_on(identity, project):
             return False
-        return auth.can_read_project(self.state, identity.user, project)
+        return auth.can_read_at(self.state, identity.user, project, role)
+
+    def can_read_project(self, identity: Identity, project: Project) -> bool:
+        return self._can_read_at(identity, project, "guest")
+
+    @property
+    def _package_reader_role(self) -> str:
+        """The least role that reads packages of a private project or group."""
+        return "guest" if self.guests_can_pull_packages else "reporter"
 
     def can_read_package(self, identity: Identity, project: Project) -> bool:
-        if project.visibility == "public":
-            return True
-        if identity.kind == "deploy":
-            return self._deploy_reaches(identity, project) and bool(PACKAGE_SCOPES & set(identity.token.scopes))
-        if not self._user_allowed_on(identity, project):
-            return False
-        user = identity.user
-        if user is None or user.blocked:
-            return False
-        if user.admin:
-            return True
-        if project.visibility == "internal" and not user.external and not user.bot:
-            return True
-        needed = ACCESS_LEVELS["guest" if self.guests_can_pull_packages else "reporter"]
-        return self.state.access_level(user, project) >= needed
+        return self._can_read_at(identity, project, self._package_reader_role)
 
     def can_create_package(self, identity: Identity, project: Project) -> bool:
         if identity.kind == "deploy":
@@ -635,7 +640,10 @@ class PackageRegistry:
         target = group.path.lower()
         return target == token.group.lower() or target.startswith(token.group.lower() + "/")
 
-    def can_read_group(self, identity: Identity, group: Group) -> bool:
+    def _can_read_group_at(self, identity: Identity, group: Group, role: str, *, members_below: bool) -> bool:
+        """Reading *group*: anyone when it is public, deploy tokens with a
+        package scope on it or above, admins, members with *role* on it or a
+        parent; with *members_below*, also members of anything below it."""
         if self._group_public(group):
             return True
         if identity.kind == "deploy":
@@ -643,9 +651,10 @@ class PackageRegistry:
         user = identity.user
         if user is None or user.blocked:
             return False
-        if user.admin or self._group_level(identity, group) >= ACCESS_LEVELS["guest"]:
+        if user.admin or self._group_level(identity, group) >= ACCESS_LEVELS[role]:
             return True
-        # Members of a project or subgroup below the group may see it.
+        if not members_below:
+            return False
         if any(self.state.access_level(user, p) > 0 for p in self._group_projects(group)):
             return True
         prefix = group.path.lower() + "/"
@@ -653,17 +662,13 @@ class PackageRegistry:
             return any(g.path.lower().startswith(prefix) and user.username in g.members
                        for g in self.state.groups.values())
 
+    def can_read_group(self, identity: Identity, group: Group) -> bool:
+        # Members of a project or subgroup below the group may see it.
+        return self._can_read_group_at(identity, group, "guest", members_below=True)
+
     def can_read_group_packages(self, identity: Identity, group: Group) -> bool:
         """Packages::Policies::GroupPolicy read_package."""
-        if self._group_public(group):
-            return True
-        if identity.kind == "deploy":
-            return self._group_deploy_token(identity, group)
-        user = identity.user
-        if user is None or user.blocked:
-            return False
-        needed = ACCESS_LEVELS["guest" if self.guests_can_pull_packages else "reporter"]
-        return user.admin or self._group_level(identity, group) >= needed
+        return self._can_read_group_at(identity, group, self._package_reader_role, members_below=False)
 
     # --- lookups ----------------------------------------------------------------------------------------------
 
@@ -711,20 +716,18 @@ class PackageRegistry:
         if method not in ("GET", "HEAD") or not rest:
             return None
         if rest[0] == "simple":
-            names = [unquote(s) for s in rest[1:]]
-            while names and names[-1] == "":
-                names.pop()
+            name = _simple_name(rest[1:])
             project = self.find_project(ident)
             if project is None:
                 return not_found()
             project = self._project_with_read_package(call, project, basic_auth_helpers=True)
             packages = self.state.project_packages(project, "pypi")
             base = f"{request.base_url}{API}/projects/{project.id}/packages/pypi"
-            if not names:
+            if not name:
                 return self._simple_index(packages, project.name, base)
-            return self._simple_package(packages, "/".join(names), base)
+            return self._simple_package(packages, name, base)
         if rest[0] == "files" and len(rest) >= 3:
-            sha256, filename = unquote(rest[1]), "/".join(unquote(s) for s in rest[2:])
+            sha256, filename = _pypi_file_path(rest[1:])
             project = self.find_project(ident)
             if project is None:
                 return not_found()
@@ -844,19 +847,17 @@ class PackageRegistry:
                 return not_found()
             base = f"{request.base_url}{API}/groups/{group.id}/-/packages/pypi"
             if rest[0] == "simple":
-                names = [unquote(s) for s in rest[1:]]
-                while names and names[-1] == "":
-                    names.pop()
+                name = _simple_name(rest[1:])
                 if not self.can_read_group_packages(call.identity, group):
                     raise call.unauthorized_or(forbidden())
                 packages = self._visible_packages(call, self._group_projects(group), "pypi")
-                if not names:
+                if not name:
                     return self._simple_index(packages, group.path.rsplit("/", 1)[-1], base)
-                return self._simple_package(packages, "/".join(names), base)
+                return self._simple_package(packages, name, base)
             if rest[0] == "files" and len(rest) >= 3:
                 if not self.can_read_group_packages(call.identity, group):
                     raise call.unauthorized_or(forbidden())
-                sha256, filename = unquote(rest[1]), "/".join(unquote(s) for s in rest[2:])
+                sha256, filename = _pypi_file_path(rest[1:])
                 packages = self._visible_packages(call, self._group_projects(group), "pypi")
                 file = self._pypi_file(packages, filename, sha256)
                 # Packages::Pypi::PackageFinder raises RecordNotFound here (not rescued).
@@ -1072,46 +1073,21 @@ class PackageRegistry:
         state = self.state
         with state.lock:
             token = state.find_token(raw, PAT)
-            if token is not None:
-                if state.is_expired(token):
-                    raise ApiError(invalid_token(EXPIRED_DESCRIPTION))
-                if token.revoked:
-                    raise ApiError(invalid_token(REVOKED_DESCRIPTION))
-                user = state.find_user(token.user)
-                if user is None:
-                    raise ApiError(self.unauthorized(TERRAFORM))
-                state.touch(token, str(request.client_address[0]))
-                identity = Identity("pat", frozenset(), user, token)
-            else:
-                deploy = state.find_active_token(raw, DEPLOY)
-                if deploy is not None:
-                    identity = Identity("deploy", frozenset(), None, deploy)
-                else:
-                    job = self._job_identity(raw)
-                    if job is None:
-                        raise ApiError(self.unauthorized(TERRAFORM))
-                    identity = job
-        return self._checked(request, identity)
+            if token is None:
+                return self._terraform_deploy_or_job(raw)
+            user = self._token_user(token, TERRAFORM)
+            state.touch(token, str(request.client_address[0]))
+            return Identity("pat", frozenset(), user, token)
 
-    def _checked(self, request: Request, identity: Identity) -> Identity:
-        """The checks after authentication: blocked user, DPoP, the PAT's scopes."""
-        user = identity.user
-        if user is not None:
-            if user.blocked:
-                raise ApiError(forbidden(BLOCKED))
-            if self.dpop is not None:
-                denied = self.dpop.check(request, user, _pat_plaintext(request))
-                if denied is not None:
-                    raise ApiError(denied)
-        if identity.kind == "pat":
-            allowed = {"api"} | ({"read_api"} if request.method.upper() in ("GET", "HEAD") else set())
-            if not allowed & set(identity.token.scopes):
-                raise ApiError(insufficient_scope(API_SCOPES))
-        if identity.kind != "anonymous":
-            with self._lock:
-                self._identities.append((request.method.upper(), request.path, identity.kind,
-                                         identity.token.id if identity.token else None))
-        return identity
+    def _terraform_deploy_or_job(self, secret: str) -> Identity:
+        """authenticate_with's other token types: a deploy token, else a job token, else 401."""
+        deploy = self.state.find_active_token(secret, DEPLOY)
+        if deploy is not None:
+            return Identity("deploy", frozenset(), None, deploy)
+        job = self._job_identity(secret)
+        if job is None:
+            raise ApiError(self.unauthorized(TERRAFORM))
+        return job
 
     def _terraform_file_identity(self, request: Request) -> Identity:
         """The ``file`` route: only the ``token`` parameter, a JWT from X-Terraform-Get."""
@@ -1130,26 +1106,10 @@ class PackageRegistry:
                 token = state.token_by_id(PAT, value)
                 if token is None:
                     raise ApiError(self.unauthorized(TERRAFORM))
-                if state.is_expired(token):
-                    raise ApiError(invalid_token(EXPIRED_DESCRIPTION))
-                if token.revoked:
-                    raise ApiError(invalid_token(REVOKED_DESCRIPTION))
-                user = state.find_user(token.user)
-                if user is None:
-                    raise ApiError(self.unauthorized(TERRAFORM))
-                identity = Identity("pat", frozenset(), user, token)
-            elif isinstance(value, str):
-                deploy = state.find_active_token(value, DEPLOY)
-                if deploy is not None:
-                    identity = Identity("deploy", frozenset(), None, deploy)
-                else:
-                    job = self._job_identity(value)
-                    if job is None:
-                        raise ApiError(self.unauthorized(TERRAFORM))
-                    identity = job
-            else:
-                raise ApiError(self.unauthorized(TERRAFORM))
-        return self._checked(request, identity)
+                return Identity("pat", frozenset(), self._token_user(token, TERRAFORM), token)
+            if isinstance(value, str):
+                return self._terraform_deploy_or_job(value)
+            raise ApiError(self.unauthorized(TERRAFORM))
 
     def terraform_token(self, identity: Identity) -> str:
         """Gitlab::TerraformRegistryToken.from_token: an HS256 JWT naming the credential."""
@@ -1171,6 +1131,7 @@ class PackageRegistry:
                 identity = self._terraform_file_identity(request)
             else:
                 identity = self._terraform_identity(request)
+            identity = self._checked(request, identity, identity.token if identity.kind == "pat" else None)
             call = _Call(self, request, TERRAFORM)
             call._identity = identity
             namespace = self.find_group(namespace_id)
@@ -1186,13 +1147,11 @@ class PackageRegistry:
             source = f"{request.base_url}/{packages[0].project}" if packages else None
             if rest == ["versions"]:
                 return _json(200, {"modules": [self._terraform_versions(packages, system, source)]})
+            if rest in (["download"], []) and not ordered:
+                return _json(404, {"message": {"error": f"No version found for {name} module"}})
             if rest == ["download"]:
-                if not ordered:
-                    return _json(404, {"message": {"error": f"No version found for {name} module"}})
                 return redirect(f"{base}/{ordered[-1].version}/download")
             if not rest:
-                if not ordered:
-                    return _json(404, {"message": {"error": f"No version found for {name} module"}})
                 return _json(200, self._terraform_version(ordered[-1], system, request.base_url))
             version = rest[0]
             if not _SEMVER.fullmatch(version) or len(rest) > 2:
