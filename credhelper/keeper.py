@@ -121,6 +121,7 @@ class Keeper:
 
     def _attend_locked(self, record, force_check=False):
         policy = self.service.config().policy(record.host)
+        record = self.drop_stale_secret(record)     # a crash left the old secret behind
         if record.pending:
             record = self._recover(record)
             if record is None or record.state in lifecycle.FINAL_STATES or record.pending:
@@ -236,9 +237,7 @@ class Keeper:
             next_check_at=lifecycle.next_check_at(new_record, now, policy))
         self.service.store_for(new_record).set(new_record, new_secret)
         failpoints.reached("after-store-write")
-        self.save(new_record, replaces=record.id)
-        failpoints.reached("after-metadata-write")
-        self.service.delete_secret(record)
+        new_record = self._swap(record, new_record)
         audit.record_event("rotated", new_record, old_token_id=record.token_id,
                            new_token_id=new_record.token_id, expires_at=new_record.expires_at)
         self.service.warn("rotated the %s for %s: %s -> %s, valid until %s" % (
@@ -295,12 +294,28 @@ class Keeper:
             self.service.store_for(new_record).set(refresh_slot(new_record), refresh)
         self.service.store_for(new_record).set(new_record, access)
         failpoints.reached("after-store-write")
-        self.save(new_record, replaces=record.id)
-        failpoints.reached("after-metadata-write")
-        self.service.delete_secret(record)
-        self.service.delete_secret(refresh_slot(record))
+        new_record = self._swap(record, new_record)
         audit.record_event("refreshed", new_record, expires_utc=new_record.expires_utc)
         return new_record
+
+    def _swap(self, old, new):
+        """Steps 4 and 5: point the registry at the new token, remembering the old secret's
+        key until it is deleted, so a crash in between cannot leave it behind forever."""
+        new = self.save(new.replace(extra=dict(new.extra, stale_secret=old.id)),
+                        replaces=old.id)
+        failpoints.reached("after-metadata-write")
+        return self.drop_stale_secret(new)
+
+    def drop_stale_secret(self, record):
+        """Delete the replaced token's secret (and refresh token) named in the record."""
+        stale = record.extra.get("stale_secret")
+        if not stale:
+            return record
+        old = record.replace(id=stale)
+        self.service.delete_secret(old)
+        self.service.delete_secret(refresh_slot(old))
+        extra = {key: value for key, value in record.extra.items() if key != "stale_secret"}
+        return self.save(record.replace(extra=extra))
 
     def _recover(self, record, quiet=False):
         """A journal entry says a rotation or refresh started and did not finish.

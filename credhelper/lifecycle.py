@@ -52,6 +52,8 @@ def needs_attention(record, now, config_changed_at=None):
         return False
     if record.pending:                    # a rotation was interrupted: finish or explain it,
         return not (record.backoff_until and now < record.backoff_until)  # unless backing off
+    if record.extra.get("stale_secret"):
+        return True                       # the replaced token's secret is still to delete
     if check_due(record, now, config_changed_at):
         return True
     if record.state in FINAL_STATES:

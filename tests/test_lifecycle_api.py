@@ -290,6 +290,9 @@ def test_killed_after_storing_next_get_hands_out_the_new_token(gitlab, gitlab_ho
     new = gitlab.state.find_token(secret)
     assert gitlab.state.is_active(new) and new.previous_token_id == old.id
     assert [r["token"][-4:] for r in status()] == [secret[-4:]]
+    # and the old, revoked token does not linger in the store
+    secrets = os.path.join(os.environ["XDG_DATA_HOME"], "credhelper", "secrets.json")
+    assert list(json.load(open(secrets))["secrets"].values()) == [secret]
 
 
 def test_paused_server_commit_and_a_killed_client(gitlab, gitlab_host):
