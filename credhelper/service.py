@@ -37,14 +37,14 @@ class Service:
 
     # -- the three operations --------------------------------------------------------------
 
-    def lookup(self, request):
+    def lookup(self, request, records=None, explain=True):
         """The best working credential for ``request``, or None (the client then goes on).
 
         A token whose record says it needs attention (a check, a rotation, an interrupted
         rotation, an expiry warning) goes through the keeper first; every other ``get`` is a
         read of two small files.
         """
-        records = self._records()
+        records = self._records() if records is None else records
         allow_http = self._allow_http(request)
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
@@ -56,7 +56,8 @@ class Service:
             if secret:
                 return Answer(record.login_name(request.username), secret,
                               lifecycle.expiry_utc(record), record)
-        self._explain_nothing(self._records(), request, self.clock(), allow_http)
+        if explain:
+            self._explain_nothing(self._records(), request, self.clock(), allow_http)
         return None
 
     def lookup_quietly(self, host):
@@ -113,15 +114,15 @@ class Service:
     def lookup_registry(self, request):
         """A credential for a registry: what ``docker login`` stored for it, else the token
         of the GitLab host it belongs to (with the same lifecycle as git's)."""
-        answer = self.lookup(request)
+        records = self._records()       # read once for both hosts: this is docker's hot path
+        answer = self.lookup(request, records, explain=False)
         if answer is not None:
             return answer
-        owner = registries.gitlab_host_for(request.host, self._records(), self.environ,
-                                           self.config)
+        owner = registries.gitlab_host_for(request.host, records, self.environ, self.config)
         if owner is None or owner == request.host:
             return None
         return self.lookup(Request(request.protocol, owner, service=REGISTRY,
-                                   operation=request.operation))
+                                   operation=request.operation), records)
 
     def forget_registry(self, request):
         """``docker logout``: forget what docker stored.  A token the user registered is only
