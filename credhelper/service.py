@@ -13,14 +13,15 @@ from .errors import CredhelperError, StoreError
 from .model import (ADDED, CI_ENV, DEPLOY, DOCKER_STORE, GIT_STORE, KIND_NAMES, LOST,
                     NEEDS_CHECK, PASSWORD, PAT, REGISTRY, REVOKED, UNKNOWN, Answer, Request,
                     TokenRecord)
-from .redact import redact
+from .redact import redact, scrub
 from .registry import Registry
 from .stores import CI, open_store
 
 
 def warn(message):
-    """One line for a person on stderr; stdout belongs to the protocol."""
-    sys.stderr.write("credhelper: %s\n" % message)
+    """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed of anything
+    token-shaped, since messages can quote a server's own error text."""
+    sys.stderr.write("credhelper: %s\n" % scrub(" ".join(str(message).split())))
     sys.stderr.flush()
 
 

@@ -233,3 +233,11 @@ def test_erase_forgets_what_git_stored(tmp_path):
     call(service, "store", text)
     call(service, "erase", text)
     assert [r.origin for r in service.registry.load()] == ["added"]
+
+
+def test_warnings_are_scrubbed_of_anything_token_shaped(capsys):
+    from credhelper.service import warn
+
+    warn("server said: bad glpat-leakedleakedleakedleak\nsecond line")
+    err = capsys.readouterr().err
+    assert "leakedleakedleak" not in err and err.count("\n") == 1 and "glpat-…leak" in err
