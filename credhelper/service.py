@@ -8,14 +8,29 @@ import os
 import sys
 import time
 
-from . import ci_env, lifecycle, registries, resolver
-from .errors import CredhelperError, StoreError
-from .model import (ADDED, CI_ENV, DEPLOY, DOCKER_STORE, GIT_STORE, KIND_NAMES, LOST,
-                    NEEDS_CHECK, PASSWORD, PAT, REGISTRY, REVOKED, UNKNOWN, Answer, Request,
-                    TokenRecord)
-from .redact import redact, scrub
-from .registry import Registry
-from .stores import CI, open_store
+from credhelper.errors import CredhelperError, StoreError
+from credhelper.local.token_index import TokenIndex
+from credhelper.rules import container_registries, dates, freshness, resolver
+from credhelper.rules.model import (
+    ADDED,
+    CI_ENV,
+    DEPLOY,
+    DOCKER_STORE,
+    GIT_STORE,
+    KIND_NAMES,
+    LOST,
+    NEEDS_CHECK,
+    PASSWORD,
+    PAT,
+    REGISTRY,
+    REVOKED,
+    UNKNOWN,
+    Answer,
+    Request,
+    TokenRecord,
+)
+from credhelper.rules.redact import redact, scrub
+from credhelper.stores import CI, ci_env, open_store
 
 
 def warn(message):
@@ -27,7 +42,7 @@ def warn(message):
 
 class Service:
     def __init__(self, registry=None, environ=None, clock=time.time, warn=warn, config=None):
-        self.registry = registry or Registry()
+        self.registry = registry or TokenIndex()
         self.environ = os.environ if environ is None else environ
         self.clock = clock
         self.warn = warn
@@ -49,14 +64,14 @@ class Service:
         allow_http = self._allow_http(request)
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
-            if lifecycle.needs_attention(record, now, self.config_changed_at()):
+            if freshness.needs_attention(record, now, self.config_changed_at()):
                 record = self.keeper().attend(record)
-                if record is None or lifecycle.unusable_reason(record, self.clock()):
+                if record is None or freshness.unusable_reason(record, self.clock()):
                     continue
             secret = self.secret(record)
             if secret:
                 return Answer(record.login_name(request.username), secret,
-                              lifecycle.expiry_utc(record), record)
+                              freshness.expiry_utc(record), record)
         if explain:
             self._explain_nothing(self._records(), request, self.clock(), allow_http)
         return None
@@ -76,7 +91,7 @@ class Service:
         if not username or not secret or secret.startswith("glcbt-"):
             return  # job tokens die with their job: storing one would only serve a dead token
         if any(c in value for value in (username, secret) for c in "\r\n\0"):
-            from .errors import ProtocolError
+            from credhelper.errors import ProtocolError
 
             raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
         allow_http = self._allow_http(request)
@@ -119,7 +134,7 @@ class Service:
         answer = self.lookup(request, records, explain=False)
         if answer is not None:
             return answer
-        owner = registries.gitlab_host_for(request.host, records, self.environ, self.config)
+        owner = container_registries.gitlab_host_for(request.host, records, self.environ, self.config)
         if owner is None or owner == request.host:
             return None
         return self.lookup(Request(request.protocol, owner, service=REGISTRY,
@@ -133,10 +148,10 @@ class Service:
         if forgotten:
             return forgotten
         records = self._records()
-        owner = registries.gitlab_host_for(request.host, records, self.environ, self.config)
+        owner = container_registries.gitlab_host_for(request.host, records, self.environ, self.config)
         managed = [r for r in records if r.host == owner and r.origin == ADDED]
         if owner is not None and managed:
-            from . import audit
+            from credhelper.local import audit
 
             audit.record_event("logout-refused", managed[0], registry=request.host)
             raise CredhelperError(
@@ -160,7 +175,7 @@ class Service:
         """{registry: username} for everything ``get`` would answer."""
         records = self._records()
         listing = {}
-        for registry, owner in registries.served_registries(records, self.environ,
+        for registry, owner in container_registries.served_registries(records, self.environ,
                                                             self.config()).items():
             found = resolver.candidates(records, Request("https", owner, service=REGISTRY),
                                         self.clock())
@@ -205,21 +220,21 @@ class Service:
 
     def keeper(self):
         if self._keeper is None:
-            from .keeper import Keeper
+            from credhelper.lifecycle.keeper import Keeper
 
             self._keeper = Keeper(self)
         return self._keeper
 
     def config_changed_at(self):
         if self._config_changed_at is False:
-            from .config import changed_at
+            from credhelper.local.config import changed_at
 
             self._config_changed_at = changed_at()
         return self._config_changed_at
 
     def config(self):
         if self._config is None:
-            from . import config
+            from credhelper.local import config
 
             self._config = config.load()
         return self._config
@@ -236,7 +251,7 @@ class Service:
         choice = self.config().store
         if choice == "file":
             return "file", None
-        from .stores.keyring_store import choose_backend
+        from credhelper.stores.keyring_store import choose_backend
 
         backend = choose_backend()
         if backend is None:
@@ -276,7 +291,7 @@ class Service:
     def _explain_nothing(self, records, request, now, allow_http):
         """Say why a host we know gets nothing, so the user is not left with a bare prompt."""
         for record in resolver.matching(records, request, allow_http):
-            reason = lifecycle.unusable_reason(record, now)
+            reason = freshness.unusable_reason(record, now)
             if reason and record.origin == ADDED:
                 self.warn(explain_unusable(record, reason))
                 return
@@ -286,13 +301,13 @@ class Service:
 
     def _today(self):
         day = int(self.clock() // 86400)
-        return lifecycle.date_from_days(day)
+        return dates.date_from_days(day)
 
 
 def explain_unusable(record, reason):
     """One line: which token, why it is not served, and what to run."""
     if record.state == LOST:
-        from .keeper import recovery_steps
+        from credhelper.lifecycle.keeper import recovery_steps
 
         return recovery_steps(record)
     again = "credhelper add %s%s" % (record.host, " --path " + record.path if record.path else "")

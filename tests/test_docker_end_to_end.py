@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from credhelper.audit import read_events
+from credhelper.local.audit import read_events
 from tests.conftest import run
 from tests.support.oci_image import build_oci_image, read_layout
 

@@ -10,8 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
-from credhelper import sshkeys
-from credhelper.gitlab import dpop
+from credhelper.gitlab import dpop, sshkeys
 from tests.conftest import credhelper, run
 
 PASSPHRASE = "correct horse battery"

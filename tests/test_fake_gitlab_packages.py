@@ -24,9 +24,17 @@ import pytest
 import requests
 
 from credhelper.testing import FakeGitLab, TestCA
-from tests.support.packages import (build_npm_tarball, build_sdist, build_wheel, publish_go_module,
-                                    publish_npm, publish_sdist, publish_terraform_module, publish_wheel,
-                                    twine_form)
+from tests.support.packages import (
+    build_npm_tarball,
+    build_sdist,
+    build_wheel,
+    publish_go_module,
+    publish_npm,
+    publish_sdist,
+    publish_terraform_module,
+    publish_wheel,
+    twine_form,
+)
 
 REALM = 'Basic realm="GitLab Packages Registry"'
 UNAUTHORIZED = {"message": "401 Unauthorized"}

@@ -5,9 +5,9 @@ import io
 import pytest
 
 from credhelper.errors import ProtocolError
-from credhelper.model import ADDED, DEPLOY, PAT, TokenRecord
+from credhelper.local.token_index import TokenIndex
 from credhelper.protocols import git
-from credhelper.registry import Registry
+from credhelper.rules.model import ADDED, DEPLOY, PAT, TokenRecord
 from credhelper.service import Service
 from credhelper.stores import MEMORY
 
@@ -16,7 +16,7 @@ TOKEN = "glpat-protocoltestprotocoltest"
 
 def helper(tmp_path, records=(), secrets=None, environ=None, now=1_700_000_000):
     """A Service over a registry in tmp_path and the memory store."""
-    registry = Registry(str(tmp_path / "data"))
+    registry = TokenIndex(str(tmp_path / "data"))
     from credhelper.stores import _memory
 
     _memory.clear()
@@ -25,7 +25,7 @@ def helper(tmp_path, records=(), secrets=None, environ=None, now=1_700_000_000):
     for record in records:
         _memory[record.id] = (secrets or {}).get(record.id, TOKEN)
     warnings = []
-    from credhelper.config import Config
+    from credhelper.local.config import Config
 
     service = Service(registry, environ={} if environ is None else environ,
                       clock=lambda: now, warn=warnings.append, config=Config())

@@ -26,7 +26,7 @@ def add_token(store="file"):
 
 def test_keyring_lists_our_backend_in_its_chain(with_secret_service):
     listing = keyring_cli("--list-backends").stdout
-    assert "credhelper.keyring_backend.GitLabPackagesKeyring (priority: 9.5)" in listing
+    assert "credhelper.protocols.keyring_backend.GitLabPackagesKeyring (priority: 9.5)" in listing
     assert "keyring.backends.SecretService.Keyring" in listing
 
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from credhelper.audit import read_events
+from credhelper.local.audit import read_events
 from tests.conftest import credhelper, run, write_config
 
 SELF = r"/api/v4/personal_access_tokens/self"

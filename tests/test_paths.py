@@ -3,7 +3,7 @@
 import platformdirs
 import pytest
 
-from credhelper import paths
+from credhelper.local import paths
 
 
 @pytest.mark.parametrize("xdg", [None, "", "   ", "/custom/place"])

@@ -1,8 +1,18 @@
 """Which credential answers a request: the pure rules of resolver.py."""
 
-from credhelper import resolver
-from credhelper.model import (ADDED, CI_ENV, DEPLOY, GIT_STORE, JOB, OAUTH, PAT, REVOKED,
-                              Request, TokenRecord)
+from credhelper.rules import resolver
+from credhelper.rules.model import (
+    ADDED,
+    CI_ENV,
+    DEPLOY,
+    GIT_STORE,
+    JOB,
+    OAUTH,
+    PAT,
+    REVOKED,
+    Request,
+    TokenRecord,
+)
 
 NOW = 1_800_000_000  # 2027-01-15
 

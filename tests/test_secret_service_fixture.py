@@ -104,7 +104,7 @@ def test_keyring_backend_is_selected_by_default(service):
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["credhelper.keyring_backend", "keyring.backends.SecretService"]
+    assert out.stdout.split() == ["credhelper.protocols.keyring_backend", "keyring.backends.SecretService"]
 
 
 def test_secret_tool_and_keyring_see_the_same_store(service):

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from credhelper.errors import StoreError
-from credhelper.files import write_private
-from credhelper.model import PAT, TokenRecord
+from credhelper.local.files import write_private
+from credhelper.rules.model import PAT, TokenRecord
 from credhelper.stores import open_store
 from credhelper.stores.keyring_store import choose_backend
 
@@ -98,7 +98,7 @@ def test_atomic_write_leaves_old_content_when_the_writer_dies(tmp_path):
     script = (
         "import os, sys, signal\n"
         "sys.path.insert(0, %r)\n"
-        "from credhelper import files\n"
+        "from credhelper.local import files\n"
         "real = os.replace\n"
         "def dying_replace(a, b):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -10,7 +10,13 @@ import time
 
 import requests
 
-from .errors import (DpopRequired, InsufficientScope, Refused, TokenRejected, Unavailable)
+from credhelper.gitlab.errors import (
+    DpopRequired,
+    InsufficientScope,
+    Refused,
+    TokenRejected,
+    Unavailable,
+)
 
 CONNECT_TIMEOUT = 3.05   # seconds; a little over a multiple of 3 (TCP retransmission window)
 READ_TIMEOUT = 5.0

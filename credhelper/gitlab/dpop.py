@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 
-from ..sshkeys import b64url
+from credhelper.gitlab.sshkeys import b64url
 
 LIFETIME = 300   # seconds: GitLab's maximum exp - iat
 

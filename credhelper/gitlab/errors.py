@@ -4,7 +4,7 @@ None of these messages ever contains the token: they are built from status codes
 server's own error descriptions only.
 """
 
-from ..errors import CredhelperError
+from credhelper.errors import CredhelperError
 
 
 class ApiError(CredhelperError):

@@ -18,15 +18,15 @@ nothing to give gets ``{"Err":{"kind":"not-found"}}``.
 import json
 import sys
 
-from ..errors import CredhelperError
+from credhelper.errors import CredhelperError
 
 HELLO = {"v": [1]}
 
 
 def answer(request, service):
     """One request (a dict) -> one response (a dict)."""
-    from ..model import CARGO_STORE, PACKAGES, Request
-    from ..registries import parse_server_url
+    from credhelper.rules.container_registries import parse_server_url
+    from credhelper.rules.model import CARGO_STORE, PACKAGES, Request
 
     kind = request.get("kind")
     registry = request.get("registry") or {}
@@ -93,12 +93,12 @@ def main(argv=None, stdin=None, stdout=None, service=None):
         else:
             try:
                 if service is None:
-                    from ..service import Service
+                    from credhelper.service import Service
 
                     service = Service()
                 response = answer(request, service)
             except CredhelperError as error:
-                from ..redact import scrub
+                from credhelper.rules.redact import scrub
 
                 response = _error("other", scrub(str(error)))
         stdout.write(json.dumps(response) + "\n")

@@ -15,8 +15,8 @@ registry host; docker may pass ``host``, ``host:port`` or ``https://host/...``.
 import json
 import sys
 
-from .. import __version__
-from ..errors import CredhelperError, ProtocolError
+from credhelper import __version__
+from credhelper.errors import CredhelperError, ProtocolError
 
 NOT_FOUND = "credentials not found in native keychain"
 MISSING_URL = "no credentials server URL"
@@ -26,8 +26,8 @@ MAX_INPUT = 1 << 20     # docker sends a few hundred bytes; anything near this i
 
 def run(action, data, service):
     """One helper call: (stdout text, exit code)."""
-    from ..model import DOCKER_STORE, REGISTRY, Request
-    from ..registries import parse_server_url
+    from credhelper.rules.container_registries import parse_server_url
+    from credhelper.rules.model import DOCKER_STORE, REGISTRY, Request
 
     if action == "list":
         return json.dumps(service.list_registries(), sort_keys=True) + "\n", 0
@@ -120,12 +120,12 @@ def main(argv=None, stdin=None, stdout=None, service=None):
     try:
         data = stdin.read(MAX_INPUT + 1) if argv[0] != "list" else b""
         if service is None:
-            from ..service import Service
+            from credhelper.service import Service
 
             service = Service()
         text, code = run(argv[0], data, service)
     except CredhelperError as error:
-        from ..redact import scrub
+        from credhelper.rules.redact import scrub
 
         text, code = "credhelper: %s\n" % scrub(str(error)), 1
     except KeyboardInterrupt:

@@ -12,9 +12,9 @@ Streams and environment are parameters so tests can drive ``main`` in-process.
 
 import sys
 
-from ..errors import CredhelperError, ProtocolError
-from ..hosts import normalise_host, normalise_path
-from ..model import Request
+from credhelper.errors import CredhelperError, ProtocolError
+from credhelper.rules.hosts import normalise_host, normalise_path
+from credhelper.rules.model import Request
 
 MAX_LINE = 65535
 
@@ -128,13 +128,13 @@ def main(argv=None, stdin=None, stdout=None, service=None):
     try:
         data = stdin.read(16 * (MAX_LINE + 1))
         if service is None:
-            from ..service import Service
+            from credhelper.service import Service
 
             service = Service()
         stdout.write(run(argv[0], data, service))
         stdout.flush()
     except CredhelperError as error:
-        from ..redact import scrub
+        from credhelper.rules.redact import scrub
 
         sys.stderr.write("git-credential-gitlab: %s\n" % scrub(str(error)))
         return 1

@@ -11,12 +11,12 @@ URL argument we print only the block for that URL's host.  The alternative is
 import base64
 import sys
 
-from ..errors import CredhelperError
+from credhelper.errors import CredhelperError
 
 
 def blocks(service, url=None):
-    from ..hosts import normalise_host
-    from ..model import ADDED, PACKAGES, Request
+    from credhelper.rules.hosts import normalise_host
+    from credhelper.rules.model import ADDED, PACKAGES, Request
 
     hosts = sorted({r.host for r in service.registry.load() if r.origin == ADDED})
     if url:
@@ -43,12 +43,12 @@ def main(argv, stdout=None, service=None):
         return 2
     try:
         if service is None:
-            from ..service import Service
+            from credhelper.service import Service
 
             service = Service()
         stdout.write(blocks(service, argv[0] if argv else None))
     except CredhelperError as error:
-        from ..redact import scrub
+        from credhelper.rules.redact import scrub
 
         sys.stderr.write("credhelper goauth: %s\n" % scrub(str(error)))
         return 1

@@ -13,11 +13,12 @@ tokens).
 import json
 import sys
 
-from ..errors import CredhelperError, ProtocolError
+from credhelper.errors import CredhelperError, ProtocolError
+
 
 def run(action, host_argument, data, service):
-    from ..hosts import normalise_host
-    from ..model import PACKAGES, TERRAFORM_STORE, Request
+    from credhelper.rules.hosts import normalise_host
+    from credhelper.rules.model import PACKAGES, TERRAFORM_STORE, Request
 
     host = normalise_host(host_argument)
     request = Request("https", host, operation="read", service=PACKAGES)
@@ -47,13 +48,13 @@ def main(argv=None, stdin=None, stdout=None, service=None):
     try:
         data = (stdin or sys.stdin.buffer).read(1 << 20) if argv[0] == "store" else b""
         if service is None:
-            from ..service import Service
+            from credhelper.service import Service
 
             service = Service()
         stdout.write(run(argv[0], argv[1], data, service))
         stdout.flush()
     except CredhelperError as error:
-        from ..redact import scrub
+        from credhelper.rules.redact import scrub
 
         sys.stderr.write("terraform-credentials-gitlab: %s\n" % scrub(str(error)))
         return 1

@@ -36,23 +36,68 @@ class SecretStore:
         return self.name
 
 
+class Secrets:
+    """Every record's secret, in the store its record names (each store opened once), and the
+    CI job's variables for the records ``ci_env`` makes.  The one way the rest of credhelper
+    reads, writes and deletes secrets."""
+
+    def __init__(self, data_dir=None, environ=None):
+        self.data_dir = data_dir
+        self.environ = environ if environ is not None else {}
+        self._open = {}
+
+    def store_for(self, record):
+        key = (record.store, record.extra.get("backend"))
+        if key not in self._open:
+            self._open[key] = open_store(record.store, record.extra.get("backend"),
+                                         data_dir=self.data_dir)
+        return self._open[key]
+
+    def get(self, record, warn=None):
+        """The secret, or None when it is missing or its store fails (``warn`` is told why)."""
+        if record.store == CI:
+            from .ci_env import secret
+
+            return secret(record, self.environ)
+        from ..errors import StoreError
+
+        try:
+            return self.store_for(record).get(record)
+        except StoreError as error:
+            if warn is not None:
+                warn(str(error))
+            return None
+
+    def set(self, record, secret):
+        self.store_for(record).set(record, secret)
+
+    def delete(self, record, warn=None):
+        from ..errors import StoreError
+
+        try:
+            self.store_for(record).delete(record)
+        except StoreError as error:
+            if warn is not None:
+                warn(str(error))
+
+
 _memory = {}
 
 
 def open_store(name, backend=None, data_dir=None):
     """The store called ``name``; imports only that store's module (keyring is slow to load)."""
     if name == FILE:
-        from .file import FileStore
+        from credhelper.stores.file import FileStore
 
         return FileStore(data_dir)
     if name == KEYRING:
-        from .keyring_store import KeyringStore
+        from credhelper.stores.keyring_store import KeyringStore
 
         return KeyringStore(backend)
     if name == MEMORY:
-        from .memory import MemoryStore
+        from credhelper.stores.memory import MemoryStore
 
         return MemoryStore(_memory)
-    from ..errors import ConfigError
+    from credhelper.errors import ConfigError
 
     raise ConfigError("unknown store %r (use one of: %s)" % (name, ", ".join(NAMES)))

@@ -6,10 +6,10 @@ it as you), without its flaw of one line per URL that any tool can rewrite.
 
 import os
 
-from .. import paths
-from ..errors import StoreError
-from ..files import FileLock, read_json, write_json
-from . import SecretStore
+from credhelper.errors import StoreError
+from credhelper.local import paths
+from credhelper.local.files import FileLock, read_json, write_json
+from credhelper.stores import SecretStore
 
 
 class FileStore(SecretStore):

@@ -6,8 +6,8 @@ hot path we load the one backend class recorded when the token was added instead
 they are recognisable in Seahorse or Keychain Access.
 """
 
-from ..errors import StoreError
-from . import SecretStore
+from credhelper.errors import StoreError
+from credhelper.stores import SecretStore
 
 SERVICE_PREFIX = "credhelper:"
 
@@ -21,7 +21,7 @@ class KeyringStore(SecretStore):
 
     def get(self, record):
         if self.backend_name == "keyring.backends.SecretService.Keyring":
-            from .secret_service import read
+            from credhelper.stores.secret_service import read
 
             secret = read(_service(record), record.id)     # fast path: jeepney only
             if secret is not None:

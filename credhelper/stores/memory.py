@@ -1,6 +1,6 @@
 """A store in a dict: the protocol tests that run in-process use it."""
 
-from . import SecretStore
+from credhelper.stores import SecretStore
 
 
 class MemoryStore(SecretStore):

@@ -7,7 +7,7 @@ with the real git client and no network.  Plain Python API, no pytest needed::
     from credhelper.testing import FakeGitLab, TestCA
 """
 
-from .fake_gitlab import FakeGitLab, GitLabState
-from .tls import TestCA
+from credhelper.testing.fake_gitlab import FakeGitLab, GitLabState
+from credhelper.testing.tls import TestCA
 
 __all__ = ["FakeGitLab", "GitLabState", "TestCA"]

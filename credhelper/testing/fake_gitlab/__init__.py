@@ -6,17 +6,27 @@ tokens (dpop), the container registry token service
 threaded TLS listeners (httpd, server).
 """
 
-from .api import GitLabAPI
-from .auth import Denial, Identity
-from .dpop import DPoPProof, DPoPRejection, DPoPVerifier
-from .faults import Fault, Faults
-from .packages import PackageRegistry
-from .records import RequestLog, RequestRecord
-from .registry_auth import IssuedToken, RegistryAuth
-from .server import FakeGitLab
-from .state import (ACCESS_LEVELS, GitLabState, OAuthApplication, Package, PackageFile, Project, SSHKey, Token, User,
-                    ssh_fingerprint)
-from .web import Request, Response, Router
+from credhelper.testing.fake_gitlab.api import GitLabAPI
+from credhelper.testing.fake_gitlab.auth import Denial, Identity
+from credhelper.testing.fake_gitlab.dpop import DPoPProof, DPoPRejection, DPoPVerifier
+from credhelper.testing.fake_gitlab.faults import Fault, Faults
+from credhelper.testing.fake_gitlab.packages import PackageRegistry
+from credhelper.testing.fake_gitlab.records import RequestLog, RequestRecord
+from credhelper.testing.fake_gitlab.registry_auth import IssuedToken, RegistryAuth
+from credhelper.testing.fake_gitlab.server import FakeGitLab
+from credhelper.testing.fake_gitlab.state import (
+    ACCESS_LEVELS,
+    GitLabState,
+    OAuthApplication,
+    Package,
+    PackageFile,
+    Project,
+    SSHKey,
+    Token,
+    User,
+    ssh_fingerprint,
+)
+from credhelper.testing.fake_gitlab.web import Request, Response, Router
 
 __all__ = [
     "ACCESS_LEVELS",

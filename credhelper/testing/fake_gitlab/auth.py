@@ -30,7 +30,17 @@ import hmac
 from dataclasses import dataclass
 from typing import Optional
 
-from .state import ACCESS_LEVELS, DEPLOY, JOB, OAUTH, PAT, GitLabState, Project, Token, User
+from credhelper.testing.fake_gitlab.state import (
+    ACCESS_LEVELS,
+    DEPLOY,
+    JOB,
+    OAUTH,
+    PAT,
+    GitLabState,
+    Project,
+    Token,
+    User,
+)
 
 __all__ = [
     "FETCH",

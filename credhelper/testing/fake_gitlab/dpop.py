@@ -68,8 +68,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .state import PAT, GitLabState, User
-from .web import Request, Response
+from credhelper.testing.fake_gitlab.state import PAT, GitLabState, User
+from credhelper.testing.fake_gitlab.web import Request, Response
 
 __all__ = [
     "DPoPVerifier",

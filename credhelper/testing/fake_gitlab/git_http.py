@@ -22,9 +22,9 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from . import auth
-from .state import GitLabState, Project
-from .web import Request, Response, Router, not_found
+from credhelper.testing.fake_gitlab import auth
+from credhelper.testing.fake_gitlab.state import GitLabState, Project
+from credhelper.testing.fake_gitlab.web import Request, Response, Router, not_found
 
 __all__ = ["GitHttp", "install", "denial_response", "unauthorized_response"]
 

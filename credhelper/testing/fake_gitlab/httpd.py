@@ -21,8 +21,8 @@ import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .records import RequestRecord
-from .web import BodyError, Request, RequestBody, Response
+from credhelper.testing.fake_gitlab.records import RequestRecord
+from credhelper.testing.fake_gitlab.web import BodyError, Request, RequestBody, Response
 
 __all__ = ["Listener"]
 

@@ -110,12 +110,33 @@ from urllib.parse import quote, unquote
 
 import jwt
 
-from . import auth
-from .api import (ApiError, BLOCKED, EXPIRED_DESCRIPTION, REVOKED_DESCRIPTION, api_message, bearer_token,
-                  insufficient_scope, invalid_token, nonblank_header)
-from .auth import Identity
-from .state import ACCESS_LEVELS, DEPLOY, JOB, OAUTH, PAT, GitLabState, Group, Package, PackageFile, Project, User
-from .web import Request, Response, Router
+from credhelper.testing.fake_gitlab import auth
+from credhelper.testing.fake_gitlab.api import (
+    BLOCKED,
+    EXPIRED_DESCRIPTION,
+    REVOKED_DESCRIPTION,
+    ApiError,
+    api_message,
+    bearer_token,
+    insufficient_scope,
+    invalid_token,
+    nonblank_header,
+)
+from credhelper.testing.fake_gitlab.auth import Identity
+from credhelper.testing.fake_gitlab.state import (
+    ACCESS_LEVELS,
+    DEPLOY,
+    JOB,
+    OAUTH,
+    PAT,
+    GitLabState,
+    Group,
+    Package,
+    PackageFile,
+    Project,
+    User,
+)
+from credhelper.testing.fake_gitlab.web import Request, Response, Router
 
 __all__ = [
     "AuthSetting",

@@ -23,13 +23,13 @@ import ssl
 from pathlib import Path
 from typing import Iterable
 
-from ..tls import TestCA
-from . import api, git_http, packages, registry_auth
-from .faults import Faults
-from .httpd import Listener
-from .records import RequestLog
-from .state import GitLabState
-from .web import Router
+from credhelper.testing.fake_gitlab import api, git_http, packages, registry_auth
+from credhelper.testing.fake_gitlab.faults import Faults
+from credhelper.testing.fake_gitlab.httpd import Listener
+from credhelper.testing.fake_gitlab.records import RequestLog
+from credhelper.testing.fake_gitlab.state import GitLabState
+from credhelper.testing.fake_gitlab.web import Router
+from credhelper.testing.tls import TestCA
 
 __all__ = ["FakeGitLab"]
 

@@ -17,10 +17,10 @@ import os
 import sys
 import time
 
-from . import __version__
-from .errors import CredhelperError, InvalidInput
-from .model import KIND_NAMES
-from .redact import scrub
+from credhelper import __version__
+from credhelper.errors import CredhelperError, InvalidInput
+from credhelper.rules.model import KIND_NAMES
+from credhelper.rules.redact import scrub
 
 
 def main(argv=None):
@@ -172,8 +172,8 @@ def build_parser():
 
 
 def cmd_add(args):
-    from . import admin
-    from .service import Service
+    from credhelper import accounts as admin
+    from credhelper.service import Service
 
     host = admin.host_argument(args.host)
     if args.refresh_token and not args.client_id:
@@ -184,7 +184,7 @@ def cmd_add(args):
     token = admin.check_token(lines[0])
     refresh_token = admin.check_token(lines[1]) if args.refresh_token else None
     service = Service()
-    from .lifecycle import date_from_days
+    from credhelper.rules.dates import date_from_days
 
     record = admin.build_record(host, token, args.kind, args.username, args.path,
                                 args.expires_at, args.registry, args.api_url, args.scopes,
@@ -204,7 +204,7 @@ def cmd_add(args):
         print("The server says: scopes %s, %s" % (
             ",".join(record.scopes or []) or "none",
             "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
-    from . import gitconfig
+    from credhelper.clientconfig import git as gitconfig
 
     if not gitconfig.helpers_for(host):
         print("Next: credhelper setup git %s" % host)
@@ -212,27 +212,27 @@ def cmd_add(args):
 
 
 def cmd_list(args):
-    from .registry import Registry
+    from credhelper.local.token_index import TokenIndex
 
-    for record in Registry().load():
+    for record in TokenIndex().load():
         print("%-28s %-7s %-24s %-20s %s" % (record.host, record.kind, record.login_name(),
                                              record.path or "-", record.hint))
     return 0
 
 
 def cmd_status(args):
-    from . import admin
-    from .registry import Registry
+    from credhelper import accounts as admin
+    from credhelper.local.token_index import TokenIndex
 
     now = time.time()
     if args.refresh:
-        from .service import Service
+        from credhelper.service import Service
 
         service = Service()
         for record in service.registry.load():
             if record.origin == "added":
                 service.keeper().attend(record, force_check=True)
-    records = Registry().load()
+    records = TokenIndex().load()
     if args.host:
         host = admin.host_argument(args.host)
         records = [r for r in records if r.host == host]
@@ -257,8 +257,8 @@ def cmd_status(args):
 
 
 def cmd_remove(args):
-    from . import admin
-    from .service import Service
+    from credhelper import accounts as admin
+    from credhelper.service import Service
 
     service = Service()
     host = admin.host_argument(args.host)
@@ -280,8 +280,8 @@ def cmd_remove(args):
 
 
 def cmd_rotate(args):
-    from . import admin
-    from .service import Service
+    from credhelper import accounts as admin
+    from credhelper.service import Service
 
     service = Service()
     host = admin.host_argument(args.host)
@@ -293,8 +293,8 @@ def cmd_rotate(args):
     for record in chosen:
         new = service.keeper().rotate_now(record)
         if new is None or new.id == record.id:
-            from .service import explain_unusable
-            from .lifecycle import unusable_reason
+            from credhelper.rules.freshness import unusable_reason
+            from credhelper.service import explain_unusable
 
             reason = new and unusable_reason(new, time.time())
             raise CredhelperError(explain_unusable(new, reason) if reason else
@@ -306,10 +306,11 @@ def cmd_rotate(args):
 
 
 def cmd_setup_git(args):
-    from . import admin, gitconfig
-    from .registry import Registry
+    from credhelper import accounts as admin
+    from credhelper.clientconfig import git as gitconfig
+    from credhelper.local.token_index import TokenIndex
 
-    records = Registry().load()
+    records = TokenIndex().load()
     if args.host:
         hosts = [admin.host_argument(args.host)]
     else:
@@ -325,11 +326,12 @@ def cmd_setup_git(args):
 
 
 def cmd_setup_docker(args):
-    from . import dockerconfig, registries
-    from .service import Service
+    from credhelper.clientconfig import docker as dockerconfig
+    from credhelper.rules import container_registries
+    from credhelper.service import Service
 
     if args.registry:
-        wanted = [registries.parse_server_url(args.registry)[1]]
+        wanted = [container_registries.parse_server_url(args.registry)[1]]
     else:
         service = Service()
         wanted = sorted(service.list_registries())
@@ -343,7 +345,7 @@ def cmd_setup_docker(args):
 
 
 def cmd_doctor(args):
-    from . import doctor
+    from credhelper.cli import doctor
 
     lines, problems = doctor.run()
     for line in lines:
@@ -355,8 +357,8 @@ def cmd_doctor(args):
 
 
 def _package_token(host, path=None):
-    from .model import PACKAGES, Request
-    from .service import Service
+    from credhelper.rules.model import PACKAGES, Request
+    from credhelper.service import Service
 
     found = Service().lookup(Request("https", host, path, service=PACKAGES))
     if found is None:
@@ -365,15 +367,16 @@ def _package_token(host, path=None):
 
 
 def cmd_token(args):
-    from . import admin
-    from .hosts import normalise_path
+    from credhelper import accounts as admin
+    from credhelper.rules.hosts import normalise_path
 
     print(_package_token(admin.host_argument(args.host), normalise_path(args.path)))
     return 0
 
 
 def cmd_npmrc(args):
-    from . import admin, npmrc
+    from credhelper import accounts as admin
+    from credhelper.clientconfig import npm as npmrc
 
     host = admin.host_argument(args.host)
     url = npmrc.registry_url(host, args.project, args.group)
@@ -393,15 +396,16 @@ def cmd_npmrc(args):
 
 
 def _goauth(urls):
-    from .protocols import goauth
+    from credhelper.protocols import goauth
 
     return goauth.main(urls)
 
 
 def cmd_dpop_gen(args):
-    from . import admin, sshkeys
-    from .gitlab.dpop import make_proof
-    from .service import Service
+    from credhelper import accounts as admin
+    from credhelper.gitlab import sshkeys
+    from credhelper.gitlab.dpop import make_proof
+    from credhelper.service import Service
 
     service = Service()
     host = admin.host_argument(args.hostname)
@@ -427,7 +431,7 @@ def cmd_dpop_gen(args):
 
 
 def _selftest():
-    from . import selftest
+    from credhelper import selftest
 
     selftest.run()
     return 0

@@ -27,9 +27,9 @@ that needs it (tomllib costs a few ms; an https ``get`` never reads it).
 
 import os
 
-from . import paths
-from .errors import ConfigError
-from .hosts import normalise_host
+from credhelper.errors import ConfigError
+from credhelper.local import paths
+from credhelper.rules.hosts import normalise_host
 
 STORE_CHOICES = ("auto", "keyring", "file")
 _HOST_KEYS = {"api_url": str, "registry": str, "ca_file": str, "allow_http": bool}
@@ -68,7 +68,7 @@ class Config:
         return self.hosts.get(host) or HostSettings(host)
 
     def policy(self, host):
-        from .lifecycle import Policy
+        from credhelper.rules.freshness import Policy
 
         values = dict(self.policy_values)
         values.update(self.host(host).policy)
@@ -147,6 +147,34 @@ def _policy_values(table, where, path):
                 path, where, key, "true/false" if expected is bool else "positive number"))
         values[attribute] = value * factor if factor else value
     return values
+
+
+class Settings:
+    """The config as one request sees it: parsed on first use, and the file's mtime looked
+    at once (the lifecycle compares it with the one a token's policy was applied under)."""
+
+    _UNREAD = object()
+
+    def __init__(self, config=None, path=None):
+        self._config = config
+        self._path = path
+        self._changed_at = self._UNREAD
+
+    def config(self):
+        if self._config is None:
+            self._config = load(self._path)
+        return self._config
+
+    def policy(self, host):
+        return self.config().policy(host)
+
+    def host(self, host):
+        return self.config().host(host)
+
+    def changed_at(self):
+        if self._changed_at is self._UNREAD:
+            self._changed_at = changed_at(self._path)
+        return self._changed_at
 
 
 def changed_at(path=None):

@@ -15,9 +15,9 @@ registered with ``--path`` apply to their projects.
 
 from urllib.parse import unquote, urlsplit
 
-from .errors import InvalidInput
-from .hosts import normalise_host, normalise_path
-from .model import PACKAGES, Request
+from credhelper.errors import InvalidInput
+from credhelper.rules.hosts import normalise_host, normalise_path
+from credhelper.rules.model import PACKAGES, Request
 
 API = "/api/v4/"
 

@@ -12,8 +12,8 @@ itself into the file happens only on request (``--literal-token``), and then the
 import os
 import re
 
-from .errors import InvalidInput
-from .files import write_private
+from credhelper.errors import InvalidInput
+from credhelper.local.files import write_private
 
 DEFAULT_VARIABLE = "CREDHELPER_NPM_TOKEN"
 

@@ -5,10 +5,13 @@ import os
 import shutil
 import time
 
-from . import __version__, config, gitconfig, lifecycle, paths
-from .errors import CredhelperError
-from .model import ADDED
-from .service import Service
+from credhelper import __version__
+from credhelper.clientconfig import git as gitconfig
+from credhelper.errors import CredhelperError
+from credhelper.local import config, paths
+from credhelper.rules import freshness
+from credhelper.rules.model import ADDED
+from credhelper.service import Service
 
 
 def run(service=None):
@@ -47,7 +50,7 @@ def run(service=None):
         "%d in %s" % (count, name) for name, count in sorted(by_store.items()))))
     now = time.time()
     for record in records:
-        reason = lifecycle.unusable_reason(record, now)
+        reason = freshness.unusable_reason(record, now)
         if reason and record.origin == ADDED:
             problems.append("%s %s for %s %s" % (record.kind, record.hint, record.host, reason))
         elif service.store_for(record).get(record) is None:
@@ -59,7 +62,7 @@ def run(service=None):
 
 
 def _docker_report(service, problems):
-    from . import dockerconfig
+    from credhelper.clientconfig import docker as dockerconfig
 
     try:
         entries = dockerconfig.helpers()

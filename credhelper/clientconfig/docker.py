@@ -10,8 +10,8 @@ Everything else in the file is kept as it is, and the file is replaced atomicall
 import json
 import os
 
-from .errors import ConfigError
-from .files import write_private
+from credhelper.errors import ConfigError
+from credhelper.local.files import write_private
 
 HELPER_NAME = "gitlab"   # docker runs docker-credential-gitlab
 

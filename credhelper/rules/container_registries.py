@@ -11,10 +11,10 @@ so `get` for a registry first finds its GitLab host.  In order:
 4. ``registry = "..."`` in the config's ``[hosts."H"]`` table.
 """
 
-from . import ci_env
-from .errors import InvalidInput
-from .hosts import normalise_host
-from .model import ADDED
+from credhelper.errors import InvalidInput
+from credhelper.rules.hosts import normalise_host
+from credhelper.rules.model import ADDED
+from credhelper.stores import ci_env
 
 CONVENTIONS = {"registry.gitlab.com": "gitlab.com"}
 REGISTRY_PORT = "5050"     # GitLab's default when the registry shares the GitLab host name

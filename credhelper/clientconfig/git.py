@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from .errors import CredhelperError
+from credhelper.errors import CredhelperError
 
 HELPER_NAME = "gitlab"   # git runs `git credential-gitlab`, i.e. git-credential-gitlab on PATH
 

@@ -16,10 +16,25 @@ push never fails with a read-only token while a writable one exists), then what 
 over what git stored over what the CI job provides, then kind.
 """
 
-from . import lifecycle
-from .hosts import path_within
-from .model import (ADDED, CARGO_STORE, CI_ENV, DEPLOY, DOCKER_STORE, GIT, GIT_STORE, JOB,
-                    JOB_USERNAME, OAUTH, PACKAGES, PASSWORD, PAT, REGISTRY, TERRAFORM_STORE)
+from credhelper.rules import freshness
+from credhelper.rules.hosts import path_within
+from credhelper.rules.model import (
+    ADDED,
+    CARGO_STORE,
+    CI_ENV,
+    DEPLOY,
+    DOCKER_STORE,
+    GIT,
+    GIT_STORE,
+    JOB,
+    JOB_USERNAME,
+    OAUTH,
+    PACKAGES,
+    PASSWORD,
+    PAT,
+    REGISTRY,
+    TERRAFORM_STORE,
+)
 
 # Per service: (scopes that let a token do anything there, scopes that let it write).
 # gitlab-facts.md: git over HTTP, and read_registry/write_registry/api for the registry.
@@ -87,7 +102,7 @@ def matching(records, request, allow_http=False):
 def candidates(records, request, now, allow_http=False):
     """The records that may answer ``request``, best first."""
     usable = [r for r in matching(records, request, allow_http)
-              if lifecycle.unusable_reason(r, now) is None]
+              if freshness.unusable_reason(r, now) is None]
     if request.operation == "write":
         usable = [r for r in usable if can_write(r, request.service) is not False]
     usable.sort(key=lambda r: _rank(r, request), reverse=True)  # stable: ties keep add order

@@ -6,12 +6,12 @@ interruption leaves at worst an unreferenced secret, never a record without its 
 
 import re
 
-from . import lifecycle
-from .errors import CredhelperError, InvalidInput
-from .hosts import normalise_host, normalise_path
-from .model import ADDED, CI_ENV, DEPLOY, JOB, JOB_USERNAME, KINDS, PAT, TokenRecord
-from .redact import redact
-from .service import new_id
+from credhelper.errors import CredhelperError, InvalidInput
+from credhelper.rules import dates, freshness
+from credhelper.rules.hosts import normalise_host, normalise_path
+from credhelper.rules.model import ADDED, CI_ENV, DEPLOY, JOB, JOB_USERNAME, KINDS, PAT, TokenRecord
+from credhelper.rules.redact import redact
+from credhelper.service import new_id
 
 MAX_TOKEN_LENGTH = 4096
 _PREFIX_KINDS = (("glpat-", PAT), ("gldt-", DEPLOY), ("glcbt-", JOB))
@@ -62,7 +62,7 @@ def build_record(host, token, kind=None, username=None, path=None, expires_at=No
         username = JOB_USERNAME
     if expires_at is not None:
         try:
-            lifecycle.parse_date(expires_at)
+            dates.parse_date(expires_at)
         except ValueError:
             raise InvalidInput("--expires-at must be a date as YYYY-MM-DD") from None
     if scopes is not None:
@@ -110,11 +110,11 @@ def dpop_record(service, host):
 def inspect(service, record, token):
     """Ask the server about a PAT or OAuth token before it is added: a token the server
     refuses is not added; one that cannot be checked now is added with a warning."""
-    from .model import OAUTH
+    from credhelper.rules.model import OAUTH
 
     if record.kind not in (PAT, OAUTH):
         return record
-    from .gitlab.errors import ApiError, Refused, TokenRejected
+    from credhelper.gitlab.errors import ApiError, Refused, TokenRejected
 
     try:
         return service.keeper().inspect(record, token)
@@ -137,7 +137,7 @@ def inspect(service, record, token):
 
 def revoke(service, record):
     """Revoke a PAT on the server before it is forgotten; an already dead one is fine."""
-    from .gitlab.errors import TokenRejected
+    from credhelper.gitlab.errors import TokenRejected
 
     if record.kind != PAT:
         raise CredhelperError("only access tokens can be revoked through the API; revoke the "
@@ -153,11 +153,11 @@ def add_token(service, record, token, store=None, refresh_token=None):
     if store is None:
         store_name, backend = service.default_store()
     elif store == "keyring":
-        from .stores.keyring_store import choose_backend
+        from credhelper.stores.keyring_store import choose_backend
 
         store_name, backend = "keyring", choose_backend()
         if backend is None:
-            from .errors import StoreError
+            from credhelper.errors import StoreError
 
             raise StoreError("no usable keyring backend here; use --store file")
     else:
@@ -167,7 +167,7 @@ def add_token(service, record, token, store=None, refresh_token=None):
     with service.registry.lock():
         service.store_for(record).set(record, token)
         if refresh_token:
-            from .keeper import refresh_slot
+            from credhelper.lifecycle.keeper import refresh_slot
 
             service.store_for(record).set(refresh_slot(record), refresh_token)
         current = service.registry.load()
@@ -197,7 +197,7 @@ def remove_tokens(service, records):
 
 
 def forget_secrets(service, record):
-    from .keeper import refresh_slot
+    from credhelper.lifecycle.keeper import refresh_slot
 
     service.delete_secret(record)
     if record.client_id:
@@ -206,9 +206,9 @@ def forget_secrets(service, record):
 
 def state_name(record, now):
     """ok, needs-check, rotating, or why it is not served (revoked, expired, unknown...)."""
-    if record.state in lifecycle.FINAL_STATES:
+    if record.state in freshness.FINAL_STATES:
         return record.state
-    if lifecycle.unusable_reason(record, now):
+    if freshness.unusable_reason(record, now):
         return "expired"
     if record.pending:
         return "rotating"
@@ -220,7 +220,7 @@ def describe(record, now):
     return {
         "host": record.host, "kind": record.kind, "username": record.login_name(),
         "path": record.path, "scopes": record.scopes, "expires_at": record.expires_at,
-        "days_left": lifecycle.days_left(record, now), "store": record.store,
+        "days_left": freshness.days_left(record, now), "store": record.store,
         "token": record.hint, "state": state_name(record, now), "origin": record.origin,
         "registry": record.registry, "checked_at": record.checked_at,
     }

@@ -5,7 +5,7 @@ form, never by prefix or suffix, so ``gitlab.example.com.evil.test`` or another 
 match ``gitlab.example.com``.
 """
 
-from .errors import InvalidInput
+from credhelper.errors import InvalidInput
 
 DEFAULT_PORTS = {"https": "443", "http": "80"}
 

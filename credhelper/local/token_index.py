@@ -1,25 +1,31 @@
-"""The token registry: ``tokens.json`` in the data dir, the metadata of every registered token.
+"""The token index: ``tokens.json`` in the data dir, the metadata of every registered token.
 
 It holds no secret (those live in a store, keyed by the record id), so a reader needs no lock;
-every change happens under ``registry.lock`` as read-modify-write, written atomically.
+every change happens under ``TokenIndex.lock`` as read-modify-write, written atomically.
 """
+
+from __future__ import annotations
 
 import os
 
-from . import paths
-from .errors import ConfigError
-from .files import FileLock, read_json, write_json
-from .model import TokenRecord
+from credhelper.errors import ConfigError
+from credhelper.local import paths
+from credhelper.local.files import FileLock, read_json, write_json
+from credhelper.rules.model import TokenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 FORMAT_VERSION = 1
 
 
-class Registry:
-    def __init__(self, directory=None):
+class TokenIndex:
+    def __init__(self, directory: str | None = None) -> None:
         self.directory = directory or paths.data_dir()
         self.path = os.path.join(self.directory, "tokens.json")
 
-    def load(self):
+    def load(self) -> list[TokenRecord]:
         """Every record, in registration order."""
         data = read_json(self.path, {"version": FORMAT_VERSION, "tokens": []})
         if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
@@ -29,15 +35,16 @@ class Registry:
             raise ConfigError("%s was written by a newer credhelper; upgrade" % self.path)
         return [TokenRecord.from_json(item) for item in data["tokens"] if isinstance(item, dict)]
 
-    def lock(self):
+    def lock(self) -> FileLock:
         return FileLock(os.path.join(self.directory, ".lock"))
 
-    def save(self, records):
-        """Replace the registry; call it with ``lock()`` held."""
+    def save(self, records: list[TokenRecord]) -> None:
+        """Replace the index; call it with ``lock()`` held."""
         write_json(self.path, {"version": FORMAT_VERSION,
                                "tokens": [record.to_json() for record in records]})
 
-    def update(self, change):
+    def update(self, change: Callable[[list[TokenRecord]], list[TokenRecord]]
+               ) -> list[TokenRecord]:
         """Apply ``change(records) -> records`` atomically under the lock; returns the result."""
         with self.lock():
             records = change(self.load())

@@ -45,19 +45,19 @@ class GitLabPackagesKeyring(KeyringBackend):
 def _lookup(service):
     if not isinstance(service, str) or "/api/v4/" not in service:
         return None            # a bare host, another site: not ours
-    from .packages import request_for
+    from credhelper.rules.package_urls import request_for
 
     request = request_for(service)
     if request is None:
         return None
-    from .errors import CredhelperError
-    from .service import Service
+    from credhelper.errors import CredhelperError
+    from credhelper.service import Service
 
     try:
         return Service().lookup(request)
     except CredhelperError as error:
-        from .redact import scrub
-        from .service import warn
+        from credhelper.rules.redact import scrub
+        from credhelper.service import warn
 
         warn(scrub(str(error)))     # a broken credhelper must not break pip
         return None

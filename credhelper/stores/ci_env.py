@@ -7,9 +7,9 @@ registry gets ``CI_REGISTRY``, ``CI_REGISTRY_USER``/``CI_REGISTRY_PASSWORD``.  T
 made here name the variable that holds the secret, never the secret; they live only in memory.
 """
 
-from .errors import CredhelperError
-from .hosts import normalise_host
-from .model import CI_ENV, DEPLOY, JOB, JOB_USERNAME, TokenRecord
+from credhelper.errors import CredhelperError
+from credhelper.rules.hosts import normalise_host
+from credhelper.rules.model import CI_ENV, DEPLOY, JOB, JOB_USERNAME, TokenRecord
 
 
 def server_host(environ):

@@ -9,13 +9,13 @@ import subprocess
 import sys
 import tempfile
 
-from .errors import CredhelperError
+from credhelper.errors import CredhelperError
 
 PROJECT = "demo/hello"
 
 
 def run(say=print):
-    from .testing import FakeGitLab, TestCA
+    from credhelper.testing import FakeGitLab, TestCA
 
     if shutil.which("git") is None:
         raise CredhelperError("git is not installed")
@@ -65,7 +65,7 @@ def step(env, argv, stdin=None):
     done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
                           timeout=120)
     if done.returncode != 0:
-        from .redact import scrub
+        from credhelper.rules.redact import scrub
 
         detail = scrub((done.stderr or done.stdout).strip().splitlines()[-1:][0]
                        if (done.stderr or done.stdout).strip() else "no output")

@@ -1,7 +1,7 @@
 """Keeping a token good: ask the server about it, rotate a PAT (or refresh an OAuth token)
 before it expires, and finish or explain a rotation that was interrupted.
 
-Only ``get`` calls in here, and only when ``lifecycle.needs_attention`` says so; the decisions
+Only ``get`` calls in here, and only when ``freshness.needs_attention`` says so; the decisions
 themselves are the pure functions of ``lifecycle``.  All of it runs under the token's *slot
 lock* (one per host, path, kind and username, so it survives the record's id changing when
 the token rotates), and re-reads the registry once it holds the lock: of 32 processes that
@@ -31,11 +31,13 @@ import os
 import re
 import time
 
-from . import audit, failpoints, lifecycle, paths
-from .files import FileLock, LockTimeout
-from .lifecycle import DAY
-from .model import ADDED, EXPIRED, LOST, NEEDS_CHECK, OAUTH, OK, REVOKED, UNKNOWN
-from .redact import redact
+from credhelper.lifecycle import failpoints
+from credhelper.local import audit, paths
+from credhelper.local.files import FileLock, LockTimeout
+from credhelper.rules import dates, freshness
+from credhelper.rules.freshness import DAY
+from credhelper.rules.model import ADDED, EXPIRED, LOST, NEEDS_CHECK, OAUTH, OK, REVOKED, UNKNOWN
+from credhelper.rules.redact import redact
 
 API_BUDGET = 6.0      # seconds of network a single `get` may spend; git waits for us
 LOCK_WAIT = 8.0       # seconds to wait for another process busy with the same token
@@ -53,7 +55,7 @@ class Keeper:
         """The record to serve after whatever it needed (it may be a new, rotated record, or
         one now known to be unusable); None when it was removed meanwhile."""
         now = self.service.clock()
-        if not lifecycle.can_use_api(record) and not record.pending:
+        if not freshness.can_use_api(record) and not record.pending:
             self._warn_expiry(record, now)
             return record
         try:
@@ -61,7 +63,7 @@ class Keeper:
                 current = self.reload(record)
                 if current is None:
                     return None
-                if not force_check and not lifecycle.needs_attention(
+                if not force_check and not freshness.needs_attention(
                         current, self.service.clock(), self.service.config_changed_at()):
                     return current     # another process did it while we waited
                 return self._attend_locked(current, force_check)
@@ -124,28 +126,28 @@ class Keeper:
         record = self.drop_stale_secret(record)     # a crash left the old secret behind
         if record.pending:
             record = self._recover(record)
-            if record is None or record.state in lifecycle.FINAL_STATES or record.pending:
+            if record is None or record.state in freshness.FINAL_STATES or record.pending:
                 return record
         secret = self.service.secret(record)
         if secret is None:
             return record                 # lookup explains a missing secret
-        if force_check or lifecycle.check_due(record, self.service.clock(),
+        if force_check or freshness.check_due(record, self.service.clock(),
                                               self.service.config_changed_at()):
             record = self._check(record, secret, policy)
         if record.state != OK:
             return record
         now = self.service.clock()
-        if lifecycle.rotation_due(record, now, policy):
+        if freshness.rotation_due(record, now, policy):
             return self._rotate(record, secret, policy)
-        if lifecycle.refresh_due(record, now) and record.client_id:
+        if freshness.refresh_due(record, now) and record.client_id:
             return self._refresh(record, policy)
-        if lifecycle.warning_due(record, now, policy.warn_before_days):
+        if freshness.warning_due(record, now, policy.warn_before_days):
             self._warn_expiry(record, now, policy)
         return record
 
     def _check(self, record, secret, policy):
         """Ask the server about the token and record the answer."""
-        from .gitlab.errors import ApiError, TokenRejected
+        from credhelper.gitlab.errors import ApiError, TokenRejected
 
         now = self.service.clock()
         try:
@@ -162,7 +164,7 @@ class Keeper:
         updated = record.replace(state=changes.pop("state", OK), checked_at=int(now),
                                  backoff_until=None,
                                  config_mtime=self.service.config_changed_at(), **changes)
-        updated = updated.replace(next_check_at=lifecycle.next_check_at(updated, now, policy))
+        updated = updated.replace(next_check_at=freshness.next_check_at(updated, now, policy))
         differences = {key: getattr(updated, key) for key in ("state", "scopes", "expires_at",
                                                               "token_id")
                        if getattr(updated, key) != getattr(record, key)}
@@ -172,11 +174,17 @@ class Keeper:
 
     def _rotate(self, record, secret, policy, strict=False):
         """Rotate a PAT through the journal described in the module docstring."""
-        from .gitlab.errors import ApiError, InsufficientScope, Refused, TokenRejected, Unavailable
+        from credhelper.gitlab.errors import (
+            ApiError,
+            InsufficientScope,
+            Refused,
+            TokenRejected,
+            Unavailable,
+        )
 
         now = self.service.clock()
         new_id = os.urandom(8).hex()
-        expires_at = lifecycle.new_expiry_date(now, policy)
+        expires_at = freshness.new_expiry_date(now, policy)
         record = self.save(record.replace(pending={"new_id": new_id, "started_at": int(now),
                                                    "expires_at": expires_at}))
         failpoints.reached("before-rotate-call")
@@ -200,7 +208,7 @@ class Keeper:
                                             pending=None, checked_at=int(now)))
         except InsufficientScope as error:
             audit.record_event("rotation-failed", record, reason="scope")
-            record = record.replace(pending=None, backoff_until=lifecycle.backoff_until(
+            record = record.replace(pending=None, backoff_until=freshness.backoff_until(
                 now, policy, policy.check_interval))
             if strict:
                 self.save(record)
@@ -234,7 +242,7 @@ class Keeper:
             checked_at=int(now), backoff_until=None, warned_at=None,
             config_mtime=self.service.config_changed_at(), **facts)
         new_record = new_record.replace(
-            next_check_at=lifecycle.next_check_at(new_record, now, policy))
+            next_check_at=freshness.next_check_at(new_record, now, policy))
         self.service.store_for(new_record).set(new_record, new_secret)
         failpoints.reached("after-store-write")
         new_record = self._swap(record, new_record)
@@ -247,12 +255,12 @@ class Keeper:
 
     def _refresh(self, record, policy, strict=False):
         """Refresh an OAuth token with its refresh token (same journal as a rotation)."""
-        from .gitlab.errors import ApiError, Refused, Unavailable
+        from credhelper.gitlab.errors import ApiError, Refused, Unavailable
 
         refresh_token = self.service.secret(refresh_slot(record))
         if not refresh_token or not record.client_id:
             if strict:
-                from .errors import CredhelperError
+                from credhelper.errors import CredhelperError
 
                 raise CredhelperError("no refresh token was registered for this OAuth token; "
                                       "add it again with --refresh-token --client-id ID")
@@ -289,7 +297,7 @@ class Keeper:
             backoff_until=None,
             expires_utc=int(now + expires_in) if isinstance(expires_in, int) else None)
         new_record = new_record.replace(
-            next_check_at=lifecycle.next_check_at(new_record, now, policy))
+            next_check_at=freshness.next_check_at(new_record, now, policy))
         if _plausible_token(refresh):
             self.service.store_for(new_record).set(refresh_slot(new_record), refresh)
         self.service.store_for(new_record).set(new_record, access)
@@ -324,7 +332,7 @@ class Keeper:
         its journal entry (the rotation never happened), or unchanged with the entry kept
         (``quiet``: the server could not be asked; the caller reports it).
         """
-        from .gitlab.errors import ApiError, TokenRejected
+        from credhelper.gitlab.errors import ApiError, TokenRejected
 
         new_record = record.replace(id=record.pending["new_id"], pending=None)
         new_secret = self.service.secret(new_record, quiet=True)
@@ -355,7 +363,7 @@ class Keeper:
             policy = self.service.config().policy(record.host)
             self.service.warn("could not verify an interrupted rotation of the %s for %s (%s); "
                               "using it as it is" % (_kind(record), record.host, error))
-            return self.save(record.replace(backoff_until=lifecycle.backoff_until(
+            return self.save(record.replace(backoff_until=freshness.backoff_until(
                 self.service.clock(), policy)))
         # the old token still works: the rotation never reached the server
         audit.record_event("rotation-abandoned", record, reason="interrupted before the server")
@@ -371,11 +379,11 @@ class Keeper:
         now = self.service.clock()
         retry_after = getattr(error, "retry_after", None)
         record = self.save(record.replace(
-            backoff_until=lifecycle.backoff_until(now, policy, retry_after)))
+            backoff_until=freshness.backoff_until(now, policy, retry_after)))
         audit.record_event(what + "-failed", record, error=str(error)[:200])
         if strict:
             raise error
-        usable = lifecycle.unusable_reason(record, now) is None
+        usable = freshness.unusable_reason(record, now) is None
         self.service.warn("could not %s the %s for %s (%s)%s" % (
             "check" if what == "check" else "complete the " + what + " of", _kind(record),
             record.host, error, "; using it as it is" if usable else ""))
@@ -384,9 +392,9 @@ class Keeper:
     def _warn_expiry(self, record, now, policy=None):
         days = policy.warn_before_days if policy else \
             self.service.config().policy(record.host).warn_before_days
-        if not lifecycle.warning_due(record, now, days):
+        if not freshness.warning_due(record, now, days):
             return
-        left = lifecycle.days_left(record, now)
+        left = freshness.days_left(record, now)
         self.service.warn("the %s %s for %s expires on %s (%s); it cannot renew itself: create "
                           "a new one and run credhelper add %s%s" % (
                               _kind(record), record.hint, record.host, record.expires_at
@@ -395,7 +403,7 @@ class Keeper:
         self.save(record.replace(warned_at=int(now)))
 
     def client(self, record):
-        from .gitlab.client import GitLabClient
+        from credhelper.gitlab.client import GitLabClient
 
         settings = self.service.config().host(record.host)
         api_url = record.api_url or settings.api_url
@@ -409,8 +417,8 @@ class Keeper:
         """For a DPoP-bound token: make a fresh proof for each API call's method and URL."""
         if not record.dpop_key:
             return None
-        from . import sshkeys
-        from .gitlab.dpop import make_proof
+        from credhelper.gitlab import sshkeys
+        from credhelper.gitlab.dpop import make_proof
 
         key = sshkeys.load(record.dpop_key)     # once per process: it may ask a passphrase
         if not key.is_rsa:
@@ -432,13 +440,13 @@ class Keeper:
             facts = _pat_facts(self.client(record).token_self(secret))
         state = facts.pop("state", OK)
         if state != OK:
-            from .gitlab.errors import TokenRejected
+            from credhelper.gitlab.errors import TokenRejected
 
             raise TokenRejected(state, "the server says the token %s" % (
                 "was revoked" if state == REVOKED else "has expired"))
         record = record.replace(checked_at=int(now), state=OK,
                                 config_mtime=self.service.config_changed_at(), **facts)
-        return record.replace(next_check_at=lifecycle.next_check_at(record, now, policy))
+        return record.replace(next_check_at=freshness.next_check_at(record, now, policy))
 
 
 def refresh_slot(record):
@@ -480,7 +488,7 @@ def _pat_facts(info):
         expires_at = info["expires_at"]
         if isinstance(expires_at, str):
             try:
-                lifecycle.parse_date(expires_at[:10])
+                dates.parse_date(expires_at[:10])
                 facts["expires_at"] = expires_at[:10]
             except ValueError:
                 pass
@@ -503,7 +511,7 @@ def _oauth_facts(info, now):
         left = info.get("expires_in_seconds")
     if isinstance(left, (int, float)):
         facts["expires_utc"] = int(now + left)
-        facts["expires_at"] = lifecycle.date_from_days(int((now + left) // DAY))
+        facts["expires_at"] = dates.date_from_days(int((now + left) // DAY))
     scopes = info.get("scopes") or info.get("scope")
     if isinstance(scopes, str):
         scopes = scopes.split()
@@ -519,10 +527,10 @@ def _day_before_limit(message):
     if not found:
         return None
     try:
-        year, month, day = lifecycle.parse_date(found.group(1))
+        year, month, day = dates.parse_date(found.group(1))
     except ValueError:
         return None
-    return lifecycle.date_from_days(lifecycle.days_from_civil(year, month, day) - 1)
+    return dates.date_from_days(dates.days_from_civil(year, month, day) - 1)
 
 
 def _plausible_token(value):
@@ -535,7 +543,7 @@ def _same_slot(a, b):
 
 
 def _kind(record):
-    from .model import KIND_NAMES
+    from credhelper.rules.model import KIND_NAMES
 
     return KIND_NAMES.get(record.kind, "token")
 

@@ -9,7 +9,7 @@ import errno
 import json
 import os
 
-from .errors import ConfigError
+from credhelper.errors import ConfigError
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600

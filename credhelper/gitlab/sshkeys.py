@@ -18,7 +18,7 @@ import os
 import socket
 import struct
 
-from .errors import CredhelperError
+from credhelper.errors import CredhelperError
 
 MIN_RSA_BITS = 2048
 _EC_ALGORITHMS = {"secp256r1": ("ES256", "P-256", 32), "secp384r1": ("ES384", "P-384", 48),

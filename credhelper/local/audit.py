@@ -8,8 +8,8 @@ import json
 import os
 import time
 
-from . import paths
-from .files import PRIVATE_FILE_MODE, ensure_private_dir
+from credhelper.local import paths
+from credhelper.local.files import PRIVATE_FILE_MODE, ensure_private_dir
 
 
 def record_event(event, record, **details):

@@ -1,0 +1,85 @@
+"""What the server's answers say about a token, as record fields (docs/gitlab.md#token-self-information).
+
+Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted.
+"""
+
+from __future__ import annotations
+
+from credhelper.rules import dates
+from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DAY = 86400
+# TokenRejected.reason -> the record state it proves
+REJECTION_STATES = {"expired": EXPIRED, "revoked": REVOKED, "unknown": UNKNOWN}
+
+
+def pat_facts(info: dict[str, Any]) -> dict[str, Any]:
+    """GET .../personal_access_tokens/self (or a rotation answer) -> record fields."""
+    facts: dict[str, Any] = {}
+    if isinstance(info.get("id"), int):
+        facts["token_id"] = info["id"]
+    if isinstance(info.get("name"), str):
+        facts["token_name"] = info["name"][:200]
+    if isinstance(info.get("user_id"), int):
+        facts["user_id"] = info["user_id"]
+    if isinstance(info.get("scopes"), list):
+        facts["scopes"] = sorted(str(s) for s in info["scopes"])
+    if "expires_at" in info:
+        expires_at = info["expires_at"]
+        if isinstance(expires_at, str):
+            try:
+                dates.parse_date(expires_at[:10])
+                facts["expires_at"] = expires_at[:10]
+            except ValueError:
+                pass
+        elif expires_at is None:
+            facts["expires_at"] = None
+    if info.get("revoked") is True:
+        facts["state"] = REVOKED
+    elif info.get("expired") is True:
+        facts["state"] = EXPIRED
+    elif info.get("active") is False:
+        facts["state"] = REVOKED
+    return facts
+
+
+def oauth_facts(info: dict[str, Any], now: float) -> dict[str, Any]:
+    """GET /oauth/token/info -> record fields (OAuth tokens live hours, so expiry is exact)."""
+    facts: dict[str, Any] = {}
+    left = info.get("expires_in")
+    if left is None:
+        left = info.get("expires_in_seconds")
+    if isinstance(left, (int, float)):
+        facts["expires_utc"] = int(now + left)
+        facts["expires_at"] = dates.date_from_days(int((now + left) // DAY))
+    scopes = info.get("scopes") or info.get("scope")
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if isinstance(scopes, list):
+        facts["scopes"] = sorted(str(s) for s in scopes)
+    if isinstance(info.get("resource_owner_id"), int):
+        facts["user_id"] = info["resource_owner_id"]
+    return facts
+
+
+def day_before_limit(message: str) -> str | None:
+    """From GitLab's "... must be before YYYY-MM-DD" refusal: the last day it accepts."""
+    import re
+
+    found = re.search(r"(\d{4}-\d{2}-\d{2})", message)
+    if not found:
+        return None
+    try:
+        year, month, day = dates.parse_date(found.group(1))
+    except ValueError:
+        return None
+    return dates.date_from_days(dates.days_from_civil(year, month, day) - 1)
+
+
+def plausible_token(value: object) -> bool:
+    return isinstance(value, str) and 8 <= len(value) <= 4096 and value.isprintable() \
+        and not any(c.isspace() for c in value)
