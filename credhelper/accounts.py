@@ -1,20 +1,25 @@
-"""What the admin commands do to the registry and the stores, without any printing.
-
-Every change writes the secret first and the metadata second, both atomically, so an
-interruption leaves at worst an unreferenced secret, never a record without its token.
-"""
+"""What the admin commands do to the token index and the stores, without any printing."""
 
 import re
 
 from credhelper.errors import CredhelperError, InvalidInput
 from credhelper.rules import dates, freshness
 from credhelper.rules.hosts import normalise_host, normalise_path
-from credhelper.rules.model import ADDED, CI_ENV, DEPLOY, JOB, JOB_USERNAME, KINDS, PAT, TokenRecord
+from credhelper.rules.model import (
+    ADDED,
+    CI_ENV,
+    DEPLOY,
+    JOB,
+    JOB_USERNAME,
+    KINDS,
+    PAT,
+    TokenRecord,
+    kind_from_prefix,
+)
 from credhelper.rules.redact import redact
 from credhelper.service import new_id
 
 MAX_TOKEN_LENGTH = 4096
-_PREFIX_KINDS = (("glpat-", PAT), ("gldt-", DEPLOY), ("glcbt-", JOB))
 _USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
 _SCOPE = re.compile(r"^[a-z_]{1,64}$")
 
@@ -39,10 +44,11 @@ def check_token(token):
 
 
 def guess_kind(token):
-    for prefix, kind in _PREFIX_KINDS:
-        if token.startswith(prefix):
-            return kind
-    raise InvalidInput("cannot tell what kind of token this is; pass --kind pat|deploy|oauth|job")
+    kind = kind_from_prefix(token)
+    if kind is None:
+        raise InvalidInput("cannot tell what kind of token this is; pass --kind "
+                           "pat|deploy|oauth|job")
+    return kind
 
 
 def build_record(host, token, kind=None, username=None, path=None, expires_at=None,
@@ -80,11 +86,6 @@ def build_record(host, token, kind=None, username=None, path=None, expires_at=No
         added_at=today, client_id=client_id)
 
 
-def same_slot(a, b):
-    """Two records that would answer exactly the same requests: adding one replaces the other."""
-    return (a.host, a.path, a.kind, a.username) == (b.host, b.path, b.kind, b.username)
-
-
 def dpop_key_spec(spec, kind):
     """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
     import os
@@ -101,7 +102,7 @@ def dpop_key_spec(spec, kind):
 
 def dpop_record(service, host):
     """The access token registered for ``host`` that `dpop-gen` signs for."""
-    records = [r for r in service.registry.load()
+    records = [r for r in service.tokens.load()
                if r.host == host and r.kind == PAT and r.origin == ADDED]
     records.sort(key=lambda r: (r.path is not None, r.dpop_key is None))
     return records[0] if records else None
@@ -117,7 +118,7 @@ def inspect(service, record, token):
     from credhelper.gitlab.errors import ApiError, Refused, TokenRejected
 
     try:
-        return service.keeper().inspect(record, token)
+        return service.keeper().inspect(record, token, service.context())
     except TokenRejected as rejected:
         raise CredhelperError("not added: %s says the token %s" % (record.host, {
             "expired": "has expired", "revoked": "was revoked",
@@ -143,7 +144,7 @@ def revoke(service, record):
         raise CredhelperError("only access tokens can be revoked through the API; revoke the "
                               "%s in GitLab's settings" % record.kind)
     try:
-        service.keeper().revoke(record)
+        service.keeper().revoke(record, service.context())
     except TokenRejected:
         pass   # expired, revoked or unknown already: nothing left to revoke
 
@@ -163,19 +164,7 @@ def add_token(service, record, token, store=None, refresh_token=None):
     else:
         store_name, backend = store, None
     record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
-    replaced = []
-    with service.registry.lock():
-        service.store_for(record).set(record, token)
-        if refresh_token:
-            from credhelper.lifecycle.keeper import refresh_slot
-
-            service.store_for(record).set(refresh_slot(record), refresh_token)
-        current = service.registry.load()
-        replaced = [r for r in current if r.origin == ADDED and same_slot(r, record)]
-        service.registry.save([r for r in current if r not in replaced] + [record])
-    for old in replaced:
-        forget_secrets(service, old)
-    return record, replaced
+    return record, service.register(record, token, refresh_token)
 
 
 def select(records, host, path=None, kind=None, username=None, every=False):
@@ -187,21 +176,6 @@ def select(records, host, path=None, kind=None, username=None, every=False):
     if username:
         chosen = [r for r in chosen if r.username == username]
     return chosen
-
-
-def remove_tokens(service, records):
-    ids = {r.id for r in records}
-    service.registry.update(lambda current: [r for r in current if r.id not in ids])
-    for record in records:
-        forget_secrets(service, record)
-
-
-def forget_secrets(service, record):
-    from credhelper.lifecycle.keeper import refresh_slot
-
-    service.delete_secret(record)
-    if record.client_id:
-        service.delete_secret(refresh_slot(record))
 
 
 def state_name(record, now):

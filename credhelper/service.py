@@ -1,90 +1,96 @@
-"""What every protocol adapter asks of credhelper, for one request: a credential (``lookup``),
-"remember this one" (``remember``, git's store) and "this one was refused" (``reject``, git's
-erase).  It joins the registry, the CI environment, the resolver, the lifecycle rules and the
-stores; the adapters only translate their wire format to and from it.
+"""What every protocol adapter and admin command asks of credhelper: a credential
+(``lookup``), "remember this one" (``remember``, git's store), "this one was refused"
+(``reject``, git's erase), and the container-registry variants of those.
+
+It joins the token index, the secrets, the CI environment, the resolver and the lifecycle;
+the adapters only translate their wire format to and from it.  Calls go one way:
+protocols and cli -> service -> rules, lifecycle -> local files, stores, GitLab client.
 """
 
+from __future__ import annotations
+
 import os
-import sys
 import time
 
-from credhelper.errors import CredhelperError, StoreError
+from credhelper.errors import StoreError
+from credhelper.local.config import Settings
 from credhelper.local.token_index import TokenIndex
-from credhelper.rules import container_registries, dates, freshness, resolver
+from credhelper.rules import freshness, resolver
 from credhelper.rules.model import (
     ADDED,
     CI_ENV,
-    DEPLOY,
-    DOCKER_STORE,
     GIT_STORE,
-    KIND_NAMES,
-    LOST,
     NEEDS_CHECK,
     PASSWORD,
-    PAT,
     REGISTRY,
-    REVOKED,
-    UNKNOWN,
     Answer,
     Request,
     TokenRecord,
+    kind_from_prefix,
 )
 from credhelper.rules.redact import redact, scrub
-from credhelper.stores import CI, ci_env, open_store
+from credhelper.stores import Secrets, ci_env
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from credhelper.lifecycle.context import RequestContext
+    from credhelper.lifecycle.keeper import Keeper
+    from credhelper.local.config import Config
 
 
-def warn(message):
+def warn(message: str) -> None:
     """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed of anything
     token-shaped, since messages can quote a server's own error text."""
+    import sys
+
     sys.stderr.write("credhelper: %s\n" % scrub(" ".join(str(message).split())))
     sys.stderr.flush()
 
 
 class Service:
-    def __init__(self, registry=None, environ=None, clock=time.time, warn=warn, config=None):
-        self.registry = registry or TokenIndex()
+    def __init__(self, tokens: TokenIndex | None = None,
+                 environ: Mapping[str, str] | None = None,
+                 clock: Callable[[], float] = time.time, warn: Callable[[str], None] = warn,
+                 config: Config | None = None) -> None:
+        self.tokens = tokens or TokenIndex()
         self.environ = os.environ if environ is None else environ
         self.clock = clock
         self.warn = warn
-        self._config = config
-        self._config_changed_at = False   # not looked at yet
-        self._keeper = None
-        self._stores = {}
+        self.settings = Settings(config)
+        self.secrets = Secrets(self.tokens.directory, self.environ)
+        self._keeper: Keeper | None = None
 
-    # -- the three operations --------------------------------------------------------------
+    # -- git's three operations ------------------------------------------------------------
 
-    def lookup(self, request, records=None, explain=True):
+    def lookup(self, request: Request, records: list[TokenRecord] | None = None,
+               explain: bool = True) -> Answer | None:
         """The best working credential for ``request``, or None (the client then goes on).
 
         A token whose record says it needs attention (a check, a rotation, an interrupted
-        rotation, an expiry warning) goes through the keeper first; every other ``get`` is a
-        read of two small files.
+        rotation, an expiry warning) goes through the keeper first, with a request context
+        of its own; every other ``get`` is a read of two small files.
         """
-        records = self._records() if records is None else records
-        allow_http = self._allow_http(request)
+        records = self.records() if records is None else records
+        allow_http = self.allow_http(request)
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
-            if freshness.needs_attention(record, now, self.config_changed_at()):
-                record = self.keeper().attend(record)
-                if record is None or freshness.unusable_reason(record, self.clock()):
+            if freshness.needs_attention(record, now, self.settings.changed_at()):
+                attended = self.keeper().attend(record, self.context())
+                if attended is None or freshness.unusable_reason(attended, self.clock()):
                     continue
+                record = attended
             secret = self.secret(record)
             if secret:
                 return Answer(record.login_name(request.username), secret,
                               freshness.expiry_utc(record), record)
         if explain:
-            self._explain_nothing(self._records(), request, self.clock(), allow_http)
+            self._explain_nothing(self.records(), request, self.clock(), allow_http)
         return None
 
-    def lookup_quietly(self, host):
-        """``lookup`` for ``https://HOST`` without warnings (for reports)."""
-        warn, self.warn = self.warn, lambda message: None
-        try:
-            return self.lookup(Request("https", host))
-        finally:
-            self.warn = warn
-
-    def remember(self, request, username, secret, origin=GIT_STORE):
+    def remember(self, request: Request, username: str | None, secret: str | None,
+                 origin: str = GIT_STORE) -> None:
         """Keep a credential a client obtained elsewhere: git's ``store`` (for a host we
         manage only), ``docker login`` (origin DOCKER_STORE, for the registry it names),
         ``cargo login`` or ``terraform login``."""
@@ -94,159 +100,127 @@ class Service:
             from credhelper.errors import ProtocolError
 
             raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
-        allow_http = self._allow_http(request)
-        if not resolver.transport_allowed(request.protocol, allow_http):
+        if not resolver.transport_allowed(request.protocol, self.allow_http(request)):
             return
-        records = self._records()
-        if origin == GIT_STORE and not self._manages(records, request.host):
+        records = self.records()
+        if origin == GIT_STORE and not self.manages(request.host, records):
             return
-        served = self.lookup_registry(request) if request.service == REGISTRY else None
-        if served is not None and (served.username, served.secret) == (username, secret):
-            return  # docker login with the very token we serve
-        same_login = [r for r in resolver.matching(records, request, allow_http)
-                      if r.login_name(username) == username]
-        if any(self.secret(r, quiet=True) == secret for r in same_login):
-            return  # the client is storing what we just gave it
-        record = TokenRecord(id=new_id(), host=request.host, kind=guess_kind(secret),
-                             username=username, path=request.path, origin=origin,
-                             hint=redact(secret), added_at=self._today())
+        if self._already_served(request, records, username, secret):
+            return
         store_name, backend = self.default_store()
-        record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
-        old = []
+        record = TokenRecord(id=new_id(), host=request.host,
+                             kind=kind_from_prefix(secret) or PASSWORD, username=username,
+                             path=request.path, origin=origin, hint=redact(secret),
+                             added_at=self._today(), store=store_name,
+                             extra={"backend": backend} if backend else {})
+        self.register(record, secret)
 
-        def upsert(current):
-            old.extend(r for r in current if r.origin == origin and _same_slot(r, record))
-            return [r for r in current if r not in old] + [record]
-
-        with self.registry.lock():
-            self.store_for(record).set(record, secret)
-            current = self.registry.load()
-            self.registry.save(upsert(current))
-        for stale in old:
-            self.delete_secret(stale)
-
-    # -- container registries (docker's protocol) -------------------------------------------
-
-    def lookup_registry(self, request):
-        """A credential for a registry: what ``docker login`` stored for it, else the token
-        of the GitLab host it belongs to (with the same lifecycle as git's)."""
-        records = self._records()       # read once for both hosts: this is docker's hot path
-        answer = self.lookup(request, records, explain=False)
-        if answer is not None:
-            return answer
-        owner = container_registries.gitlab_host_for(request.host, records, self.environ, self.config)
-        if owner is None or owner == request.host:
-            return None
-        return self.lookup(Request(request.protocol, owner, service=REGISTRY,
-                                   operation=request.operation), records)
-
-    def forget_registry(self, request):
-        """``docker logout``: forget what docker stored.  A token the user registered is only
-        removed by `credhelper remove`: raise so docker tells the user, never drop it silently.
-        Returns the number of credentials forgotten."""
-        forgotten = self.forget_stored(request, DOCKER_STORE)
-        if forgotten:
-            return forgotten
-        records = self._records()
-        owner = container_registries.gitlab_host_for(request.host, records, self.environ, self.config)
-        managed = [r for r in records if r.host == owner and r.origin == ADDED]
-        if owner is not None and managed:
-            from credhelper.local import audit
-
-            audit.record_event("logout-refused", managed[0], registry=request.host)
-            raise CredhelperError(
-                "credhelper manages the token for %s (it belongs to %s); it was not removed. "
-                "To stop serving it: credhelper remove %s" % (request.host, owner, owner))
-        return 0
-
-    def forget_stored(self, request, origin):
-        """Forget what a client's login stored for this host (docker/cargo/terraform logout);
-        returns how many credentials were forgotten."""
-        stored = [r for r in self.registry.load()
-                  if r.host == request.host and r.origin == origin]
-        if stored:
-            ids = {r.id for r in stored}
-            self.registry.update(lambda current: [r for r in current if r.id not in ids])
-            for record in stored:
-                self.delete_secret(record)
-        return len(stored)
-
-    def list_registries(self):
-        """{registry: username} for everything ``get`` would answer."""
-        records = self._records()
-        listing = {}
-        for registry, owner in container_registries.served_registries(records, self.environ,
-                                                            self.config()).items():
-            found = resolver.candidates(records, Request("https", owner, service=REGISTRY),
-                                        self.clock())
-            if found:
-                listing[registry] = found[0].login_name()
-        for record in records:
-            if record.origin == DOCKER_STORE:
-                listing[record.host] = record.username
-        return listing
-
-    def reject(self, request, username, secret):
+    def reject(self, request: Request, username: str | None, secret: str | None) -> None:
         """A client says the server refused this credential (git's ``erase``).
 
         Tokens the user added are never dropped here: they are marked for re-checking and the
         user is told; credentials git stored are forgotten, as ``git credential-store`` does.
         """
-        records = self._records()
-        allow_http = self._allow_http(request)
-        hits = [r for r in resolver.matching(records, request, allow_http)
+        hits = [r for r in resolver.matching(self.records(), request, self.allow_http(request))
                 if r.origin != CI_ENV and (not username or r.login_name(username) == username)
                 and (secret is None or self.secret(r, quiet=True) == secret)]
-        if not hits:
-            return
         forget = {r.id for r in hits if r.origin == GIT_STORE}
         flag = {r.id for r in hits if r.origin == ADDED and secret is not None}
+        if not hits:
+            return
 
-        def change(current):
+        def change(current: list[TokenRecord]) -> list[TokenRecord]:
             kept = [r for r in current if r.id not in forget]
             return [r.replace(state=NEEDS_CHECK) if r.id in flag else r for r in kept]
 
-        self.registry.update(change)
+        self.tokens.update(change)
         for record in hits:
             if record.id in forget:
                 self.delete_secret(record)
             elif record.id in flag:
+                from credhelper.lifecycle.explain import kind_name
+
                 self.warn("%s refused the %s %s; it stays registered and will be re-checked "
                           "(to drop it: credhelper remove %s%s)"
-                          % (record.host, _kind_name(record), record.hint or "token",
+                          % (record.host, kind_name(record), record.hint or "token",
                              record.host, " --path " + record.path if record.path else ""))
+
+    # -- registering and forgetting ----------------------------------------------------------
+
+    def register(self, record: TokenRecord, secret: str, refresh_token: str | None = None
+                 ) -> list[TokenRecord]:
+        """Store ``secret`` for ``record`` and index it, replacing the records of the same
+        slot; returns those.  The secret is written first and the metadata second, both
+        atomically, so an interruption leaves at worst an unreferenced secret, never a record
+        without its token."""
+        replaced: list[TokenRecord] = []
+        with self.tokens.lock():
+            self.secrets.set(record, secret)
+            if refresh_token:
+                from credhelper.lifecycle.journal import refresh_slot
+
+                self.secrets.set(refresh_slot(record), refresh_token)
+            current = self.tokens.load()
+            replaced = [r for r in current if r.slot() == record.slot()]
+            self.tokens.save([r for r in current if r not in replaced] + [record])
+        for old in replaced:
+            self.forget_secrets(old)
+        return replaced
+
+    def forget(self, records: list[TokenRecord]) -> None:
+        """Drop ``records`` from the index, then their secrets."""
+        ids = {r.id for r in records}
+        self.tokens.update(lambda current: [r for r in current if r.id not in ids])
+        for record in records:
+            self.forget_secrets(record)
+
+    def forget_stored(self, request: Request, origin: str) -> int:
+        """Forget what a client's login stored for this host (docker/cargo/terraform logout);
+        returns how many credentials were forgotten."""
+        stored = [r for r in self.tokens.load()
+                  if r.host == request.host and r.origin == origin]
+        if stored:
+            self.forget(stored)
+        return len(stored)
+
+    def forget_secrets(self, record: TokenRecord) -> None:
+        from credhelper.lifecycle.journal import refresh_slot
+
+        self.delete_secret(record)
+        if record.client_id:
+            self.delete_secret(refresh_slot(record))
 
     # -- shared plumbing -------------------------------------------------------------------
 
-    def keeper(self):
+    def records(self) -> list[TokenRecord]:
+        """Every record that may answer: the index, then the CI job's credentials."""
+        return self.tokens.load() + ci_env.records(self.environ)
+
+    def manages(self, host: str, records: list[TokenRecord] | None = None) -> bool:
+        """Is ``host`` a GitLab host credhelper answers for (a token or a config table)?"""
+        records = self.records() if records is None else records
+        return (any(r.host == host and r.origin in (ADDED, CI_ENV) for r in records)
+                or host in self.config().hosts)
+
+    def keeper(self) -> Keeper:
         if self._keeper is None:
+            from credhelper.lifecycle.book import TokenBook
             from credhelper.lifecycle.keeper import Keeper
 
-            self._keeper = Keeper(self)
+            self._keeper = Keeper(TokenBook(self.tokens, self.secrets), self.settings)
         return self._keeper
 
-    def config_changed_at(self):
-        if self._config_changed_at is False:
-            from credhelper.local.config import changed_at
+    def context(self, budget: float | None = None) -> RequestContext:
+        """A fresh context for one request: this service's clock and warnings, a full
+        network budget of its own."""
+        from credhelper.lifecycle.context import API_BUDGET, RequestContext
 
-            self._config_changed_at = changed_at()
-        return self._config_changed_at
+        return RequestContext(self.clock, self.warn, API_BUDGET if budget is None else budget)
 
-    def config(self):
-        if self._config is None:
-            from credhelper.local import config
+    def config(self) -> Config:
+        return self.settings.config()
 
-            self._config = config.load()
-        return self._config
-
-    def store_for(self, record):
-        key = (record.store, record.extra.get("backend"))
-        if key not in self._stores:
-            self._stores[key] = open_store(record.store, record.extra.get("backend"),
-                                           data_dir=self.registry.directory)
-        return self._stores[key]
-
-    def default_store(self):
+    def default_store(self) -> tuple[str, str | None]:
         """(store name, keyring backend or None) for new tokens, as the config asks."""
         choice = self.config().store
         if choice == "file":
@@ -261,83 +235,58 @@ class Service:
             return "file", None
         return "keyring", backend
 
-    def _allow_http(self, request):
+    def allow_http(self, request: Request) -> bool:
         """Plain http only where the config allows it for that host (read only then)."""
         return request.protocol == "http" and self.config().host(request.host).allow_http
 
-    def _records(self):
-        return self.registry.load() + ci_env.records(self.environ)
+    def secret(self, record: TokenRecord, quiet: bool = False) -> str | None:
+        return self.secrets.get(record, None if quiet else self.warn)
 
-    def secret(self, record, quiet=False):
-        if record.store == CI:
-            return ci_env.secret(record, self.environ)
-        try:
-            return self.store_for(record).get(record)
-        except StoreError as error:
-            if not quiet:
-                self.warn(str(error))
-            return None
+    def delete_secret(self, record: TokenRecord) -> None:
+        self.secrets.delete(record, self.warn)
 
-    def delete_secret(self, record):
-        try:
-            self.store_for(record).delete(record)
-        except StoreError as error:
-            self.warn(str(error))
+    def _already_served(self, request: Request, records: list[TokenRecord], username: str,
+                        secret: str) -> bool:
+        """Is a client storing what we just gave it (git after a fetch, docker login with
+        the token we serve)?"""
+        if request.service == REGISTRY:
+            from credhelper.registry_service import lookup_registry
 
-    def _manages(self, records, host):
-        return (any(r.host == host and r.origin in (ADDED, CI_ENV) for r in records)
-                or host in self.config().hosts)
+            served = lookup_registry(self, request)
+            if served is not None and (served.username, served.secret) == (username, secret):
+                return True
+        same_login = [r for r in resolver.matching(records, request, self.allow_http(request))
+                      if r.login_name(username) == username]
+        return any(self.secret(r, quiet=True) == secret for r in same_login)
 
-    def _explain_nothing(self, records, request, now, allow_http):
+    def _explain_nothing(self, records: list[TokenRecord], request: Request, now: float,
+                         allow_http: bool) -> None:
         """Say why a host we know gets nothing, so the user is not left with a bare prompt."""
         for record in resolver.matching(records, request, allow_http):
             reason = freshness.unusable_reason(record, now)
             if reason and record.origin == ADDED:
+                from credhelper.lifecycle.explain import explain_unusable
+
                 self.warn(explain_unusable(record, reason))
                 return
         if request.protocol == "http" and any(r.host == request.host for r in records):
             self.warn("not sending a token for %s over plain http (set allow_http in the "
                       "config to allow it)" % request.host)
 
-    def _today(self):
-        day = int(self.clock() // 86400)
-        return dates.date_from_days(day)
+    def _today(self) -> str:
+        from credhelper.rules.dates import date_from_days
+
+        return date_from_days(int(self.clock() // 86400))
 
 
-def explain_unusable(record, reason):
-    """One line: which token, why it is not served, and what to run."""
-    if record.state == LOST:
-        from credhelper.lifecycle.keeper import recovery_steps
-
-        return recovery_steps(record)
-    again = "credhelper add %s%s" % (record.host, " --path " + record.path if record.path else "")
-    if record.state == UNKNOWN:
-        return ("the %s %s for %s is unknown to the server (deleted, or made on another "
-                "instance); check it, then run: %s" % (_kind_name(record), record.hint,
-                                                      record.host, again))
-    if record.state == REVOKED:
-        return ("the %s %s for %s was revoked on the server; create a new one and run: %s"
-                % (_kind_name(record), record.hint, record.host, again))
-    return ("the %s %s for %s %s; create a new one and run: %s"
-            % (_kind_name(record), record.hint or "token", record.host, reason, again))
-
-
-def new_id():
+def new_id() -> str:
     return os.urandom(8).hex()
 
 
-def guess_kind(secret):
-    """The kind of a credential git stored: by GitLab's token prefixes, else a password."""
-    if secret.startswith("glpat-"):
-        return PAT
-    if secret.startswith("gldt-"):
-        return DEPLOY
-    return PASSWORD
-
-
-def _same_slot(a, b):
-    return (a.host, a.path, a.username) == (b.host, b.path, b.username)
-
-
-def _kind_name(record):
-    return KIND_NAMES.get(record.kind, "token")
+def quiet_lookup(service: Service, host: str) -> Answer | None:
+    """``lookup`` for ``https://HOST`` without warnings (for reports)."""
+    saved, service.warn = service.warn, lambda message: None
+    try:
+        return service.lookup(Request("https", host))
+    finally:
+        service.warn = saved

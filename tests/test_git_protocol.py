@@ -190,7 +190,7 @@ def test_store_keeps_a_new_credential_for_a_known_host_only(tmp_path):
     call(service, "store", "protocol=https\nhost=gitlab.example.com\npath=other/project.git\n"
                            "username=bob\npassword=glpat-fromelsewherefromelsewhere\n")
     call(service, "store", "protocol=https\nhost=unknown.example\nusername=bob\npassword=x\n")
-    records = service.registry.load()
+    records = service.tokens.load()
     assert [r.host for r in records] == ["gitlab.example.com", "gitlab.example.com"]
     stored = records[1]
     assert (stored.origin, stored.username, stored.path, stored.kind) == (
@@ -202,17 +202,17 @@ def test_store_keeps_a_new_credential_for_a_known_host_only(tmp_path):
 
 def test_store_of_our_own_answer_changes_nothing(tmp_path):
     service, _ = helper(tmp_path, [pat()])
-    before = service.registry.load()
+    before = service.tokens.load()
     call(service, "store", "protocol=https\nhost=gitlab.example.com\nusername=oauth2\n"
                            "password=%s\n" % TOKEN)
-    assert service.registry.load() == before
+    assert service.tokens.load() == before
 
 
 def test_erase_marks_an_added_token_for_recheck_and_keeps_it(tmp_path):
     service, warnings = helper(tmp_path, [pat()])
     call(service, "erase", "protocol=https\nhost=gitlab.example.com\nusername=oauth2\n"
                            "password=%s\n" % TOKEN)
-    (record,) = service.registry.load()
+    (record,) = service.tokens.load()
     assert record.state == "needs-check"
     assert "re-checked" in warnings[0] and TOKEN not in warnings[0]
     assert "password=%s" % TOKEN in call(service, "get",
@@ -223,7 +223,7 @@ def test_erase_of_another_password_leaves_the_token_alone(tmp_path):
     service, warnings = helper(tmp_path, [pat()])
     call(service, "erase", "protocol=https\nhost=gitlab.example.com\nusername=oauth2\n"
                            "password=not-ours\n")
-    assert service.registry.load()[0].state == "ok" and warnings == []
+    assert service.tokens.load()[0].state == "ok" and warnings == []
 
 
 def test_erase_forgets_what_git_stored(tmp_path):
@@ -232,7 +232,7 @@ def test_erase_forgets_what_git_stored(tmp_path):
             "password=glpat-fromelsewherefromelsewhere\n")
     call(service, "store", text)
     call(service, "erase", text)
-    assert [r.origin for r in service.registry.load()] == ["added"]
+    assert [r.origin for r in service.tokens.load()] == ["added"]
 
 
 def test_warnings_are_scrubbed_of_anything_token_shaped(capsys):

@@ -357,3 +357,23 @@ def test_oauth_token_checked_and_refreshed_near_expiry(gitlab, gitlab_host):
     assert secret and secret != oauth.token
     assert gitlab.state.is_active(gitlab.state.find_token(secret))
     assert not gitlab.state.is_active(gitlab.state.find_token(oauth.token))
+
+
+def test_status_refresh_gives_every_token_its_own_network_budget(gitlab, gitlab_host):
+    """Four tokens, a healthy server that takes 2.5 s per answer: one budget for the whole
+    command ran out after two of them and put the rest into the backoff (issue 9)."""
+    for n in range(4):
+        token = gitlab.state.create_pat("alice", ["read_repository"], expires_at=utc_today(90))
+        credhelper("add", gitlab_host, "--path", "group%d" % n, input=token.token)
+    checked_before = [row["checked_at"] for row in status()]
+    slow = gitlab.faults.timeout("GET", SELF, seconds=2.5, handle=True, times=4)
+    credhelper("status", "--refresh")
+    assert slow.used_up
+    rows = status()
+    assert len(rows) == 4
+    assert all(row["checked_at"] > before for row, before in zip(rows, checked_before))
+    tokens = json.load(open(os.path.join(os.environ["XDG_DATA_HOME"], "credhelper",
+                                         "tokens.json")))["tokens"]
+    assert [t.get("backoff_until") for t in tokens] == [None] * 4
+    assert all(row["state"] == "ok" for row in rows)
+    assert calls(gitlab, "GET", SELF) >= 8     # four at add, four slow ones at refresh

@@ -229,9 +229,9 @@ def cmd_status(args):
         from credhelper.service import Service
 
         service = Service()
-        for record in service.registry.load():
-            if record.origin == "added":
-                service.keeper().attend(record, force_check=True)
+        for record in service.tokens.load():
+            if record.origin == "added":   # each token gets a request context of its own
+                service.keeper().attend(record, service.context(), force_check=True)
     records = TokenIndex().load()
     if args.host:
         host = admin.host_argument(args.host)
@@ -252,7 +252,7 @@ def cmd_status(args):
         row["store"], row["token"], row["state"]) for row in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     for line in table:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return 0
 
 
@@ -262,17 +262,17 @@ def cmd_remove(args):
 
     service = Service()
     host = admin.host_argument(args.host)
-    chosen = admin.select(service.registry.load(), host, args.path, args.kind, args.username,
+    chosen = admin.select(service.tokens.load(), host, args.path, args.kind, args.username,
                           every=args.all)
     if not chosen:
-        others = [r for r in service.registry.load() if r.host == host]
+        others = [r for r in service.tokens.load() if r.host == host]
         hint = "; registered there: %s" % ", ".join(
             "--path %s" % r.path if r.path else "(no path)" for r in others) if others else ""
         raise CredhelperError("no matching token for %s%s" % (host, hint))
     if args.revoke:
         for record in chosen:
             admin.revoke(service, record)
-    admin.remove_tokens(service, chosen)
+    service.forget(chosen)
     for record in chosen:
         print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
                                          " (path %s)" % record.path if record.path else ""))
@@ -285,16 +285,16 @@ def cmd_rotate(args):
 
     service = Service()
     host = admin.host_argument(args.host)
-    chosen = [r for r in admin.select(service.registry.load(), host, args.path)
+    chosen = [r for r in admin.select(service.tokens.load(), host, args.path)
               if r.kind in ("pat", "oauth") and r.origin == "added"]
     if not chosen:
         raise CredhelperError("no access or OAuth token registered for %s%s"
                               % (host, " --path " + args.path if args.path else ""))
     for record in chosen:
-        new = service.keeper().rotate_now(record)
+        new = service.keeper().rotate_now(record, service.context())
         if new is None or new.id == record.id:
+            from credhelper.lifecycle.explain import explain_unusable
             from credhelper.rules.freshness import unusable_reason
-            from credhelper.service import explain_unusable
 
             reason = new and unusable_reason(new, time.time())
             raise CredhelperError(explain_unusable(new, reason) if reason else
@@ -334,7 +334,9 @@ def cmd_setup_docker(args):
         wanted = [container_registries.parse_server_url(args.registry)[1]]
     else:
         service = Service()
-        wanted = sorted(service.list_registries())
+        from credhelper.registry_service import list_registries
+
+        wanted = sorted(list_registries(service))
         if not wanted:
             raise CredhelperError("no registry known yet: add a token with --registry "
                                   "REGISTRY, or name the registry here")

@@ -11,7 +11,7 @@ from credhelper.errors import CredhelperError
 from credhelper.local import config, paths
 from credhelper.rules import freshness
 from credhelper.rules.model import ADDED
-from credhelper.service import Service
+from credhelper.service import Service, quiet_lookup
 
 
 def run(service=None):
@@ -24,7 +24,7 @@ def run(service=None):
     except CredhelperError as error:
         problems.append(str(error))
         settings = config.Config()
-    data_dir = service.registry.directory
+    data_dir = service.tokens.directory
     if os.path.isdir(data_dir):
         mode = os.stat(data_dir).st_mode & 0o777
         lines.append("data dir: %s (mode %04o)" % (data_dir, mode))
@@ -42,7 +42,7 @@ def run(service=None):
                      % (store, " (%s)" % backend if backend else "", settings.store))
     except CredhelperError as error:
         problems.append(str(error))
-    records = [r for r in service.registry.load()]
+    records = [r for r in service.tokens.load()]
     by_store = {}
     for record in records:
         by_store[record.store] = by_store.get(record.store, 0) + 1
@@ -53,7 +53,7 @@ def run(service=None):
         reason = freshness.unusable_reason(record, now)
         if reason and record.origin == ADDED:
             problems.append("%s %s for %s %s" % (record.kind, record.hint, record.host, reason))
-        elif service.store_for(record).get(record) is None:
+        elif service.secret(record, quiet=True) is None:
             problems.append("%s %s for %s: its secret is missing from the %s store"
                             % (record.kind, record.hint, record.host, record.store))
     lines.extend(_git_report(service, records, problems))
@@ -72,7 +72,9 @@ def _docker_report(service, problems):
     ours = sorted(r for r, helper in entries.items() if helper == dockerconfig.HELPER_NAME)
     lines = ["docker config: %s; credHelpers for credhelper: %s"
              % (dockerconfig.config_path(), ", ".join(ours) or "none")]
-    served = service.list_registries()
+    from credhelper.registry_service import list_registries
+
+    served = list_registries(service)
     missing = sorted(set(served) - set(ours))
     if missing:
         lines.append("  registries served but not set up in docker: %s (credhelper setup "
@@ -93,7 +95,7 @@ def _git_report(service, records, problems):
         if not helpers:
             problems.append("git is not set up for %s: run credhelper setup git %s" % (host, host))
             continue
-        ours = service.lookup_quietly(host)
+        ours = quiet_lookup(service, host)
         got = gitconfig.fill(host)
         if ours is None:
             verdict = "credhelper has no usable token"

@@ -1,4 +1,5 @@
-"""What the server's answers say about a token, as record fields (docs/gitlab.md#token-self-information).
+"""What the server's answers say about a token, as record fields
+(docs/gitlab.md#token-self-information).
 
 Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted.
 """

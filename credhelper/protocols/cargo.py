@@ -42,8 +42,7 @@ def answer(request, service):
         protocol, host = parse_server_url(url)
     except CredhelperError:
         return _error("url-not-supported")
-    records = service.registry.load()
-    if not any(r.host == host for r in records) and host not in service.config().hosts:
+    if not service.manages(host):
         return _error("url-not-supported")
     operation = "write" if request.get("operation") in ("publish", "yank", "unyank",
                                                           "owners") else "read"

@@ -30,7 +30,9 @@ def run(action, data, service):
     from credhelper.rules.model import DOCKER_STORE, REGISTRY, Request
 
     if action == "list":
-        return json.dumps(service.list_registries(), sort_keys=True) + "\n", 0
+        from credhelper.registry_service import list_registries
+
+        return json.dumps(list_registries(service), sort_keys=True) + "\n", 0
     text = _text(data)
     if action == "store":
         try:
@@ -60,14 +62,18 @@ def run(action, data, service):
     protocol, host = parse_server_url(server_url)
     request = Request(protocol, host, service=REGISTRY)
     if action == "get":
-        answer = service.lookup_registry(request)
+        from credhelper.registry_service import lookup_registry
+
+        answer = lookup_registry(service, request)
         if answer is None:
             return NOT_FOUND + "\n", 1
         reply = {"ServerURL": server_url, "Username": answer.username, "Secret": answer.secret}
         return json.dumps(reply) + "\n", 0
     # erase
     try:
-        forgotten = service.forget_registry(request)
+        from credhelper.registry_service import forget_registry
+
+        forgotten = forget_registry(service, request)
     except CredhelperError as refused:
         # docker (28) swallows a helper's erase error, so say it where the user will see it
         _tell_terminal("docker-credential-gitlab: %s\n" % refused)

@@ -18,7 +18,7 @@ def blocks(service, url=None):
     from credhelper.rules.hosts import normalise_host
     from credhelper.rules.model import ADDED, PACKAGES, Request
 
-    hosts = sorted({r.host for r in service.registry.load() if r.origin == ADDED})
+    hosts = sorted({r.host for r in service.tokens.load() if r.origin == ADDED})
     if url:
         try:
             wanted = normalise_host(url.split("://", 1)[-1].split("/", 1)[0])

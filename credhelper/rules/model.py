@@ -106,6 +106,18 @@ class TokenRecord:
         extra = {key: value for key, value in data.items() if key not in cls.__slots__}
         return cls(extra=extra, **known)
 
+    def slot(self):
+        """What this record answers for; a new record with the same slot replaces it.
+
+        A token the user added is one per (host, path, kind, username).  A credential a
+        client stored (git's ``store``, ``docker login``...) is one per (origin, host, path,
+        username), whatever its kind: its kind is only a guess from its prefix, and a client
+        storing a new password for the same login means to replace the old one.
+        """
+        if self.origin == ADDED:
+            return (ADDED, self.host, self.path, self.kind, self.username)
+        return (self.origin, self.host, self.path, None, self.username)
+
     def login_name(self, requested=None):
         """The username to send: the one git asked about, else ours, else the kind's default."""
         if requested:
@@ -121,6 +133,18 @@ class TokenRecord:
 
     def __eq__(self, other):
         return isinstance(other, TokenRecord) and self.to_json() == other.to_json()
+
+
+TOKEN_PREFIXES = (("glpat-", PAT), ("gldt-", DEPLOY), ("glcbt-", JOB))
+
+
+def kind_from_prefix(secret):
+    """The kind GitLab's prefix says a token is (docs/gitlab.md#token-kinds-and-prefixes),
+    or None when it has none of them."""
+    for prefix, kind in TOKEN_PREFIXES:
+        if secret.startswith(prefix):
+            return kind
+    return None
 
 
 class Request:

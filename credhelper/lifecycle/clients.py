@@ -1,0 +1,50 @@
+"""The GitLab client for one record and one request: its API origin, trust, deadline and
+DPoP proofs (docs/gitlab.md#dpop)."""
+
+from __future__ import annotations
+
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from credhelper.gitlab.client import GitLabClient
+    from credhelper.gitlab.sshkeys import SigningKey
+    from credhelper.lifecycle.context import RequestContext
+    from credhelper.local.config import Settings
+    from credhelper.rules.model import TokenRecord
+
+    ClientFactory = Callable[[TokenRecord, Settings, RequestContext], GitLabClient]
+
+# loaded once per process: opening a key may ask for its passphrase
+_signing_keys: dict[str, SigningKey] = {}
+
+
+def client_for(record: TokenRecord, settings: Settings, ctx: RequestContext) -> GitLabClient:
+    from credhelper.gitlab.client import GitLabClient
+
+    host_settings = settings.host(record.host)
+    api_url = record.api_url or host_settings.api_url
+    base_url = "https://" + record.host
+    if api_url and api_url.rstrip("/").endswith("/api/v4"):
+        base_url = api_url.rstrip("/")[:-len("/api/v4")]   # OAuth lives beside the API
+    return GitLabClient(base_url, api_url, ca_file=host_settings.ca_file,
+                        deadline=ctx.deadline, proof=_prover(record, ctx))
+
+
+def _prover(record: TokenRecord, ctx: RequestContext
+            ) -> Callable[[str, str, str], str] | None:
+    """For a DPoP-bound token: a fresh proof for each API call's method and URL."""
+    if not record.dpop_key:
+        return None
+    from credhelper.gitlab import sshkeys
+    from credhelper.gitlab.dpop import make_proof
+
+    key = _signing_keys.get(record.dpop_key)
+    if key is None:
+        key = _signing_keys[record.dpop_key] = sshkeys.load(record.dpop_key)
+    if not key.is_rsa:
+        ctx.warn("%s signs %s proofs; GitLab accepts RS512 (RSA keys) only today"
+                 % (key.description, key.algorithm))
+    return lambda method, url, token: make_proof(key, token, method, url, time.time())

@@ -1,0 +1,63 @@
+"""What a person is told about a token that is not served, or whose rotation went wrong:
+one line, which token, why, and what to run.  Never the secret: only its redacted hint."""
+
+from __future__ import annotations
+
+import time
+
+from credhelper.rules.model import KIND_NAMES, LOST, OAUTH, REVOKED, UNKNOWN
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credhelper.rules.model import TokenRecord
+
+
+def kind_name(record: TokenRecord) -> str:
+    return KIND_NAMES.get(record.kind, "token")
+
+
+def add_again(record: TokenRecord) -> str:
+    return "credhelper add %s%s" % (record.host, " --path " + record.path if record.path else "")
+
+
+def explain_unusable(record: TokenRecord, reason: str) -> str:
+    """One line: which token, why it is not served, and what to run."""
+    if record.state == LOST:
+        return recovery_steps(record)
+    if record.state == UNKNOWN:
+        return ("the %s %s for %s is unknown to the server (deleted, or made on another "
+                "instance); check it, then run: %s" % (kind_name(record), record.hint,
+                                                      record.host, add_again(record)))
+    if record.state == REVOKED:
+        return ("the %s %s for %s was revoked on the server; create a new one and run: %s"
+                % (kind_name(record), record.hint, record.host, add_again(record)))
+    return ("the %s %s for %s %s; create a new one and run: %s"
+            % (kind_name(record), record.hint or "token", record.host, reason,
+               add_again(record)))
+
+
+def recovery_steps(record: TokenRecord) -> str:
+    """What to do when a rotation's answer was lost (the only way a token can be lost)."""
+    base = "https://%s" % record.host
+    path = " --path %s" % record.path if record.path else ""
+    if record.kind == OAUTH:
+        return ("the OAuth token %s for %s was refreshed on the server, but the answer never "
+                "arrived, so the new token is lost. Sign in again to get a new token, then run: "
+                "credhelper add %s --kind oauth%s" % (record.hint, record.host, record.host, path))
+    started = (record.pending or {}).get("started_at", record.extra.get("lost_at", 0))
+    return ("the access token %s for %s was rotated on the server (GitLab revoked it) but the "
+            "new token never arrived, so it is lost. To recover: 1. open %s/-/user_settings/"
+            "personal_access_tokens (or the project's or group's Settings > Access tokens), "
+            "2. revoke the active token named %r created at %s UTC, 3. create a new token "
+            "with scopes %s, 4. run: credhelper add %s%s" % (
+                record.hint, record.host, base, record.token_name or "(same name)",
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)),
+                ",".join(record.scopes or ["(the same)"]), record.host, path))
+
+
+def expiry_warning(record: TokenRecord, days_left: int | None) -> str:
+    return ("the %s %s for %s expires on %s (%s); it cannot renew itself: create a new one "
+            "and run %s" % (kind_name(record), record.hint, record.host,
+                            record.expires_at or "soon",
+                            "today" if days_left == 0 else "in %d days" % (days_left or 0),
+                            add_again(record)))

@@ -1,0 +1,225 @@
+"""The keeper in-process: a fake clock, a scripted GitLab client, real files in tmp_path.
+
+Each test drives one path through ``lifecycle.keeper`` and the journal (journal.py's steps)
+and checks what was saved, what was stored and what the client was asked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from credhelper.gitlab.errors import Refused, TokenRejected, Unavailable
+from credhelper.lifecycle.book import TokenBook
+from credhelper.lifecycle.context import RequestContext
+from credhelper.lifecycle.journal import refresh_slot
+from credhelper.lifecycle.keeper import Keeper
+from credhelper.local.config import Config, Settings
+from credhelper.local.token_index import TokenIndex
+from credhelper.rules.dates import date_from_days
+from credhelper.rules.model import ADDED, LOST, NEEDS_CHECK, OAUTH, OK, PAT, REVOKED, TokenRecord
+from credhelper.stores import Secrets
+
+NOW = 1_800_000_000
+DAY = 86400
+OLD = "glpat-oldoldoldoldoldoldold"
+NEW = "glpat-newnewnewnewnewnewnew"
+
+
+class ScriptedClient:
+    """Answers each call with the next scripted value for that method (or raises it)."""
+
+    def __init__(self, script):
+        self.script = {name: list(answers) for name, answers in script.items()}
+        self.calls = []
+
+    def _answer(self, name, *args):
+        self.calls.append((name,) + args)
+        answer = self.script[name].pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def token_self(self, token):
+        return self._answer("token_self", token)
+
+    def rotate(self, token, expires_at=None):
+        return self._answer("rotate", token, expires_at)
+
+    def oauth_info(self, token):
+        return self._answer("oauth_info", token)
+
+    def oauth_refresh(self, refresh_token, client_id):
+        return self._answer("oauth_refresh", refresh_token, client_id)
+
+    def revoke_self(self, token):
+        return self._answer("revoke_self", token)
+
+
+@pytest.fixture(autouse=True)
+def state_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+class World:
+    def __init__(self, tmp_path, script):
+        self.index = TokenIndex(str(tmp_path / "data"))
+        self.secrets = Secrets(str(tmp_path / "data"))
+        self.client = ScriptedClient(script)
+        self.keeper = Keeper(TokenBook(self.index, self.secrets), Settings(Config()),
+                             clients=lambda record, settings, ctx: self.client)
+        self.warnings = []
+        self.now = NOW
+
+    def ctx(self):
+        return RequestContext(lambda: self.now, self.warnings.append)
+
+    def add(self, record, secret=OLD):
+        self.secrets.set(record, secret)
+        self.index.update(lambda records: records + [record])
+        return record
+
+    def only_record(self):
+        (record,) = self.index.load()
+        return record
+
+
+def pat(**fields):
+    defaults = dict(id="t1", host="gitlab.example.com", kind=PAT, store="file", origin=ADDED,
+                    scopes=["api"], state=OK, checked_at=NOW - 60,
+                    next_check_at=NOW + DAY, hint="glpat-…dold", token_id=7)
+    defaults.update(fields)
+    return TokenRecord(**defaults)
+
+
+def due(days_left=3):
+    return dict(expires_at=date_from_days(NOW // DAY + days_left), next_check_at=NOW - 1)
+
+
+def self_info(days_left=3, **fields):
+    info = {"id": 7, "name": "laptop", "active": True, "revoked": False, "scopes": ["api"],
+            "user_id": 1, "expires_at": date_from_days(NOW // DAY + days_left)}
+    info.update(fields)
+    return info
+
+
+def rotated(days=30):
+    return {"id": 8, "name": "laptop", "token": NEW, "scopes": ["api"], "user_id": 1,
+            "expires_at": date_from_days(NOW // DAY + days)}
+
+
+def test_a_check_records_what_the_server_says(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info(days_left=90, scopes=["read_api"])]})
+    record = world.add(pat(next_check_at=NOW - 1))
+    result = world.keeper.attend(record, world.ctx())
+    assert result.scopes == ["read_api"] and result.checked_at == NOW
+    assert result.next_check_at == NOW + DAY
+    assert world.only_record().scopes == ["read_api"]
+    assert world.client.calls == [("token_self", OLD)]
+
+
+def test_a_rejected_check_is_a_final_state(tmp_path):
+    world = World(tmp_path, {"token_self": [TokenRejected("revoked", "revoked")]})
+    record = world.add(pat(next_check_at=NOW - 1))
+    assert world.keeper.attend(record, world.ctx()).state == REVOKED
+    assert world.only_record().state == REVOKED
+
+
+def test_a_failed_check_backs_off_and_keeps_the_token(tmp_path):
+    world = World(tmp_path, {"token_self": [Unavailable("down", 503, retry_after=1200)]})
+    record = world.add(pat(next_check_at=NOW - 1))
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == OK and result.backoff_until == NOW + 1200
+    assert any("using it as it is" in w for w in world.warnings)
+
+
+def test_rotation_runs_every_journal_step(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info()], "rotate": [rotated()]})
+    record = world.add(pat(**due()))
+    result = world.keeper.attend(record, world.ctx())
+    assert result.id != record.id and result.pending is None and result.token_id == 8
+    assert world.secrets.get(result) == NEW            # step 3
+    assert world.only_record().id == result.id          # step 4
+    assert world.secrets.get(record) is None            # step 5
+    assert "stale_secret" not in world.only_record().extra
+    (_, token, expires_at) = world.client.calls[1]
+    assert token == OLD and expires_at == date_from_days(NOW // DAY + 30)
+
+
+def test_a_refused_expiry_falls_back_to_the_day_before_the_limit(tmp_path):
+    limit = date_from_days(NOW // DAY + 10)
+    world = World(tmp_path, {"token_self": [self_info()],
+                             "rotate": [Refused("Expiration date must be before " + limit, 400),
+                                        rotated(9)]})
+    world.add(pat(**due()))
+    world.keeper.attend(world.only_record(), world.ctx())
+    assert world.client.calls[2][2] == date_from_days(NOW // DAY + 9)
+    assert world.secrets.get(world.only_record()) == NEW
+
+
+def test_an_answer_without_a_token_marks_the_rotation_lost(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info()], "rotate": [{"id": 8}]})
+    world.add(pat(**due()))
+    assert world.keeper.attend(world.only_record(), world.ctx()).state == LOST
+
+
+def test_recovery_after_step_1_with_the_old_token_alive_clears_the_entry(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info(days_left=90)]})
+    world.add(pat(pending={"new_id": "n1", "started_at": NOW - 30}))
+    result = world.keeper.attend(world.only_record(), world.ctx())
+    assert result.pending is None and result.state == OK and result.id == "t1"
+
+
+def test_recovery_after_the_server_committed_marks_the_token_lost(tmp_path):
+    world = World(tmp_path, {"token_self": [TokenRejected("revoked", "revoked")]})
+    world.add(pat(pending={"new_id": "n1", "started_at": NOW - 30}))
+    assert world.keeper.attend(world.only_record(), world.ctx()).state == LOST
+
+
+def test_recovery_after_step_3_finishes_the_swap_without_the_server(tmp_path):
+    world = World(tmp_path, {})
+    record = world.add(pat(pending={"new_id": "n1", "started_at": NOW - 30,
+                                    "expires_at": "2027-01-01"}))
+    world.secrets.set(record.replace(id="n1"), NEW)
+    result = world.keeper.journal.recover(record, world.ctx())
+    assert result.id == "n1" and result.state == NEEDS_CHECK
+    assert result.expires_at == "2027-01-01" and world.client.calls == []
+    assert world.secrets.get(record) is None and world.only_record().id == "n1"
+
+
+def test_recovery_after_step_4_deletes_the_stale_secret(tmp_path):
+    world = World(tmp_path, {})
+    world.secrets.set(pat(id="old"), OLD)
+    record = world.add(pat(id="n1", extra={"stale_secret": "old"}), secret=NEW)
+    result = world.keeper.attend(record, world.ctx())
+    assert world.secrets.get(pat(id="old")) is None and world.secrets.get(result) == NEW
+    assert "stale_secret" not in world.only_record().extra
+
+
+def test_an_ambiguous_rotation_asks_about_the_old_token_at_once(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info(), TokenRejected("revoked", "revoked")],
+                             "rotate": [Unavailable("timed out", ambiguous=True)]})
+    world.add(pat(**due()))
+    assert world.keeper.attend(world.only_record(), world.ctx()).state == LOST
+
+
+def test_oauth_refresh_uses_the_same_journal(tmp_path):
+    world = World(tmp_path, {"oauth_info": [{"expires_in": 300, "scopes": ["api"]}],
+                             "oauth_refresh": [{"access_token": "newaccess" * 3,
+                                                "refresh_token": "newrefresh" * 3,
+                                                "expires_in": 7200}]})
+    record = world.add(pat(kind=OAUTH, client_id="app", next_check_at=NOW - 1),
+                       secret="oldaccess" * 3)
+    world.secrets.set(refresh_slot(record), "oldrefresh" * 3)
+    result = world.keeper.attend(record, world.ctx())
+    assert world.secrets.get(result) == "newaccess" * 3
+    assert world.secrets.get(refresh_slot(result)) == "newrefresh" * 3
+    assert world.secrets.get(refresh_slot(record)) is None
+    assert result.expires_utc == NOW + 7200
+    assert world.client.calls[1] == ("oauth_refresh", "oldrefresh" * 3, "app")
+
+
+def test_each_request_context_has_its_own_deadline():
+    first = RequestContext(budget=6.0)
+    later = RequestContext(budget=6.0)
+    assert later.deadline >= first.deadline and later.time_left() > 5.0
