@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 
-from credhelper.errors import StoreError
 from credhelper.local.config import Settings
 from credhelper.local.token_index import TokenIndex
 from credhelper.rules import freshness, resolver
@@ -86,7 +85,11 @@ class Service:
                 return Answer(record.login_name(request.username), secret,
                               freshness.expiry_utc(record), record)
         if explain:
-            self._explain_nothing(self.records(), request, self.clock(), allow_http)
+            from credhelper.lifecycle.explain import why_nothing
+
+            reason = why_nothing(self.records(), request, self.clock(), allow_http)
+            if reason:
+                self.warn(reason)
         return None
 
     def remember(self, request: Request, username: str | None, secret: str | None,
@@ -94,18 +97,14 @@ class Service:
         """Keep a credential a client obtained elsewhere: git's ``store`` (for a host we
         manage only), ``docker login`` (origin DOCKER_STORE, for the registry it names),
         ``cargo login`` or ``terraform login``."""
-        if not username or not secret or secret.startswith("glcbt-"):
-            return  # job tokens die with their job: storing one would only serve a dead token
-        if any(c in value for value in (username, secret) for c in "\r\n\0"):
-            from credhelper.errors import ProtocolError
-
-            raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
-        if not resolver.transport_allowed(request.protocol, self.allow_http(request)):
+        if not storable(username, secret) or not resolver.transport_allowed(
+                request.protocol, self.allow_http(request)):
             return
+        assert username is not None and secret is not None
         records = self.records()
         if origin == GIT_STORE and not self.manages(request.host, records):
             return
-        if self._already_served(request, records, username, secret):
+        if already_served(self, request, records, username, secret):
             return
         store_name, backend = self.default_store()
         record = TokenRecord(id=new_id(), host=request.host,
@@ -121,9 +120,7 @@ class Service:
         Tokens the user added are never dropped here: they are marked for re-checking and the
         user is told; credentials git stored are forgotten, as ``git credential-store`` does.
         """
-        hits = [r for r in resolver.matching(self.records(), request, self.allow_http(request))
-                if r.origin != CI_ENV and (not username or r.login_name(username) == username)
-                and (secret is None or self.secret(r, quiet=True) == secret)]
+        hits = self._refused(request, username, secret)
         forget = {r.id for r in hits if r.origin == GIT_STORE}
         flag = {r.id for r in hits if r.origin == ADDED and secret is not None}
         if not hits:
@@ -138,12 +135,16 @@ class Service:
             if record.id in forget:
                 self.delete_secret(record)
             elif record.id in flag:
-                from credhelper.lifecycle.explain import kind_name
+                from credhelper.lifecycle.explain import refused_by_server
 
-                self.warn("%s refused the %s %s; it stays registered and will be re-checked "
-                          "(to drop it: credhelper remove %s%s)"
-                          % (record.host, kind_name(record), record.hint or "token",
-                             record.host, " --path " + record.path if record.path else ""))
+                self.warn(refused_by_server(record))
+
+    def _refused(self, request: Request, username: str | None, secret: str | None
+                 ) -> list[TokenRecord]:
+        """The records ``erase`` is about: this request's, under that login and secret."""
+        return [r for r in resolver.matching(self.records(), request, self.allow_http(request))
+                if r.origin != CI_ENV and (not username or r.login_name(username) == username)
+                and (secret is None or self.secret(r, quiet=True) == secret)]
 
     # -- registering and forgetting ----------------------------------------------------------
 
@@ -222,18 +223,7 @@ class Service:
 
     def default_store(self) -> tuple[str, str | None]:
         """(store name, keyring backend or None) for new tokens, as the config asks."""
-        choice = self.config().store
-        if choice == "file":
-            return "file", None
-        from credhelper.stores.keyring_store import choose_backend
-
-        backend = choose_backend()
-        if backend is None:
-            if choice == "keyring":
-                raise StoreError("no usable keyring backend; set store = \"file\" in the "
-                                 "config or install a Secret Service (gnome-keyring, KeePassXC)")
-            return "file", None
-        return "keyring", backend
+        return default_store(self.config().store)
 
     def allow_http(self, request: Request) -> bool:
         """Plain http only where the config allows it for that host (read only then)."""
@@ -245,38 +235,53 @@ class Service:
     def delete_secret(self, record: TokenRecord) -> None:
         self.secrets.delete(record, self.warn)
 
-    def _already_served(self, request: Request, records: list[TokenRecord], username: str,
-                        secret: str) -> bool:
-        """Is a client storing what we just gave it (git after a fetch, docker login with
-        the token we serve)?"""
-        if request.service == REGISTRY:
-            from credhelper.registry_service import lookup_registry
-
-            served = lookup_registry(self, request)
-            if served is not None and (served.username, served.secret) == (username, secret):
-                return True
-        same_login = [r for r in resolver.matching(records, request, self.allow_http(request))
-                      if r.login_name(username) == username]
-        return any(self.secret(r, quiet=True) == secret for r in same_login)
-
-    def _explain_nothing(self, records: list[TokenRecord], request: Request, now: float,
-                         allow_http: bool) -> None:
-        """Say why a host we know gets nothing, so the user is not left with a bare prompt."""
-        for record in resolver.matching(records, request, allow_http):
-            reason = freshness.unusable_reason(record, now)
-            if reason and record.origin == ADDED:
-                from credhelper.lifecycle.explain import explain_unusable
-
-                self.warn(explain_unusable(record, reason))
-                return
-        if request.protocol == "http" and any(r.host == request.host for r in records):
-            self.warn("not sending a token for %s over plain http (set allow_http in the "
-                      "config to allow it)" % request.host)
-
     def _today(self) -> str:
         from credhelper.rules.dates import date_from_days
 
         return date_from_days(int(self.clock() // 86400))
+
+
+def storable(username: str | None, secret: str | None) -> bool:
+    """May a client's credential be kept?  Refuses CR, LF and NUL outright."""
+    if not username or not secret or secret.startswith("glcbt-"):
+        return False  # job tokens die with their job: storing one would only serve a dead token
+    if any(c in value for value in (username, secret) for c in "\r\n\0"):
+        from credhelper.errors import ProtocolError
+
+        raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
+    return True
+
+
+def already_served(service: Service, request: Request, records: list[TokenRecord],
+                   username: str, secret: str) -> bool:
+    """Is a client storing what we just gave it (git after a fetch, docker login with
+    the token we serve)?"""
+    if request.service == REGISTRY:
+        from credhelper.registry_service import lookup_registry
+
+        served = lookup_registry(service, request)
+        if served is not None and (served.username, served.secret) == (username, secret):
+            return True
+    same_login = [r for r in resolver.matching(records, request, service.allow_http(request))
+                  if r.login_name(username) == username]
+    return any(service.secret(r, quiet=True) == secret for r in same_login)
+
+
+def default_store(choice: str) -> tuple[str, str | None]:
+    """(store name, keyring backend or None) for the config's ``store`` choice."""
+    if choice == "file":
+        return "file", None
+    from credhelper.stores.keyring_store import choose_backend
+
+    backend = choose_backend()
+    if backend is None:
+        if choice == "keyring":
+            from credhelper.errors import StoreError
+
+            raise StoreError("no usable keyring backend; set store = \"file\" in the config "
+                             "or install a Secret Service (gnome-keyring, KeePassXC)")
+        return "file", None
+    return "keyring", backend
 
 
 def new_id() -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 
-from credhelper.rules.model import KIND_NAMES, LOST, OAUTH, REVOKED, UNKNOWN
+from credhelper.rules import freshness, resolver
+from credhelper.rules.model import ADDED, KIND_NAMES, LOST, OAUTH, REVOKED, UNKNOWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from credhelper.rules.model import TokenRecord
+    from credhelper.rules.model import Request, TokenRecord
 
 
 def kind_name(record: TokenRecord) -> str:
@@ -61,3 +62,23 @@ def expiry_warning(record: TokenRecord, days_left: int | None) -> str:
                             record.expires_at or "soon",
                             "today" if days_left == 0 else "in %d days" % (days_left or 0),
                             add_again(record)))
+
+
+def why_nothing(records: list[TokenRecord], request: Request, now: float, allow_http: bool
+                ) -> str | None:
+    """Why a host we know gets nothing, so the user is not left with a bare prompt."""
+    for record in resolver.matching(records, request, allow_http):
+        reason = freshness.unusable_reason(record, now)
+        if reason and record.origin == ADDED:
+            return explain_unusable(record, reason)
+    if request.protocol == "http" and any(r.host == request.host for r in records):
+        return ("not sending a token for %s over plain http (set allow_http in the config to "
+                "allow it)" % request.host)
+    return None
+
+
+def refused_by_server(record: TokenRecord) -> str:
+    return ("%s refused the %s %s; it stays registered and will be re-checked (to drop it: "
+            "credhelper remove %s%s)" % (record.host, kind_name(record), record.hint or "token",
+                                         record.host,
+                                         " --path " + record.path if record.path else ""))

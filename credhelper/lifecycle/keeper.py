@@ -121,15 +121,13 @@ class Keeper:
 
     def _attend_locked(self, record: TokenRecord, ctx: RequestContext, force_check: bool
                        ) -> TokenRecord:
-        policy = self.settings.policy(record.host)
-        record = self.journal.drop_stale_secret(record, ctx)   # a crash left it behind
-        if record.pending:
-            record = self.journal.recover(record, ctx)
-            if record.state in freshness.FINAL_STATES or record.pending:
-                return record
+        record = self._finish_interrupted(record, ctx)
+        if record.state in freshness.FINAL_STATES or record.pending:
+            return record
         secret = self.book.secret(record, ctx)
         if secret is None:
             return record                 # lookup explains a missing secret
+        policy = self.settings.policy(record.host)
         if force_check or freshness.check_due(record, ctx.now(), self.settings.changed_at()):
             record = self._check(record, secret, policy, ctx)
         if record.state != OK:
@@ -141,6 +139,11 @@ class Keeper:
             return self.renewal.refresh(record, policy, ctx)
         outcomes.warn_expiry(self.book, record, policy, ctx)
         return record
+
+    def _finish_interrupted(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
+        """What a crashed process left: a stale secret to delete, a journal entry to settle."""
+        record = self.journal.drop_stale_secret(record, ctx)
+        return self.journal.recover(record, ctx) if record.pending else record
 
     def _ask(self, record: TokenRecord, secret: str, ctx: RequestContext
              ) -> tuple[str, dict[str, Any]]:

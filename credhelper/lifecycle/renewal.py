@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from credhelper.gitlab.client import GitLabClient
+    from credhelper.gitlab.errors import ApiError
     from credhelper.lifecycle.book import TokenBook
     from credhelper.lifecycle.clients import ClientFactory
     from credhelper.lifecycle.context import RequestContext
@@ -76,7 +77,7 @@ class Renewal:
                      % (record.host, expires_at, refused, fallback or "the server's default"))
             return client.rotate(secret, fallback)
 
-    def _rotation_failed(self, record: TokenRecord, error: Exception, policy: Policy,
+    def _rotation_failed(self, record: TokenRecord, error: ApiError, policy: Policy,
                          ctx: RequestContext, strict: bool) -> TokenRecord:
         from credhelper.gitlab.errors import InsufficientScope, TokenRejected, Unavailable
 
