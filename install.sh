@@ -60,6 +60,24 @@ say "Installing credhelper from $here"
 # setuptools is only needed to build; its .pth hook would cost every `get` about a millisecond.
 "$venv/bin/python" -m pip uninstall --quiet --yes setuptools >/dev/null 2>&1 || true
 
+# pip's console-script wrappers import re and compile a regex on every start (half a million
+# instructions); git runs a helper twice per command.  Plain launchers instead, isolated (-I)
+# from PYTHONPATH and the user's site-packages.  (A venv path with spaces keeps pip's.)
+write_launcher() {
+    local name=$1 module=$2 tmp
+    case "$venv" in *[[:space:]]*) return 0 ;; esac
+    tmp=$(mktemp "$venv/bin/.$name.XXXXXX")
+    printf '#!%s -I\nimport sys\n\nfrom %s import main\n\nsys.exit(main())\n' \
+        "$venv/bin/python" "$module" >"$tmp"
+    chmod 755 "$tmp"
+    mv -f "$tmp" "$venv/bin/$name"
+}
+write_launcher credhelper credhelper.cli
+write_launcher git-credential-gitlab credhelper.protocols.git
+write_launcher docker-credential-gitlab credhelper.protocols.docker
+write_launcher cargo-credential-gitlab credhelper.protocols.cargo
+write_launcher terraform-credentials-gitlab credhelper.protocols.terraform
+
 # --- 3. executables on PATH ------------------------------------------------------------------
 mkdir -p "$bindir"
 for name in credhelper git-credential-gitlab docker-credential-gitlab cargo-credential-gitlab \

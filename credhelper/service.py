@@ -28,7 +28,7 @@ from credhelper.rules.model import (
     kind_from_prefix,
 )
 from credhelper.rules.redact import redact, scrub
-from credhelper.stores import Secrets, ci_env
+from credhelper.stores import Secrets
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -195,6 +195,10 @@ class Service:
 
     def records(self) -> list[TokenRecord]:
         """Every record that may answer: the index, then the CI job's credentials."""
+        if not ("CI_JOB_TOKEN" in self.environ or "CI_DEPLOY_PASSWORD" in self.environ):
+            return self.tokens.load()         # outside a CI job (ci_env.py says why)
+        from credhelper.stores import ci_env
+
         return self.tokens.load() + ci_env.records(self.environ)
 
     def manages(self, host: str, records: list[TokenRecord] | None = None) -> bool:
