@@ -5,4 +5,6 @@ and ``lifecycle`` -> ``registry`` and ``stores``.  Modules on the ``get`` hot pa
 nothing heavy (no requests, PyJWT, cryptography or keyring) unless a record needs it.
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"

@@ -1,5 +1,7 @@
 """One exception tree. Only the entry points (cli, protocol mains) turn these into a line."""
 
+from __future__ import annotations
+
 
 class CredhelperError(Exception):
     """Base of every error this package raises on purpose; its text is shown to the user.
@@ -7,7 +9,7 @@ class CredhelperError(Exception):
     Messages must never contain a secret: build them with ``redact.redact()``.
     """
 
-    exit_code = 1
+    exit_code: int = 1
 
 
 class InvalidInput(CredhelperError):

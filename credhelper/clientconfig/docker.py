@@ -7,22 +7,29 @@ Only ``credHelpers`` entries for the registries we serve are added: docker then 
 Everything else in the file is kept as it is, and the file is replaced atomically.
 """
 
+from __future__ import annotations
+
 import json
 import os
 
 from credhelper.errors import ConfigError
 from credhelper.local.files import write_private
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
 HELPER_NAME = "gitlab"   # docker runs docker-credential-gitlab
 
 
-def config_path():
+def config_path() -> str:
     directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"),
                                                                   ".docker")
     return os.path.join(directory, "config.json")
 
 
-def load(path=None):
+def load(path: str | None = None) -> dict[str, Any]:
     path = path or config_path()
     try:
         with open(path, "rb") as handle:
@@ -43,12 +50,12 @@ def load(path=None):
     return data
 
 
-def helpers():
+def helpers() -> dict[str, Any]:
     found = load().get("credHelpers")
     return found if isinstance(found, dict) else {}
 
 
-def configure(registries):
+def configure(registries: Iterable[str]) -> list[str]:
     """Point docker at credhelper for each registry; returns the list of changes."""
     path = config_path()
     data = load(path)

@@ -5,6 +5,8 @@ hosts keep whatever helpers the user has.  ``git config --global`` honours ``GIT
 and ``HOME``, which is how tests and users relocate it.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import subprocess
@@ -12,10 +14,15 @@ import sys
 
 from credhelper.errors import CredhelperError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 HELPER_NAME = "gitlab"   # git runs `git credential-gitlab`, i.e. git-credential-gitlab on PATH
 
 
-def git(*args, check=True, env=None, input=None):
+def git(*args: str, check: bool = True, env: Mapping[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(["git", *args], capture_output=True, text=True, env=env,
                               input=input, timeout=30)
@@ -26,7 +33,7 @@ def git(*args, check=True, env=None, input=None):
     return done
 
 
-def helper_command():
+def helper_command() -> str:
     """How git should name our helper: the short name when git will find it on PATH,
     else the absolute path of the executable next to this Python (a venv or a checkout)."""
     found = shutil.which("git-credential-gitlab")
@@ -39,13 +46,13 @@ def helper_command():
                           "bin directory to PATH")
 
 
-def helpers_for(host):
+def helpers_for(host: str) -> list[str]:
     """The helper values configured for exactly ``https://HOST`` in the global config."""
     done = git("config", "--global", "--get-all", "credential.https://%s.helper" % host)
     return done.stdout.splitlines()
 
 
-def configure(host, reset_others=False, use_http_path=False):
+def configure(host: str, reset_others: bool = False, use_http_path: bool = False) -> list[str]:
     """Make git ask credhelper for ``https://HOST``; returns a list of what changed."""
     key = "credential.https://%s.helper" % host
     command = helper_command()
@@ -68,7 +75,7 @@ def configure(host, reset_others=False, use_http_path=False):
     return changes
 
 
-def fill(host, path=None):
+def fill(host: str, path: str | None = None) -> tuple[str | None, str | None] | None:
     """Ask git itself for a credential for ``https://HOST`` with no prompts, as a clone would.
 
     Returns (username, password) or None; the caller compares, never prints, the password.

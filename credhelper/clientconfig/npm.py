@@ -9,6 +9,8 @@ npm expands ``${VAR}`` when it reads the file; the user exports the variable fro
 itself into the file happens only on request (``--literal-token``), and then the file is 0600.
 """
 
+from __future__ import annotations
+
 import os
 import re
 
@@ -18,7 +20,7 @@ from credhelper.local.files import write_private
 DEFAULT_VARIABLE = "CREDHELPER_NPM_TOKEN"
 
 
-def registry_url(host, project=None, group=None):
+def registry_url(host: str, project: str | None = None, group: str | None = None) -> str:
     if project and group:
         raise InvalidInput("--project and --group exclude each other")
     owner = project or group
@@ -32,7 +34,8 @@ def registry_url(host, project=None, group=None):
     return "https://%s/api/v4/packages/npm/" % host
 
 
-def lines(url, scope=None, variable=DEFAULT_VARIABLE, token=None):
+def lines(url: str, scope: str | None = None, variable: str = DEFAULT_VARIABLE,
+          token: str | None = None) -> list[tuple[str, str]]:
     if scope is not None and not re.match(r"^@[a-z0-9][a-z0-9._\-]*$", scope):
         raise InvalidInput("--scope looks like @my-scope")
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", variable):
@@ -42,11 +45,11 @@ def lines(url, scope=None, variable=DEFAULT_VARIABLE, token=None):
     return [(key, url), (auth, token if token is not None else "${%s}" % variable)]
 
 
-def render(entries):
+def render(entries: list[tuple[str, str]]) -> str:
     return "".join("%s=%s\n" % pair for pair in entries)
 
 
-def write(path, entries, holds_token):
+def write(path: str, entries: list[tuple[str, str]], holds_token: bool) -> None:
     """Set these keys in the .npmrc at ``path``, keeping every other line; atomically."""
     try:
         with open(path) as handle:

@@ -6,6 +6,8 @@ has to reach the server never blocks git for long.  Responses are classified int
 exceptions of ``gitlab.errors`` (see gitlab-facts.md for the bodies GitLab sends).
 """
 
+from __future__ import annotations
+
 import time
 
 import requests
@@ -18,14 +20,21 @@ from credhelper.gitlab.errors import (
     Unavailable,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 CONNECT_TIMEOUT = 3.05   # seconds; a little over a multiple of 3 (TCP retransmission window)
 READ_TIMEOUT = 5.0
 MIN_TIME_FOR_A_CALL = 0.5
 
 
 class GitLabClient:
-    def __init__(self, base_url, api_url=None, ca_file=None, deadline=None, proof=None,
-                 session=None):
+    def __init__(self, base_url: str, api_url: str | None = None, ca_file: str | None = None,
+                 deadline: float | None = None,
+                 proof: Callable[[str, str, str], str] | None = None,
+                 session: requests.Session | None = None) -> None:
         """``base_url`` is ``https://HOST[:PORT]``; ``api_url`` defaults to ``base_url/api/v4``.
 
         ``deadline`` is a ``time.monotonic()`` instant after which no call starts; ``proof``
@@ -42,23 +51,23 @@ class GitLabClient:
 
     # -- personal, project and group access tokens -----------------------------------------
 
-    def token_self(self, token):
+    def token_self(self, token: str | None) -> dict[str, Any]:
         return self._json("GET", self.api_url + "/personal_access_tokens/self", token)
 
-    def rotate(self, token, expires_at=None):
+    def rotate(self, token: str, expires_at: str | None = None) -> dict[str, Any]:
         data = {"expires_at": expires_at} if expires_at else None
         return self._json("POST", self.api_url + "/personal_access_tokens/self/rotate", token,
                           data=data)
 
-    def revoke_self(self, token):
+    def revoke_self(self, token: str) -> None:
         self._call("DELETE", self.api_url + "/personal_access_tokens/self", token)
 
     # -- OAuth ------------------------------------------------------------------------------
 
-    def oauth_info(self, token):
+    def oauth_info(self, token: str | None) -> dict[str, Any]:
         return self._json("GET", self.base_url + "/oauth/token/info", token, bearer=True)
 
-    def oauth_refresh(self, refresh_token, client_id):
+    def oauth_refresh(self, refresh_token: str, client_id: str | None) -> dict[str, Any]:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         if client_id:
             data["client_id"] = client_id
@@ -66,7 +75,7 @@ class GitLabClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _json(self, method, url, token, **options):
+    def _json(self, method: str, url: str, token: str | None, **options: Any) -> dict[str, Any]:
         response = self._call(method, url, token, **options)
         try:
             body = response.json()
@@ -79,9 +88,10 @@ class GitLabClient:
                               response.status_code)
         return body
 
-    def _call(self, method, url, token, data=None, bearer=False):
+    def _call(self, method: str, url: str, token: str | None,
+              data: dict[str, str] | None = None, bearer: bool = False) -> requests.Response:
         timeout = self._timeout()
-        headers = {}
+        headers: dict[str, str] = {}
         if token is not None:
             if bearer:
                 headers["Authorization"] = "Bearer " + token
@@ -110,7 +120,7 @@ class GitLabClient:
         _raise_for_status(response, url)
         return response
 
-    def _timeout(self):
+    def _timeout(self) -> tuple[float, float]:
         if self.deadline is None:
             return (CONNECT_TIMEOUT, READ_TIMEOUT)
         left = self.deadline - time.monotonic()
@@ -119,7 +129,7 @@ class GitLabClient:
         return (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
 
 
-def _raise_for_status(response, url):
+def _raise_for_status(response: requests.Response, url: str) -> None:
     status = response.status_code
     if status < 300:
         return
@@ -149,7 +159,7 @@ def _raise_for_status(response, url):
     raise Refused(description or "%s answered %d" % (_where(url), status), status)
 
 
-def _body(response):
+def _body(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -157,7 +167,7 @@ def _body(response):
     return body if isinstance(body, dict) else {}
 
 
-def _retry_after(value):
+def _retry_after(value: str | None) -> int | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
     if not value:
         return None
@@ -172,18 +182,18 @@ def _retry_after(value):
         return None
 
 
-def _system_verify():
+def _system_verify() -> str | bool:
     """requests ignores REQUESTS_CA_BUNDLE once trust_env is off; honour it ourselves."""
     import os
 
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
-def _where(url):
+def _where(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
-def _short(error):
+def _short(error: BaseException) -> str:
     text = str(error)
     # requests' messages embed the URL and pool internals; keep the gist, never headers
     for marker in ("Caused by ", "(Caused by "):

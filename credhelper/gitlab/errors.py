@@ -4,13 +4,15 @@ None of these messages ever contains the token: they are built from status codes
 server's own error descriptions only.
 """
 
+from __future__ import annotations
+
 from credhelper.errors import CredhelperError
 
 
 class ApiError(CredhelperError):
     """Base: the server could not or would not answer as hoped."""
 
-    def __init__(self, message, status=None):
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -18,7 +20,7 @@ class ApiError(CredhelperError):
 class TokenRejected(ApiError):
     """401: the token does not work.  ``reason`` is "expired", "revoked" or "unknown"."""
 
-    def __init__(self, reason, message, status=401):
+    def __init__(self, reason: str, message: str, status: int = 401) -> None:
         super().__init__(message, status)
         self.reason = reason
 
@@ -42,7 +44,8 @@ class Unavailable(ApiError):
     True when the request may have been carried out anyway (timeout, dropped connection).
     """
 
-    def __init__(self, message, status=None, retry_after=None, ambiguous=False):
+    def __init__(self, message: str, status: int | None = None, retry_after: int | None = None,
+                 ambiguous: bool = False) -> None:
         super().__init__(message, status)
         self.retry_after = retry_after
         self.ambiguous = ambiguous

@@ -12,6 +12,8 @@ SHA-512, i.e. exactly RS512, so the private key never leaves the agent.  Importe
 DPoP work: cryptography is slow to import.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import os
@@ -19,6 +21,11 @@ import socket
 import struct
 
 from credhelper.errors import CredhelperError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 MIN_RSA_BITS = 2048
 _EC_ALGORITHMS = {"secp256r1": ("ES256", "P-256", 32), "secp384r1": ("ES384", "P-384", 48),
@@ -29,34 +36,39 @@ class SigningKeyError(CredhelperError):
     """A key that cannot sign: unreadable, wrong passphrase, unsupported, too small."""
 
 
-def b64url(data):
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def fingerprint(public_blob):
+def fingerprint(public_blob: bytes) -> str:
     """``SHA256:...`` of an SSH public key blob, as ssh-keygen prints it."""
     digest = hashlib.sha256(public_blob).digest()
     return "SHA256:" + base64.b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class SigningKey:
-    algorithm = None
-    jwk = None
-    fingerprint = None
-    description = None
+    algorithm: str | None = None
+    jwk: dict[str, str] | None = None
+    fingerprint: str | None = None
+    description: str | None = None
 
-    def sign(self, data):
+    def sign(self, data: bytes) -> bytes:
         raise NotImplementedError
 
     @property
-    def is_rsa(self):
+    def is_rsa(self) -> bool:
         return self.algorithm == "RS512"
 
 
 class FileKey(SigningKey):
     """A private key loaded with cryptography."""
 
-    def __init__(self, private_key, description):
+    algorithm: str
+    jwk: dict[str, str]
+    fingerprint: str
+    description: str
+
+    def __init__(self, private_key: Any, description: str) -> None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -90,7 +102,7 @@ class FileKey(SigningKey):
         else:
             raise SigningKeyError("%s is not an RSA, Ed25519 or ECDSA key" % description)
 
-    def sign(self, data):
+    def sign(self, data: bytes) -> bytes:
         from jwt.algorithms import get_default_algorithms
 
         # PyJWT's algorithms produce JWS signatures (raw r||s for ECDSA, not DER)
@@ -100,7 +112,12 @@ class FileKey(SigningKey):
 class AgentKey(SigningKey):
     """An RSA key held by ssh-agent."""
 
-    def __init__(self, agent, public_blob, comment):
+    algorithm: str
+    jwk: dict[str, str]
+    fingerprint: str
+    description: str
+
+    def __init__(self, agent: Agent, public_blob: bytes, comment: str) -> None:
         self._agent = agent
         self.public_blob = public_blob
         self.description = "the ssh-agent key %s" % (comment or "(no comment)")
@@ -116,7 +133,7 @@ class AgentKey(SigningKey):
         self.algorithm = "RS512"
         self.jwk = {"kty": "RSA", "n": b64url(n.lstrip(b"\0")), "e": b64url(e.lstrip(b"\0"))}
 
-    def sign(self, data):
+    def sign(self, data: bytes) -> bytes:
         return self._agent.sign_rsa_sha512(self.public_blob, data)
 
 
@@ -127,24 +144,26 @@ class Agent:
     SIGN_REQUEST, SIGN_RESPONSE, FAILURE = 13, 14, 5
     RSA_SHA2_512 = 4
 
-    def __init__(self, path=None):
-        self.path = path or os.environ.get("SSH_AUTH_SOCK")
-        if not self.path:
+    def __init__(self, path: str | None = None) -> None:
+        path = path or os.environ.get("SSH_AUTH_SOCK")
+        if not path:
             raise SigningKeyError("no ssh-agent: SSH_AUTH_SOCK is not set")
+        self.path = path
 
-    def identities(self):
+    def identities(self) -> list[tuple[bytes, str]]:
         kind, body = self._call(bytes([self.REQUEST_IDENTITIES]))
         if kind != self.IDENTITIES_ANSWER:
             raise SigningKeyError("ssh-agent refused to list its keys")
         (count,) = struct.unpack(">I", body[:4])
-        found, rest = [], body[4:]
+        found: list[tuple[bytes, str]] = []
+        rest = body[4:]
         for _ in range(count):
             blob, rest = _take_string(rest)
             comment, rest = _take_string(rest)
             found.append((blob, comment.decode("utf-8", "replace")))
         return found
 
-    def sign_rsa_sha512(self, blob, data):
+    def sign_rsa_sha512(self, blob: bytes, data: bytes) -> bytes:
         request = (bytes([self.SIGN_REQUEST]) + _string(blob) + _string(data)
                    + struct.pack(">I", self.RSA_SHA2_512))
         kind, body = self._call(request)
@@ -158,7 +177,7 @@ class Agent:
                                   % algorithm.decode("ascii", "replace"))
         return raw
 
-    def _call(self, message):
+    def _call(self, message: bytes) -> tuple[int, bytes]:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.settimeout(30)
@@ -176,7 +195,7 @@ class Agent:
         return answer[0], answer[1:]
 
 
-def load(spec, passphrase=None):
+def load(spec: str, passphrase: Callable[[str], str] | None = None) -> FileKey | AgentKey:
     """The signing key named by ``spec``:
 
     ``PATH``                      a private key file (OpenSSH or PEM; asks for a passphrase
@@ -198,7 +217,7 @@ def load(spec, passphrase=None):
     return _from_file(path, passphrase)
 
 
-def _from_agent(wanted_fingerprint):
+def _from_agent(wanted_fingerprint: str | None) -> AgentKey:
     agent = Agent()
     identities = agent.identities()
     for blob, comment in identities:
@@ -213,7 +232,7 @@ def _from_agent(wanted_fingerprint):
                           % len(identities))
 
 
-def _from_file(path, passphrase):
+def _from_file(path: str, passphrase: Callable[[str], str] | None) -> FileKey:
     from cryptography.hazmat.primitives import serialization
 
     try:
@@ -245,7 +264,7 @@ def _from_file(path, passphrase):
     return FileKey(key, path)
 
 
-def ask_passphrase(path):
+def ask_passphrase(path: str) -> str:
     """The passphrase of ``path``: from a no-echo prompt on the terminal, else (no terminal, or
     SSH_ASKPASS_REQUIRE=force) from the SSH_ASKPASS program, as ssh itself does."""
     import subprocess
@@ -270,7 +289,7 @@ def ask_passphrase(path):
     return getpass.getpass(prompt)
 
 
-def _has_terminal():
+def _has_terminal() -> bool:
     try:
         os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
         return True
@@ -278,15 +297,15 @@ def _has_terminal():
         return False
 
 
-def _int_bytes(value):
+def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
-def _string(data):
+def _string(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
-def _take_string(data):
+def _take_string(data: bytes) -> tuple[bytes, bytes]:
     if len(data) < 4:
         raise SigningKeyError("ssh-agent sent a truncated answer")
     (length,) = struct.unpack(">I", data[:4])
@@ -295,7 +314,7 @@ def _take_string(data):
     return data[4:4 + length], data[4 + length:]
 
 
-def _read_strings(data, count):
+def _read_strings(data: bytes, count: int) -> list[bytes]:
     values = []
     for _ in range(count):
         value, data = _take_string(data)
@@ -303,7 +322,7 @@ def _read_strings(data, count):
     return values
 
 
-def _recv_exactly(conn, size):
+def _recv_exactly(conn: socket.socket, size: int) -> bytes:
     chunks = b""
     while len(chunks) < size:
         chunk = conn.recv(size - len(chunks))

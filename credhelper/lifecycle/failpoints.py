@@ -4,10 +4,12 @@
 power cut would; unset (always, outside tests) each point is one dict lookup.
 """
 
+from __future__ import annotations
+
 import os
 
 
-def reached(name):
+def reached(name: str) -> None:
     if os.environ.get("CREDHELPER_FAILPOINT") == name:
         import signal
 

@@ -4,6 +4,8 @@ It records what changed a token's life (checks that changed something, rotations
 and new server ids and the new expiry, failures), never a secret: only the redacted hint.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
@@ -11,11 +13,18 @@ import time
 from credhelper.local import paths
 from credhelper.local.files import PRIVATE_FILE_MODE, ensure_private_dir
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def record_event(event, record, **details):
-    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event,
-             "host": record.host, "kind": record.kind, "token": record.hint,
-             "token_id": record.token_id}
+    from credhelper.rules.model import TokenRecord
+
+
+def record_event(event: str, record: TokenRecord, **details: Any) -> None:
+    entry: dict[str, Any] = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event,
+        "host": record.host, "kind": record.kind, "token": record.hint,
+        "token_id": record.token_id}
     if record.path:
         entry["path"] = record.path
     entry.update(details)
@@ -30,7 +39,7 @@ def record_event(event, record, **details):
         pass  # the log is a record, not a precondition: never fail a git command over it
 
 
-def read_events():
+def read_events() -> list[Any]:
     try:
         with open(os.path.join(paths.state_dir(), "audit.log")) as handle:
             return [json.loads(line) for line in handle if line.strip()]

@@ -25,16 +25,27 @@ Environment: ``CREDHELPER_STORE`` overrides ``store``.  The file is parsed only 
 that needs it (tomllib costs a few ms; an https ``get`` never reads it).
 """
 
+from __future__ import annotations
+
 import os
 
 from credhelper.errors import ConfigError
 from credhelper.local import paths
 from credhelper.rules.hosts import normalise_host
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from credhelper.rules.freshness import Policy
+
+    _Expected = type[bool] | type[int] | tuple[type[int], type[float]]
+
 STORE_CHOICES = ("auto", "keyring", "file")
-_HOST_KEYS = {"api_url": str, "registry": str, "ca_file": str, "allow_http": bool}
+_HOST_KEYS: dict[str, type] = {"api_url": str, "registry": str, "ca_file": str,
+                               "allow_http": bool}
 # policy key -> (type, Policy attribute, factor to the attribute's unit)
-_POLICY_KEYS = {
+_POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
     "rotate": (bool, "rotate", None),
     "rotate_before_days": (int, "rotate_before_days", None),
     "new_lifetime_days": (int, "new_lifetime_days", None),
@@ -47,8 +58,16 @@ _POLICY_KEYS = {
 class HostSettings:
     __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "policy")
 
-    def __init__(self, host, api_url=None, registry=None, ca_file=None, allow_http=False,
-                 policy=None):
+    host: str
+    api_url: str | None
+    registry: str | None
+    ca_file: str | None
+    allow_http: bool
+    policy: dict[str, Any]
+
+    def __init__(self, host: str, api_url: str | None = None, registry: str | None = None,
+                 ca_file: str | None = None, allow_http: bool = False,
+                 policy: dict[str, Any] | None = None) -> None:
         self.host = host
         self.api_url = api_url
         self.registry = registry
@@ -58,16 +77,17 @@ class HostSettings:
 
 
 class Config:
-    def __init__(self, store="auto", hosts=None, path=None, policy=None):
+    def __init__(self, store: str = "auto", hosts: dict[str, HostSettings] | None = None,
+                 path: str | None = None, policy: dict[str, Any] | None = None) -> None:
         self.store = store
         self.hosts = hosts or {}
         self.path = path
         self.policy_values = policy or {}
 
-    def host(self, host):
+    def host(self, host: str) -> HostSettings:
         return self.hosts.get(host) or HostSettings(host)
 
-    def policy(self, host):
+    def policy(self, host: str) -> Policy:
         from credhelper.rules.freshness import Policy
 
         values = dict(self.policy_values)
@@ -75,7 +95,7 @@ class Config:
         return Policy(**values)
 
 
-def load(path=None):
+def load(path: str | None = None) -> Config:
     path = path or paths.config_file()
     try:
         with open(path, "rb") as handle:
@@ -93,7 +113,7 @@ def load(path=None):
     return config
 
 
-def parse(text, path="config.toml"):
+def parse(text: str, path: str = "config.toml") -> Config:
     import tomllib
 
     try:
@@ -107,12 +127,12 @@ def parse(text, path="config.toml"):
     if not isinstance(policy, dict):
         raise ConfigError("%s: [policy] must be a table" % path)
     policy = _policy_values(policy, "policy", path)
-    hosts = {}
+    hosts: dict[str, HostSettings] = {}
     for name, table in (data.get("hosts") or {}).items():
         if not isinstance(table, dict):
             raise ConfigError("%s: [hosts.%s] must be a table" % (path, name))
         host = normalise_host(name)
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in table.items():
             if key in _POLICY_KEYS:
                 continue
@@ -134,9 +154,9 @@ def parse(text, path="config.toml"):
     return Config(store=store, hosts=hosts, path=path, policy=policy)
 
 
-def _policy_values(table, where, path):
+def _policy_values(table: dict[str, Any], where: str, path: str) -> dict[str, Any]:
     """[policy]-style keys -> Policy attributes, type-checked."""
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in _POLICY_KEYS:
             raise ConfigError("%s: unknown setting %s.%s" % (path, where, key))
@@ -155,29 +175,31 @@ class Settings:
 
     _UNREAD = object()
 
-    def __init__(self, config=None, path=None):
+    def __init__(self, config: Config | None = None, path: str | None = None) -> None:
         self._config = config
         self._path = path
-        self._changed_at = self._UNREAD
+        self._changed_at: object = self._UNREAD
 
-    def config(self):
+    def config(self) -> Config:
         if self._config is None:
             self._config = load(self._path)
         return self._config
 
-    def policy(self, host):
+    def policy(self, host: str) -> Policy:
         return self.config().policy(host)
 
-    def host(self, host):
+    def host(self, host: str) -> HostSettings:
         return self.config().host(host)
 
-    def changed_at(self):
-        if self._changed_at is self._UNREAD:
-            self._changed_at = changed_at(self._path)
-        return self._changed_at
+    def changed_at(self) -> float | None:
+        changed = self._changed_at
+        if changed is self._UNREAD:
+            changed = self._changed_at = changed_at(self._path)
+        assert changed is None or isinstance(changed, float)
+        return changed
 
 
-def changed_at(path=None):
+def changed_at(path: str | None = None) -> float | None:
     """The config file's mtime (one stat, no parsing), or None when there is none."""
     try:
         return os.stat(path or paths.config_file()).st_mtime

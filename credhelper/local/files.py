@@ -5,17 +5,23 @@ file, and the directory is fsynced, so a crash leaves either the old or the new 
 torn file.  Readers take no lock: a rename is atomic, so they see one version or the other.
 """
 
+from __future__ import annotations
+
 import errno
 import json
 import os
 
 from credhelper.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
-def ensure_private_dir(path):
+def ensure_private_dir(path: str) -> None:
     """Create ``path`` (and parents) 0700; tighten an existing one that is group/world readable."""
     os.makedirs(path, mode=PRIVATE_DIR_MODE, exist_ok=True)
     mode = os.stat(path).st_mode & 0o777
@@ -23,7 +29,7 @@ def ensure_private_dir(path):
         os.chmod(path, mode & ~0o077)
 
 
-def write_private(path, data):
+def write_private(path: str, data: bytes) -> None:
     """Atomically replace ``path`` with ``data`` (bytes), mode 0600, durable when this returns."""
     directory = os.path.dirname(path)
     ensure_private_dir(directory)
@@ -41,7 +47,7 @@ def write_private(path, data):
     _fsync_dir(directory)
 
 
-def read_json(path, default):
+def read_json(path: str, default: Any) -> Any:
     """The parsed content of ``path``, or ``default`` when it does not exist."""
     try:
         with open(path, "rb") as handle:
@@ -56,7 +62,7 @@ def read_json(path, default):
         raise ConfigError("%s is not valid JSON; fix or move it away" % path) from None
 
 
-def write_json(path, value):
+def write_json(path: str, value: Any) -> None:
     write_private(path, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
 
 
@@ -73,12 +79,12 @@ class FileLock:
     raises LockTimeout.
     """
 
-    def __init__(self, path, timeout=None):
+    def __init__(self, path: str, timeout: float | None = None) -> None:
         self.path = path
         self.timeout = timeout
-        self._fd = None
+        self._fd: int | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> FileLock:
         import fcntl
 
         ensure_private_dir(os.path.dirname(self.path))
@@ -100,12 +106,13 @@ class FileLock:
                     raise LockTimeout(self.path) from None
                 time.sleep(0.01)  # flock has no timed wait; poll the holder's release
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
+        assert self._fd is not None
         os.close(self._fd)  # closing releases the flock
         self._fd = None
 
 
-def _fsync_dir(directory):
+def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -119,7 +126,7 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _unlink_quietly(path):
+def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:

@@ -10,18 +10,20 @@ Windows) platformdirs decides.
     state dir   $XDG_STATE_HOME/credhelper    audit log, lock files
 """
 
+from __future__ import annotations
+
 import os
 import sys
 
 APP = "credhelper"
 
 
-def _xdg(variable, fallback):
+def _xdg(variable: str, fallback: str) -> str:
     value = os.environ.get(variable, "").strip()
     return os.path.join(value or os.path.expanduser(fallback), APP)
 
 
-def config_dir():
+def config_dir() -> str:
     if _uses_xdg():
         return _xdg("XDG_CONFIG_HOME", "~/.config")
     import platformdirs
@@ -29,7 +31,7 @@ def config_dir():
     return platformdirs.user_config_dir(APP, appauthor=False)
 
 
-def data_dir():
+def data_dir() -> str:
     if _uses_xdg():
         return _xdg("XDG_DATA_HOME", "~/.local/share")
     import platformdirs
@@ -37,7 +39,7 @@ def data_dir():
     return platformdirs.user_data_dir(APP, appauthor=False)
 
 
-def state_dir():
+def state_dir() -> str:
     if _uses_xdg():
         return _xdg("XDG_STATE_HOME", "~/.local/state")
     import platformdirs
@@ -45,10 +47,10 @@ def state_dir():
     return platformdirs.user_state_dir(APP, appauthor=False)
 
 
-def config_file():
+def config_file() -> str:
     """``CREDHELPER_CONFIG`` names another config file (tests, several profiles)."""
     return os.environ.get("CREDHELPER_CONFIG") or os.path.join(config_dir(), "config.toml")
 
 
-def _uses_xdg():
+def _uses_xdg() -> bool:
     return sys.platform != "darwin" and not sys.platform.startswith("win")

@@ -11,16 +11,25 @@ so `get` for a registry first finds its GitLab host.  In order:
 4. ``registry = "..."`` in the config's ``[hosts."H"]`` table.
 """
 
+from __future__ import annotations
+
 from credhelper.errors import InvalidInput
 from credhelper.rules.hosts import normalise_host
 from credhelper.rules.model import ADDED
 from credhelper.stores import ci_env
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from credhelper.local.config import Config
+    from credhelper.rules.model import TokenRecord
+
 CONVENTIONS = {"registry.gitlab.com": "gitlab.com"}
 REGISTRY_PORT = "5050"     # GitLab's default when the registry shares the GitLab host name
 
 
-def parse_server_url(text):
+def parse_server_url(text: str) -> tuple[str, str]:
     """What docker passes (``host``, ``host:port``, ``https://host/v1/``...) -> (protocol, host)."""
     text = text.strip()
     protocol = "https"
@@ -35,7 +44,8 @@ def parse_server_url(text):
     return protocol, normalise_host(host, protocol)
 
 
-def gitlab_host_for(registry, records, environ, config_loader):
+def gitlab_host_for(registry: str, records: Iterable[TokenRecord], environ: Mapping[str, str],
+                    config_loader: Callable[[], Config]) -> str | None:
     """The GitLab host whose tokens serve ``registry``, or None."""
     for record in records:
         if record.registry == registry and record.origin == ADDED:
@@ -59,7 +69,7 @@ def gitlab_host_for(registry, records, environ, config_loader):
     return None
 
 
-def conventional_registries(host):
+def conventional_registries(host: str) -> set[str]:
     """The registry hosts GitLab's defaults give an instance at ``host``."""
     name = host.split(":")[0] if not host.startswith("[") else host
     found = {"registry." + name, "%s:%s" % (name, REGISTRY_PORT)}
@@ -67,9 +77,10 @@ def conventional_registries(host):
     return found
 
 
-def served_registries(records, environ, config):
+def served_registries(records: Iterable[TokenRecord], environ: Mapping[str, str],
+                      config: Config) -> dict[str, str]:
     """{registry: gitlab host} for every registry credhelper can answer (for `list`, setup)."""
-    found = {}
+    found: dict[str, str] = {}
     for record in records:
         if record.origin == ADDED and record.registry:
             found.setdefault(record.registry, record.host)
@@ -78,7 +89,10 @@ def served_registries(records, environ, config):
             found.setdefault(settings.registry, host)
     if environ.get("CI_REGISTRY") and ci_env.server_host(environ):
         try:
-            found.setdefault(normalise_host(environ["CI_REGISTRY"]), ci_env.server_host(environ))
+            registry = normalise_host(environ["CI_REGISTRY"])
+            owner = ci_env.server_host(environ)
+            assert owner is not None     # the same environ gave a host just above
+            found.setdefault(registry, owner)
         except InvalidInput:
             pass
     return found

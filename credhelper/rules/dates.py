@@ -7,7 +7,7 @@ across centuries.
 from __future__ import annotations
 
 
-def days_from_civil(year, month, day):
+def days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 
     Used instead of ``datetime`` so the hot path stays import-free; a test checks it against
@@ -21,7 +21,7 @@ def days_from_civil(year, month, day):
     return era * 146097 + day_of_era - 719468
 
 
-def date_from_days(days):
+def date_from_days(days: int) -> str:
     """Inverse of ``days_from_civil``: days since 1970-01-01 -> ``"YYYY-MM-DD"``."""
     days += 719468
     era = (days if days >= 0 else days - 146096) // 146097
@@ -36,7 +36,7 @@ def date_from_days(days):
     return "%04d-%02d-%02d" % (year, month, day)
 
 
-def parse_date(text):
+def parse_date(text: object) -> tuple[int, int, int]:
     """``"2026-12-01"`` -> (2026, 12, 1); ValueError when it is not a real YYYY-MM-DD date."""
     parts = text.split("-") if isinstance(text, str) else ()
     if len(parts) != 3 or [len(p) for p in parts] != [4, 2, 2] or not all(p.isdigit()

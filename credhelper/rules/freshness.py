@@ -8,6 +8,8 @@ policy (from the config file) was already folded into ``next_check_at`` when the
 last checked, so an ordinary ``get`` neither parses the config nor touches the network.
 """
 
+from __future__ import annotations
+
 from credhelper.rules.dates import date_from_days, days_from_civil, parse_date
 from credhelper.rules.model import (
     ADDED,
@@ -20,6 +22,10 @@ from credhelper.rules.model import (
     REVOKED,
     UNKNOWN,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credhelper.rules.model import TokenRecord
 
 DAY = 86400
 HOUR = 3600
@@ -35,8 +41,16 @@ class Policy:
     __slots__ = ("rotate", "rotate_before_days", "new_lifetime_days", "check_interval",
                  "retry_after_failure", "warn_before_days")
 
-    def __init__(self, rotate=True, rotate_before_days=7, new_lifetime_days=30,
-                 check_interval=24 * HOUR, retry_after_failure=10 * 60, warn_before_days=7):
+    rotate: bool
+    rotate_before_days: int
+    new_lifetime_days: int
+    check_interval: float
+    retry_after_failure: float
+    warn_before_days: int
+
+    def __init__(self, rotate: bool = True, rotate_before_days: int = 7,
+                 new_lifetime_days: int = 30, check_interval: float = 24 * HOUR,
+                 retry_after_failure: float = 10 * 60, warn_before_days: int = 7) -> None:
         self.rotate = rotate
         self.rotate_before_days = rotate_before_days
         self.new_lifetime_days = new_lifetime_days
@@ -48,13 +62,14 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-def can_use_api(record):
+def can_use_api(record: TokenRecord) -> bool:
     """PATs (with project and group access tokens) and OAuth tokens can describe themselves;
     deploy and job tokens cannot call the API."""
     return record.kind in (PAT, OAUTH) and record.origin == ADDED
 
 
-def needs_attention(record, now, config_changed_at=None):
+def needs_attention(record: TokenRecord, now: float, config_changed_at: float | None = None
+                    ) -> bool:
     """Must ``get`` look at this token before handing it out (check, rotate, recover, warn)?
 
     Cheap and import-free: this runs on every ``get``.
@@ -74,7 +89,7 @@ def needs_attention(record, now, config_changed_at=None):
     return warning_due(record, now)
 
 
-def check_due(record, now, config_changed_at=None):
+def check_due(record: TokenRecord, now: float, config_changed_at: float | None = None) -> bool:
     """Is it time to ask the server about this token?"""
     if not can_use_api(record) or record.state in FINAL_STATES:
         return False
@@ -87,7 +102,7 @@ def check_due(record, now, config_changed_at=None):
     return record.next_check_at is None or now >= record.next_check_at
 
 
-def rotation_due(record, now, policy):
+def rotation_due(record: TokenRecord, now: float, policy: Policy) -> bool:
     """Should this PAT rotate itself now?"""
     if record.kind != PAT or not policy.rotate or record.state != OK:
         return False
@@ -97,14 +112,14 @@ def rotation_due(record, now, policy):
     return expiry is not None and expiry - now < policy.rotate_before_days * DAY
 
 
-def refresh_due(record, now):
+def refresh_due(record: TokenRecord, now: float) -> bool:
     """Should this OAuth token be refreshed now (it needs a refresh token to be)?"""
     expiry = expiry_utc(record)
     return (record.kind == OAUTH and record.state == OK and expiry is not None
             and expiry - now < OAUTH_REFRESH_MARGIN)
 
 
-def next_check_at(record, now, policy):
+def next_check_at(record: TokenRecord, now: float, policy: Policy) -> int:
     """When ``get`` should ask the server again: after the check interval, or as soon as a
     rotation (or an OAuth refresh) becomes due, whichever comes first."""
     due = now + policy.check_interval
@@ -121,19 +136,19 @@ def next_check_at(record, now, policy):
     return int(due)
 
 
-def backoff_until(now, policy, retry_after=None):
+def backoff_until(now: float, policy: Policy, retry_after: float | None = None) -> int:
     """After a failed call: not again before the policy's pause or the server's Retry-After."""
     return int(now + max(policy.retry_after_failure, retry_after or 0))
 
 
-def new_expiry_date(now, policy, max_days=SERVER_MAX_LIFETIME_DAYS):
+def new_expiry_date(now: float, policy: Policy, max_days: int = SERVER_MAX_LIFETIME_DAYS) -> str:
     """The ``expires_at`` to ask for when rotating: the policy's lifetime, never past what
     the server allows."""
     days = max(1, min(policy.new_lifetime_days, max_days))
     return date_from_days(int(now // DAY) + days)
 
 
-def warning_due(record, now, warn_before_days=7):
+def warning_due(record: TokenRecord, now: float, warn_before_days: int = 7) -> bool:
     """A token that will not renew itself (deploy tokens, PATs without a rotation scope) is
     near its expiry and the user was not told today."""
     expiry = expiry_utc(record)
@@ -142,7 +157,7 @@ def warning_due(record, now, warn_before_days=7):
     return record.warned_at is None or now - record.warned_at >= DAY
 
 
-def expiry_utc(record):
+def expiry_utc(record: TokenRecord) -> int | None:
     """Unix seconds at which the token stops working, or None when no expiry is known."""
     if record.expires_utc:
         return record.expires_utc
@@ -154,14 +169,14 @@ def expiry_utc(record):
         return None
 
 
-def days_left(record, now):
+def days_left(record: TokenRecord, now: float) -> int | None:
     """Calendar days (UTC) from today to the expiry date: 1 when it expires at tomorrow's
     midnight, 0 on the last day; None when no expiry is known."""
     expiry = expiry_utc(record)
     return None if expiry is None else int(expiry // DAY - now // DAY)
 
 
-def unusable_reason(record, now):
+def unusable_reason(record: TokenRecord, now: float) -> str | None:
     """Why this token must not be handed out, or None when it may be.
 
     A token marked ``needs-check`` (a client reported a rejection) is still usable here: only

@@ -5,12 +5,14 @@ form, never by prefix or suffix, so ``gitlab.example.com.evil.test`` or another 
 match ``gitlab.example.com``.
 """
 
+from __future__ import annotations
+
 from credhelper.errors import InvalidInput
 
 DEFAULT_PORTS = {"https": "443", "http": "80"}
 
 
-def normalise_host(host, protocol="https"):
+def normalise_host(host: str, protocol: str = "https") -> str:
     """``GitLab.Example.COM.:443`` -> ``gitlab.example.com``; ``[::1]:8443`` kept as is."""
     host = host.strip().lower()
     if not host or any(c in host for c in "/\\@ \t?#") or not host.isprintable():
@@ -28,7 +30,7 @@ def normalise_host(host, protocol="https"):
     return name if port is None else "%s:%s" % (name, port)
 
 
-def _split_port(host):
+def _split_port(host: str) -> tuple[str, str | None]:
     if host.startswith("["):  # IPv6 literal
         end = host.find("]")
         if end < 0:
@@ -45,7 +47,7 @@ def _split_port(host):
     return host, None
 
 
-def normalise_path(path):
+def normalise_path(path: str | None) -> str | None:
     """``/Group/sub/project.git/`` -> ``group/sub/project``; empty -> None."""
     if path is None:
         return None
@@ -57,7 +59,7 @@ def normalise_path(path):
     return "/".join(parts) or None
 
 
-def path_within(path, prefix):
+def path_within(path: str | None, prefix: str | None) -> bool:
     """True when ``path`` is ``prefix`` or below it, on segment boundaries."""
     if prefix is None:
         return True

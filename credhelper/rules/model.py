@@ -2,6 +2,12 @@
 ``dataclasses`` costs ~10 ms (it pulls in ``inspect``), which the ``get`` hot path cannot afford.
 """
 
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # Token kinds.  "password" is a credential git obtained elsewhere and asked us to ``store``.
 PAT = "pat"          # personal, project and group access tokens (glpat-)
 DEPLOY = "deploy"    # deploy tokens (gldt-), with their own username
@@ -51,12 +57,46 @@ class TokenRecord:
                  "checked_at", "next_check_at", "backoff_until", "warned_at", "pending",
                  "config_mtime", "dpop_key", "extra")
 
-    def __init__(self, id, host, kind, username=None, path=None, scopes=None, expires_at=None,
-                 registry=None, api_url=None, store="file", origin=ADDED, state=OK,
-                 added_at=None, hint=None, token_id=None, token_name=None, user_id=None,
-                 expires_utc=None, client_id=None, checked_at=None, next_check_at=None,
-                 backoff_until=None, warned_at=None, pending=None, config_mtime=None, dpop_key=None,
-                 extra=None):
+    id: str
+    host: str
+    kind: str
+    username: str | None
+    path: str | None
+    scopes: list[str] | None
+    expires_at: str | None
+    registry: str | None
+    api_url: str | None
+    store: str
+    origin: str
+    state: str
+    added_at: str | None
+    hint: str | None
+    token_id: int | None
+    token_name: str | None
+    user_id: int | None
+    expires_utc: int | None
+    client_id: str | None
+    checked_at: int | None
+    next_check_at: int | None
+    backoff_until: int | None
+    warned_at: int | None
+    pending: dict[str, Any] | None
+    config_mtime: float | None
+    dpop_key: str | None
+    extra: dict[str, Any]
+
+    def __init__(self, id: str, host: str, kind: str, username: str | None = None,
+                 path: str | None = None, scopes: list[str] | None = None,
+                 expires_at: str | None = None, registry: str | None = None,
+                 api_url: str | None = None, store: str = "file", origin: str = ADDED,
+                 state: str = OK, added_at: str | None = None, hint: str | None = None,
+                 token_id: int | None = None, token_name: str | None = None,
+                 user_id: int | None = None, expires_utc: int | None = None,
+                 client_id: str | None = None, checked_at: int | None = None,
+                 next_check_at: int | None = None, backoff_until: int | None = None,
+                 warned_at: int | None = None, pending: dict[str, Any] | None = None,
+                 config_mtime: float | None = None, dpop_key: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         self.id = id                    # local identifier, the key in the secret store
         self.host = host                # normalised "host" or "host:port"
         self.kind = kind
@@ -87,12 +127,12 @@ class TokenRecord:
         self.dpop_key = dpop_key        # DPoP-bound: the SSH key that signs proofs (see sshkeys)
         self.extra = extra or {}        # fields written by newer versions, kept as they are
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> TokenRecord:
         fields = {name: getattr(self, name) for name in self.__slots__}
         fields.update(changes)
         return TokenRecord(**fields)
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         data = dict(self.extra)
         for name in self.__slots__:
             value = getattr(self, name)
@@ -101,12 +141,12 @@ class TokenRecord:
         return data
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: dict[str, Any]) -> TokenRecord:
         known = {name: data[name] for name in cls.__slots__ if name in data and name != "extra"}
         extra = {key: value for key, value in data.items() if key not in cls.__slots__}
         return cls(extra=extra, **known)
 
-    def slot(self):
+    def slot(self) -> tuple[str, str, str | None, str | None, str | None]:
         """What this record answers for; a new record with the same slot replaces it.
 
         A token the user added is one per (host, path, kind, username).  A credential a
@@ -118,7 +158,7 @@ class TokenRecord:
             return (ADDED, self.host, self.path, self.kind, self.username)
         return (self.origin, self.host, self.path, None, self.username)
 
-    def login_name(self, requested=None):
+    def login_name(self, requested: str | None = None) -> str:
         """The username to send: the one git asked about, else ours, else the kind's default."""
         if requested:
             return requested
@@ -128,17 +168,17 @@ class TokenRecord:
             return JOB_USERNAME
         return ANY_USERNAME_DEFAULT
 
-    def __repr__(self):  # no secret lives here, but keep reprs short and useful
+    def __repr__(self) -> str:  # no secret lives here, but keep reprs short and useful
         return "TokenRecord(%s %s %s path=%s)" % (self.kind, self.host, self.hint, self.path)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, TokenRecord) and self.to_json() == other.to_json()
 
 
 TOKEN_PREFIXES = (("glpat-", PAT), ("gldt-", DEPLOY), ("glcbt-", JOB))
 
 
-def kind_from_prefix(secret):
+def kind_from_prefix(secret: str) -> str | None:
     """The kind GitLab's prefix says a token is (docs/gitlab.md#token-kinds-and-prefixes),
     or None when it has none of them."""
     for prefix, kind in TOKEN_PREFIXES:
@@ -152,7 +192,16 @@ class Request:
 
     __slots__ = ("protocol", "host", "path", "username", "operation", "service")
 
-    def __init__(self, protocol, host, path=None, username=None, operation=None, service=GIT):
+    protocol: str
+    host: str
+    path: str | None
+    username: str | None
+    operation: str | None
+    service: str
+
+    def __init__(self, protocol: str, host: str, path: str | None = None,
+                 username: str | None = None, operation: str | None = None,
+                 service: str = GIT) -> None:
         self.protocol = protocol        # "https" or "http"
         self.host = host                # normalised, see hosts.normalise_host
         self.path = path                # "group/project.git" or None
@@ -160,7 +209,7 @@ class Request:
         self.operation = operation      # "read", "write" or None (unknown: prefer write-capable)
         self.service = service          # GIT or REGISTRY
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Request(%s %s://%s/%s user=%s op=%s)" % (
             self.service, self.protocol, self.host, self.path or "", self.username,
             self.operation)
@@ -171,11 +220,17 @@ class Answer:
 
     __slots__ = ("username", "secret", "expiry_utc", "record")
 
-    def __init__(self, username, secret, expiry_utc=None, record=None):
+    username: str
+    secret: str
+    expiry_utc: int | None
+    record: TokenRecord | None
+
+    def __init__(self, username: str, secret: str, expiry_utc: int | None = None,
+                 record: TokenRecord | None = None) -> None:
         self.username = username
         self.secret = secret
         self.expiry_utc = expiry_utc    # Unix seconds after which the secret is invalid
         self.record = record
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Answer(%s, <secret>)" % self.username

@@ -13,6 +13,8 @@ ID is a number or a URL-encoded full path; a path becomes the request's path, so
 registered with ``--path`` apply to their projects.
 """
 
+from __future__ import annotations
+
 from urllib.parse import unquote, urlsplit
 
 from credhelper.errors import InvalidInput
@@ -22,7 +24,7 @@ from credhelper.rules.model import PACKAGES, Request
 API = "/api/v4/"
 
 
-def request_for(url, operation=None):
+def request_for(url: str, operation: str | None = None) -> Request | None:
     """The Request for a package API URL, or None when the URL is not one."""
     try:
         parts = urlsplit(url.strip())

@@ -5,6 +5,12 @@ free text (exception messages, subprocess output) and replaces anything shaped l
 token.
 """
 
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 # Prefixes GitLab puts on its tokens; the redacted form keeps them so people can tell kinds apart.
 KNOWN_PREFIXES = ("glpat-", "gldt-", "glcbt-", "gloas-", "glrt-", "glptt-", "glft-", "glimt-",
                   "glagent-", "glsoat-", "glffct-")
@@ -13,7 +19,7 @@ KNOWN_PREFIXES = ("glpat-", "gldt-", "glcbt-", "gloas-", "glrt-", "glptt-", "glf
 _MIN_LENGTH_TO_SHOW_TAIL = 16
 
 
-def redact(secret):
+def redact(secret: str | None) -> str:
     """``glpat-abcdef…`` -> ``glpat-…cdef``: enough to recognise a token, not to use it."""
     if not secret:
         return "(none)"
@@ -23,7 +29,7 @@ def redact(secret):
     return prefix + "…" + secret[-4:]
 
 
-def scrub(text, secrets=()):
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Replace every given secret and anything that looks like a GitLab token in ``text``."""
     for secret in secrets:
         if secret:

@@ -16,6 +16,8 @@ push never fails with a read-only token while a writable one exists), then what 
 over what git stored over what the CI job provides, then kind.
 """
 
+from __future__ import annotations
+
 from credhelper.rules import freshness
 from credhelper.rules.hosts import path_within
 from credhelper.rules.model import (
@@ -36,6 +38,12 @@ from credhelper.rules.model import (
     TERRAFORM_STORE,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from credhelper.rules.model import Request, TokenRecord
+
 # Per service: (scopes that let a token do anything there, scopes that let it write).
 # gitlab-facts.md: git over HTTP, and read_registry/write_registry/api for the registry.
 SCOPES = {
@@ -53,11 +61,11 @@ _ORIGIN_RANK = {ADDED: 2, GIT_STORE: 1, DOCKER_STORE: 1, CARGO_STORE: 1, TERRAFO
 _KIND_RANK = {PAT: 4, OAUTH: 3, DEPLOY: 2, JOB: 1, PASSWORD: 0}
 
 
-def transport_allowed(protocol, allow_http):
+def transport_allowed(protocol: str, allow_http: bool) -> bool:
     return protocol == "https" or (protocol == "http" and allow_http)
 
 
-def accepts_username(record, requested, service=GIT):
+def accepts_username(record: TokenRecord, requested: str | None, service: str = GIT) -> bool:
     """Can ``record`` log in as ``requested`` (None: the client has no username yet)?
 
     Package routes ignore the Basic username (gitlab-facts.md), so any name will do there.
@@ -71,14 +79,14 @@ def accepts_username(record, requested, service=GIT):
     return record.username == requested
 
 
-def serves(record, service):
+def serves(record: TokenRecord, service: str) -> bool:
     """Could this token be of any use for the service?  (Unknown scopes: maybe.)"""
     if record.scopes is None or record.kind in (JOB, PASSWORD):
         return True
     return bool(SCOPES[service][0].intersection(record.scopes))
 
 
-def can_write(record, service=GIT):
+def can_write(record: TokenRecord, service: str = GIT) -> bool | None:
     """True, False, or None when unknown (no scopes recorded)."""
     if record.kind == JOB:
         # a job token writes its own project's registries, never (by default) to git
@@ -88,7 +96,8 @@ def can_write(record, service=GIT):
     return bool(SCOPES[service][1].intersection(record.scopes))
 
 
-def matching(records, request, allow_http=False):
+def matching(records: Iterable[TokenRecord], request: Request, allow_http: bool = False
+             ) -> list[TokenRecord]:
     """Records for this request's host, username and path, ignoring whether they still work."""
     if not transport_allowed(request.protocol, allow_http):
         return []
@@ -99,7 +108,8 @@ def matching(records, request, allow_http=False):
             and serves(r, request.service)]
 
 
-def candidates(records, request, now, allow_http=False):
+def candidates(records: Iterable[TokenRecord], request: Request, now: float,
+               allow_http: bool = False) -> list[TokenRecord]:
     """The records that may answer ``request``, best first."""
     usable = [r for r in matching(records, request, allow_http)
               if freshness.unusable_reason(r, now) is None]
@@ -109,7 +119,7 @@ def candidates(records, request, now, allow_http=False):
     return usable
 
 
-def _rank(record, request):
+def _rank(record: TokenRecord, request: Request) -> tuple[bool, int, int, int, int]:
     if request.path is None:
         specificity = 1 if record.path is None else 0
     else:

@@ -9,6 +9,14 @@ One small interface (``get``, ``set``, ``delete``), three implementations:
 Each record names its store, so tokens added under different settings keep working.
 """
 
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from credhelper.rules.model import TokenRecord
+
 FILE = "file"
 KEYRING = "keyring"
 MEMORY = "memory"
@@ -22,16 +30,16 @@ class SecretStore:
 
     name = "?"
 
-    def get(self, record):
+    def get(self, record: TokenRecord) -> str | None:
         raise NotImplementedError
 
-    def set(self, record, secret):
+    def set(self, record: TokenRecord, secret: str) -> None:
         raise NotImplementedError
 
-    def delete(self, record):
+    def delete(self, record: TokenRecord) -> None:
         raise NotImplementedError
 
-    def describe(self):
+    def describe(self) -> str:
         """One line for `credhelper doctor`."""
         return self.name
 
@@ -41,19 +49,20 @@ class Secrets:
     CI job's variables for the records ``ci_env`` makes.  The one way the rest of credhelper
     reads, writes and deletes secrets."""
 
-    def __init__(self, data_dir=None, environ=None):
+    def __init__(self, data_dir: str | None = None, environ: Mapping[str, str] | None = None
+                 ) -> None:
         self.data_dir = data_dir
-        self.environ = environ if environ is not None else {}
-        self._open = {}
+        self.environ: Mapping[str, str] = environ if environ is not None else {}
+        self._open: dict[tuple[str, str | None], SecretStore] = {}
 
-    def store_for(self, record):
+    def store_for(self, record: TokenRecord) -> SecretStore:
         key = (record.store, record.extra.get("backend"))
         if key not in self._open:
             self._open[key] = open_store(record.store, record.extra.get("backend"),
                                          data_dir=self.data_dir)
         return self._open[key]
 
-    def get(self, record, warn=None):
+    def get(self, record: TokenRecord, warn: Callable[[str], None] | None = None) -> str | None:
         """The secret, or None when it is missing or its store fails (``warn`` is told why)."""
         if record.store == CI:
             from .ci_env import secret
@@ -68,10 +77,10 @@ class Secrets:
                 warn(str(error))
             return None
 
-    def set(self, record, secret):
+    def set(self, record: TokenRecord, secret: str) -> None:
         self.store_for(record).set(record, secret)
 
-    def delete(self, record, warn=None):
+    def delete(self, record: TokenRecord, warn: Callable[[str], None] | None = None) -> None:
         from ..errors import StoreError
 
         try:
@@ -81,10 +90,11 @@ class Secrets:
                 warn(str(error))
 
 
-_memory = {}
+_memory: dict[str, str] = {}
 
 
-def open_store(name, backend=None, data_dir=None):
+def open_store(name: str, backend: str | None = None, data_dir: str | None = None
+               ) -> SecretStore:
     """The store called ``name``; imports only that store's module (keyring is slow to load)."""
     if name == FILE:
         from credhelper.stores.file import FileStore

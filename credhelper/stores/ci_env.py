@@ -7,12 +7,18 @@ registry gets ``CI_REGISTRY``, ``CI_REGISTRY_USER``/``CI_REGISTRY_PASSWORD``.  T
 made here name the variable that holds the secret, never the secret; they live only in memory.
 """
 
+from __future__ import annotations
+
 from credhelper.errors import CredhelperError
 from credhelper.rules.hosts import normalise_host
 from credhelper.rules.model import CI_ENV, DEPLOY, JOB, JOB_USERNAME, TokenRecord
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-def server_host(environ):
+
+def server_host(environ: Mapping[str, str]) -> str | None:
     url = environ.get("CI_SERVER_URL", "")
     if url.startswith("https://") or url.startswith("http://"):
         protocol, _, rest = url.partition("://")
@@ -24,7 +30,7 @@ def server_host(environ):
     return None
 
 
-def records(environ):
+def records(environ: Mapping[str, str]) -> list[TokenRecord]:
     """The CI job's credentials as records (store ``env``), best first; [] outside a job."""
     if not environ.get("CI_JOB_TOKEN") and not environ.get("CI_DEPLOY_PASSWORD"):
         return []
@@ -54,5 +60,5 @@ def records(environ):
     return found
 
 
-def secret(record, environ):
+def secret(record: TokenRecord, environ: Mapping[str, str]) -> str | None:
     return environ.get(record.extra.get("variable", ""), "") or None

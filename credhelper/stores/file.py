@@ -4,6 +4,8 @@ The same protection as ``git credential-store`` (the file is plain text to anyon
 it as you), without its flaw of one line per URL that any tool can rewrite.
 """
 
+from __future__ import annotations
+
 import os
 
 from credhelper.errors import StoreError
@@ -11,33 +13,39 @@ from credhelper.local import paths
 from credhelper.local.files import FileLock, read_json, write_json
 from credhelper.stores import SecretStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from credhelper.rules.model import TokenRecord
+
 
 class FileStore(SecretStore):
     name = "file"
 
-    def __init__(self, directory=None):
+    def __init__(self, directory: str | None = None) -> None:
         self.directory = directory or paths.data_dir()
         self.path = os.path.join(self.directory, "secrets.json")
 
-    def get(self, record):
+    def get(self, record: TokenRecord) -> str | None:
         return self._load().get(record.id)
 
-    def set(self, record, secret):
+    def set(self, record: TokenRecord, secret: str) -> None:
         with FileLock(os.path.join(self.directory, ".secrets.lock")):
             secrets = self._load()
             secrets[record.id] = secret
             write_json(self.path, {"version": 1, "secrets": secrets})
 
-    def delete(self, record):
+    def delete(self, record: TokenRecord) -> None:
         with FileLock(os.path.join(self.directory, ".secrets.lock")):
             secrets = self._load()
             if secrets.pop(record.id, None) is not None:
                 write_json(self.path, {"version": 1, "secrets": secrets})
 
-    def describe(self):
+    def describe(self) -> str:
         return "file (%s, mode 0600)" % self.path
 
-    def _load(self):
+    def _load(self) -> dict[str, Any]:
         data = read_json(self.path, {"secrets": {}})
         secrets = data.get("secrets") if isinstance(data, dict) else None
         if not isinstance(secrets, dict):

@@ -6,8 +6,17 @@ hot path we load the one backend class recorded when the token was added instead
 they are recognisable in Seahorse or Keychain Access.
 """
 
+from __future__ import annotations
+
 from credhelper.errors import StoreError
 from credhelper.stores import SecretStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from credhelper.rules.model import TokenRecord
 
 SERVICE_PREFIX = "credhelper:"
 
@@ -15,11 +24,11 @@ SERVICE_PREFIX = "credhelper:"
 class KeyringStore(SecretStore):
     name = "keyring"
 
-    def __init__(self, backend=None):
+    def __init__(self, backend: str | None = None) -> None:
         self.backend_name = backend
-        self._backend = None
+        self._backend: Any = None
 
-    def get(self, record):
+    def get(self, record: TokenRecord) -> str | None:
         if self.backend_name == "keyring.backends.SecretService.Keyring":
             from credhelper.stores.secret_service import read
 
@@ -28,14 +37,14 @@ class KeyringStore(SecretStore):
                 return secret
         return self._call("read", record, lambda kr: kr.get_password(_service(record), record.id))
 
-    def set(self, record, secret):
+    def set(self, record: TokenRecord, secret: str) -> None:
         self._call("write", record,
                    lambda kr: kr.set_password(_service(record), record.id, secret))
 
-    def delete(self, record):
+    def delete(self, record: TokenRecord) -> None:
         import keyring.errors
 
-        def delete(kr):
+        def delete(kr: Any) -> None:
             try:
                 kr.delete_password(_service(record), record.id)
             except keyring.errors.PasswordDeleteError:
@@ -43,15 +52,15 @@ class KeyringStore(SecretStore):
 
         self._call("delete", record, delete)
 
-    def describe(self):
+    def describe(self) -> str:
         return "keyring (%s)" % self.backend().__class__.__module__
 
-    def backend(self):
+    def backend(self) -> Any:
         if self._backend is None:
             self._backend = load_backend(self.backend_name)
         return self._backend
 
-    def _call(self, verb, record, action):
+    def _call(self, verb: str, record: TokenRecord, action: Callable[[Any], Any]) -> Any:
         try:
             return action(self.backend())
         except StoreError:
@@ -61,11 +70,11 @@ class KeyringStore(SecretStore):
                              % (verb, record.host, _one_line(error))) from None
 
 
-def _service(record):
+def _service(record: TokenRecord) -> str:
     return SERVICE_PREFIX + record.host
 
 
-def load_backend(name=None):
+def load_backend(name: str | None = None) -> Any:
     """The backend class ``module.Class`` when given (fast), else keyring's own choice."""
     if name:
         module_name, _, class_name = name.rpartition(".")
@@ -82,7 +91,7 @@ def load_backend(name=None):
     return keyring.get_keyring()
 
 
-def choose_backend():
+def choose_backend() -> str | None:
     """The keyring backend to record for new tokens, or None when no usable one exists.
 
     "Usable" means a real store: keyring's ``fail`` backend, the ``null`` one and chainers with
@@ -112,10 +121,10 @@ def choose_backend():
     return "%s.%s" % (backend.__class__.__module__, backend.__class__.__name__)
 
 
-def _ours(backend):
+def _ours(backend: Any) -> bool:
     return backend.__class__.__module__.startswith("credhelper.")
 
 
-def _one_line(error):
+def _one_line(error: BaseException) -> str:
     text = str(error) or error.__class__.__name__
     return " ".join(text.split())[:300]

@@ -9,11 +9,17 @@ unusual (no bus, a locked collection that needs a prompt, no such item) returns 
 caller goes the long way through keyring, which can prompt to unlock.
 """
 
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SECRETS = "org.freedesktop.secrets"
 SERVICE_PATH = "/org/freedesktop/secrets"
 
 
-def read(service, username):
+def read(service: str, username: str) -> str | None:
     """The secret stored for (service, username), or None if this path cannot tell."""
     try:
         from jeepney import DBusAddress, new_method_call
@@ -25,7 +31,7 @@ def read(service, username):
                           interface="org.freedesktop.Secret.Service")
     try:
         with open_dbus_connection(bus="SESSION") as connection:
-            def call(method, signature, body):
+            def call(method: str, signature: str, body: tuple[Any, ...]) -> Any:
                 return unwrap_msg(connection.send_and_get_reply(
                     new_method_call(address, method, signature, body), timeout=5))
 
