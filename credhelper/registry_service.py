@@ -64,5 +64,5 @@ def list_registries(service: Service) -> dict[str, str]:
             listing[registry] = found[0].login_name()
     for record in records:
         if record.origin == DOCKER_STORE:
-            listing[record.host] = record.username
+            listing[record.host] = record.login_name()
     return listing

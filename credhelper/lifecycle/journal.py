@@ -122,6 +122,8 @@ class Journal:
         from credhelper.gitlab.errors import ApiError, TokenRejected
 
         old_secret = self.book.secret(record, ctx)
+        if old_secret is None:
+            return record     # a store that cannot be read proves nothing: keep the entry
         client = self.clients(record, self.settings, ctx)
         try:
             if record.kind == OAUTH:
