@@ -1,22 +1,70 @@
 """`credhelper doctor`: what is configured, where secrets go, and whether git really gets
-credhelper's token.  Returns report lines and a list of problems; the CLI prints them."""
+credhelper's token.  ``report`` returns report lines and a list of problems; ``run``
+prints them."""
+
+from __future__ import annotations
 
 import os
 import shutil
 import time
 
 from credhelper import __version__
-from credhelper.clientconfig import git as gitconfig
 from credhelper.errors import CredhelperError
-from credhelper.local import config, paths
 from credhelper.rules import freshness
 from credhelper.rules.model import ADDED
-from credhelper.service import Service, quiet_lookup
+from credhelper.rules.redact import scrub
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from credhelper.cli.common import Commands
+    from credhelper.local.config import Config
+    from credhelper.rules.model import TokenRecord
+    from credhelper.service import Service
 
 
-def run(service=None):
+def register(commands: Commands) -> None:
+    doctor = commands.add_parser("doctor", help="check the installation and configuration")
+    doctor.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lines, problems = report()
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print("problem: %s" % scrub(problem))
+    print("ok" if not problems else "%d problem(s)" % len(problems))
+    return 1 if problems else 0
+
+
+def report(service: Service | None = None) -> tuple[list[str], list[str]]:
+    from credhelper.local import paths
+    from credhelper.service import Service
+
     service = service or Service()
-    lines, problems = ["credhelper %s" % __version__], []
+    lines: list[str] = ["credhelper %s" % __version__]
+    problems: list[str] = []
+    settings = _config_report(service, lines, problems)
+    _data_dir_report(service.tokens.directory, lines, problems)
+    lines.append("state dir: %s" % paths.state_dir())
+    try:
+        store, backend = service.default_store()
+        lines.append("store for new tokens: %s%s (config: store = %s)"
+                     % (store, " (%s)" % backend if backend else "", settings.store))
+    except CredhelperError as error:
+        problems.append(str(error))
+    records = list(service.tokens.load())
+    _tokens_report(service, records, lines, problems)
+    lines.extend(_git_report(service, records, problems))
+    lines.extend(_docker_report(service, problems))
+    return lines, problems
+
+
+def _config_report(service: Service, lines: list[str], problems: list[str]) -> Config:
+    from credhelper.local import config
+
     try:
         settings = service.config()
         lines.append("config file: %s%s" % (settings.path, "" if os.path.exists(settings.path)
@@ -24,7 +72,10 @@ def run(service=None):
     except CredhelperError as error:
         problems.append(str(error))
         settings = config.Config()
-    data_dir = service.tokens.directory
+    return settings
+
+
+def _data_dir_report(data_dir: str, lines: list[str], problems: list[str]) -> None:
     if os.path.isdir(data_dir):
         mode = os.stat(data_dir).st_mode & 0o777
         lines.append("data dir: %s (mode %04o)" % (data_dir, mode))
@@ -35,15 +86,11 @@ def run(service=None):
     secrets_file = os.path.join(data_dir, "secrets.json")
     if os.path.exists(secrets_file) and os.stat(secrets_file).st_mode & 0o077:
         problems.append("%s is readable by others (chmod 600 it)" % secrets_file)
-    lines.append("state dir: %s" % paths.state_dir())
-    try:
-        store, backend = service.default_store()
-        lines.append("store for new tokens: %s%s (config: store = %s)"
-                     % (store, " (%s)" % backend if backend else "", settings.store))
-    except CredhelperError as error:
-        problems.append(str(error))
-    records = [r for r in service.tokens.load()]
-    by_store = {}
+
+
+def _tokens_report(service: Service, records: list[TokenRecord], lines: list[str],
+                   problems: list[str]) -> None:
+    by_store: dict[str, int] = {}
     for record in records:
         by_store[record.store] = by_store.get(record.store, 0) + 1
     lines.append("tokens: %d%s" % (len(records), "" if not records else " (%s)" % ", ".join(
@@ -56,12 +103,9 @@ def run(service=None):
         elif service.secret(record, quiet=True) is None:
             problems.append("%s %s for %s: its secret is missing from the %s store"
                             % (record.kind, record.hint, record.host, record.store))
-    lines.extend(_git_report(service, records, problems))
-    lines.extend(_docker_report(service, problems))
-    return lines, problems
 
 
-def _docker_report(service, problems):
+def _docker_report(service: Service, problems: list[str]) -> list[str]:
     from credhelper.clientconfig import docker as dockerconfig
 
     try:
@@ -84,7 +128,9 @@ def _docker_report(service, problems):
     return lines
 
 
-def _git_report(service, records, problems):
+def _git_report(service: Service, records: list[TokenRecord], problems: list[str]) -> list[str]:
+    from credhelper.clientconfig import git as gitconfig
+
     lines = []
     version = gitconfig.git("--version", check=False).stdout.strip()
     lines.append("git: %s" % (version or "not found"))
@@ -95,18 +141,25 @@ def _git_report(service, records, problems):
         if not helpers:
             problems.append("git is not set up for %s: run credhelper setup git %s" % (host, host))
             continue
-        ours = quiet_lookup(service, host)
-        got = gitconfig.fill(host)
-        if ours is None:
-            verdict = "credhelper has no usable token"
-        elif got is None:
-            verdict = "git gets nothing (is the helper on PATH?)"
-            problems.append("git finds no credential for %s" % host)
-        elif got[1] == ours.secret:
-            verdict = "git gets credhelper's token"
-        else:
-            verdict = "another helper answers first"
-            problems.append("for %s git uses another helper's credential; run credhelper "
-                            "setup git %s --reset-other-helpers" % (host, host))
-        lines.append("  %s: helpers %s; %s" % (host, helpers, verdict))
+        lines.append("  %s: helpers %s; %s" % (host, helpers, _git_verdict(service, host,
+                                                                          problems)))
     return lines
+
+
+def _git_verdict(service: Service, host: str, problems: list[str]) -> str:
+    """Does git get credhelper's token for ``host``?"""
+    from credhelper.clientconfig import git as gitconfig
+    from credhelper.service import quiet_lookup
+
+    ours = quiet_lookup(service, host)
+    got = gitconfig.fill(host)
+    if ours is None:
+        return "credhelper has no usable token"
+    if got is None:
+        problems.append("git finds no credential for %s" % host)
+        return "git gets nothing (is the helper on PATH?)"
+    if got[1] == ours.secret:
+        return "git gets credhelper's token"
+    problems.append("for %s git uses another helper's credential; run credhelper "
+                    "setup git %s --reset-other-helpers" % (host, host))
+    return "another helper answers first"

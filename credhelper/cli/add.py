@@ -1,0 +1,228 @@
+"""`credhelper add HOST`: register a token, read from stdin or a hidden prompt (never from
+the command line), after asking the server about it.  The record is built and validated
+here; ``Service.register`` stores it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from credhelper.cli.common import path_note, read_secret
+from credhelper.errors import CredhelperError, InvalidInput
+from credhelper.rules import dates
+from credhelper.rules.hosts import normalise_host, normalise_path
+from credhelper.rules.model import (
+    ADDED,
+    DEPLOY,
+    JOB,
+    JOB_USERNAME,
+    KIND_NAMES,
+    KINDS,
+    OAUTH,
+    PAT,
+    TokenRecord,
+    kind_from_prefix,
+)
+from credhelper.rules.redact import redact
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from credhelper.cli.common import Commands
+    from credhelper.service import Service
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
+_SCOPE = re.compile(r"^[a-z_]{1,64}$")
+_API_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def register(commands: Commands) -> None:
+    add = commands.add_parser("add", help="register a token for a host (token on stdin or "
+                              "typed at a hidden prompt, never as an argument)")
+    add.add_argument("host", metavar="HOST", help="e.g. gitlab.example.com or host:port")
+    add.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"),
+                     help="default: guessed from the prefix (glpat-, gldt-, glcbt-)")
+    add.add_argument("--username", help="login name (required for deploy tokens)")
+    add.add_argument("--path", metavar="PREFIX",
+                     help="only for projects under this group/project path")
+    add.add_argument("--expires-at", metavar="YYYY-MM-DD")
+    add.add_argument("--scopes", metavar="LIST", help="e.g. read_repository,write_repository")
+    add.add_argument("--registry", metavar="REGISTRY_HOST",
+                     help="container registry served with this token")
+    add.add_argument("--api-url", metavar="URL", help="default https://HOST/api/v4")
+    add.add_argument("--store", choices=("keyring", "file"),
+                     help="default: the config's store (auto: keyring when usable, else file)")
+    add.add_argument("--refresh-token", action="store_true",
+                     help="OAuth: a refresh token follows the access token (second line of "
+                     "stdin, or a second prompt); needs --client-id")
+    add.add_argument("--client-id", metavar="ID", help="OAuth application id, for refreshing")
+    add.add_argument("--dpop-key", metavar="PATH|agent",
+                     help="the token is DPoP-bound: sign every API call's proof with this SSH "
+                     "key (a private key file, KEY.pub held by ssh-agent, or agent)")
+    add.add_argument("--no-check", action="store_true",
+                     help="do not ask the server about the token now (it is checked on first use)")
+    add.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from credhelper import accounts
+    from credhelper.service import Service
+
+    host = accounts.host_argument(args.host)
+    if args.refresh_token and not args.client_id:
+        raise CredhelperError("--refresh-token needs --client-id (the OAuth application's id)")
+    if args.refresh_token and args.kind != "oauth":
+        raise CredhelperError("--refresh-token is for --kind oauth")
+    lines = read_secret("Token for %s: " % host, 2 if args.refresh_token else 1)
+    token = accounts.check_token(lines[0])
+    refresh_token = accounts.check_token(lines[1]) if args.refresh_token else None
+    service = Service()
+    record = build_record(host, token, args.kind, args.username, args.path,
+                          args.expires_at, args.registry, args.api_url, args.scopes,
+                          today=dates.date_from_days(int(time.time() // 86400)),
+                          client_id=args.client_id)
+    if args.dpop_key:
+        record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
+    if not args.no_check:
+        record = inspect(service, record, token)
+    record, replaced = add_token(service, record, token, args.store, refresh_token)
+    _report(record, host, bool(replaced))
+    return 0
+
+
+def _report(record: TokenRecord, host: str, replaced: bool) -> None:
+    from credhelper.clientconfig import git as gitconfig
+
+    backend = record.extra.get("backend")
+    where = record.store + (" (%s)" % backend if backend else "")
+    print("%s %s %s for %s%s as %s, in the %s store" % (
+        "Replaced" if replaced else "Added", KIND_NAMES[record.kind], record.hint, host,
+        path_note(record.path), record.login_name(), where))
+    if record.checked_at:
+        print("The server says: scopes %s, %s" % (
+            ",".join(record.scopes or []) or "none",
+            "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
+    if not gitconfig.helpers_for(host):
+        print("Next: credhelper setup git %s" % host)
+
+
+def guess_kind(token: str) -> str:
+    kind = kind_from_prefix(token)
+    if kind is None:
+        raise InvalidInput("cannot tell what kind of token this is; pass --kind "
+                           "pat|deploy|oauth|job")
+    found: str = kind
+    return found
+
+
+def build_record(host: str, token: str, kind: str | None = None, username: str | None = None,
+                 path: str | None = None, expires_at: str | None = None,
+                 registry: str | None = None, api_url: str | None = None,
+                 scopes: str | None = None, today: str | None = None,
+                 client_id: str | None = None) -> TokenRecord:
+    """Validate the options of `credhelper add` into a record (not stored yet)."""
+    from credhelper.service import new_id
+
+    kind = kind or guess_kind(token)
+    if kind not in KINDS:
+        raise InvalidInput("--kind must be one of %s" % ", ".join(KINDS))
+    username = _login(kind, username)
+    if expires_at is not None:
+        try:
+            dates.parse_date(expires_at)
+        except ValueError:
+            raise InvalidInput("--expires-at must be a date as YYYY-MM-DD") from None
+    scope_list = _scopes(scopes)
+    if api_url is not None and not _API_URL.match(api_url):
+        raise InvalidInput("--api-url must be an http(s) URL, e.g. https://%s/api/v4" % host)
+    return TokenRecord(
+        id=new_id(), host=host, kind=kind, username=username, path=normalise_path(path),
+        scopes=scope_list, expires_at=expires_at,
+        registry=normalise_host(registry) if registry else None,
+        api_url=api_url.rstrip("/") if api_url else None, origin=ADDED, hint=redact(token),
+        added_at=today, client_id=client_id)
+
+
+def _login(kind: str, username: str | None) -> str | None:
+    """``--username`` checked for ``kind``: deploy tokens need one, job tokens have theirs."""
+    if username is not None and not _USERNAME.match(username):
+        raise InvalidInput("--username has characters GitLab does not allow")
+    if kind == DEPLOY and not username:
+        raise InvalidInput("deploy tokens log in with their own username: pass --username "
+                           "(gitlab+deploy-token-ID, or the custom one set at creation)")
+    if kind == JOB:
+        if username not in (None, JOB_USERNAME):
+            raise InvalidInput("job tokens always log in as %s" % JOB_USERNAME)
+        return JOB_USERNAME
+    return username
+
+
+def _scopes(scopes: str | None) -> list[str] | None:
+    """``--scopes a,b`` as a sorted list of distinct scope names."""
+    if scopes is None:
+        return None
+    names = sorted({s.strip() for s in scopes.split(",") if s.strip()})
+    if not names or any(not _SCOPE.match(s) for s in names):
+        raise InvalidInput("--scopes takes names like read_repository,write_repository")
+    return names
+
+
+def dpop_key_spec(spec: str, kind: str) -> str:
+    """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
+    import os
+
+    if kind != PAT:
+        raise InvalidInput("DPoP binds personal, project and group access tokens only")
+    if spec == "agent" or spec.startswith("agent:SHA256:"):
+        return spec
+    path = os.path.abspath(os.path.expanduser(spec))
+    if not os.path.isfile(path):
+        raise InvalidInput("--dpop-key: no file %s" % path)
+    return path
+
+
+def inspect(service: Service, record: TokenRecord, token: str) -> TokenRecord:
+    """Ask the server about a PAT or OAuth token before it is added: a token the server
+    refuses is not added; one that cannot be checked now is added with a warning."""
+    if record.kind not in (PAT, OAUTH):
+        return record
+    from credhelper.gitlab.errors import ApiError, Refused, TokenRejected
+
+    try:
+        return service.keeper().inspect(record, token, service.context())
+    except TokenRejected as rejected:
+        raise CredhelperError("not added: %s says the token %s" % (record.host, {
+            "expired": "has expired", "revoked": "was revoked",
+            "unknown": "is unknown there (check the host, or --api-url)"}[rejected.reason])) \
+            from None
+    except Refused as refused:
+        if record.kind == PAT and refused.status == 400:
+            raise CredhelperError("not added: %s says this is not a personal access token "
+                                  "(an OAuth token? use --kind oauth)" % record.host) from None
+        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+                     "on first use" % (record.host, refused))
+    except ApiError as error:
+        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+                     "on first use" % (record.host, error))
+    return record
+
+
+def add_token(service: Service, record: TokenRecord, token: str, store: str | None = None,
+              refresh_token: str | None = None) -> tuple[TokenRecord, list[TokenRecord]]:
+    """Store ``token`` for ``record``; returns (stored record, replaced records)."""
+    backend: str | None
+    if store is None:
+        store_name, backend = service.default_store()
+    elif store == "keyring":
+        from credhelper.stores.keyring_store import choose_backend
+
+        store_name, backend = "keyring", choose_backend()
+        if backend is None:
+            from credhelper.errors import StoreError
+
+            raise StoreError("no usable keyring backend here; use --store file")
+    else:
+        store_name, backend = store, None
+    record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
+    return record, service.register(record, token, refresh_token)

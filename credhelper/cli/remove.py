@@ -1,0 +1,69 @@
+"""`credhelper remove HOST`: forget tokens (index entry and secret), revoking them on the
+server first if asked."""
+
+from __future__ import annotations
+
+from credhelper.cli.common import path_note
+from credhelper.errors import CredhelperError
+from credhelper.rules.model import KIND_NAMES, PAT
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from credhelper.cli.common import Commands
+    from credhelper.rules.model import TokenRecord
+    from credhelper.service import Service
+
+
+def register(commands: Commands) -> None:
+    remove = commands.add_parser("remove", help="forget a token (secret and metadata)")
+    remove.add_argument("host", metavar="HOST")
+    remove.add_argument("--path", metavar="PREFIX")
+    remove.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"))
+    remove.add_argument("--username")
+    remove.add_argument("--all", action="store_true", help="every token of HOST, any path")
+    remove.add_argument("--revoke", action="store_true",
+                        help="revoke the token on the server first (personal access tokens)")
+    remove.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from credhelper import accounts
+    from credhelper.service import Service
+
+    service = Service()
+    host = accounts.host_argument(args.host)
+    chosen = accounts.select(service.tokens.load(), host, args.path, args.kind, args.username,
+                             every=args.all)
+    if not chosen:
+        raise _no_match(service.tokens.load(), host)
+    if args.revoke:
+        for record in chosen:
+            revoke(service, record)
+    service.forget(chosen)
+    for record in chosen:
+        print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
+                                         path_note(record.path)))
+    return 0
+
+
+def _no_match(records: list[TokenRecord], host: str) -> CredhelperError:
+    """The error for a selection that matched nothing, naming what ``host`` does have."""
+    others = [r for r in records if r.host == host]
+    hint = "; registered there: %s" % ", ".join(
+        "--path %s" % r.path if r.path else "(no path)" for r in others) if others else ""
+    return CredhelperError("no matching token for %s%s" % (host, hint))
+
+
+def revoke(service: Service, record: TokenRecord) -> None:
+    """Revoke a PAT on the server before it is forgotten; an already dead one is fine."""
+    from credhelper.gitlab.errors import TokenRejected
+
+    if record.kind != PAT:
+        raise CredhelperError("only access tokens can be revoked through the API; revoke the "
+                              "%s in GitLab's settings" % record.kind)
+    try:
+        service.keeper().revoke(record, service.context())
+    except TokenRejected:
+        pass   # expired, revoked or unknown already: nothing left to revoke
