@@ -1,4 +1,4 @@
-"""git's credential protocol, in-process: parsing, emitting and every rule of protocols.md."""
+"""git's credential protocol, in-process: parsing, emitting and every rule of docs/protocols.md."""
 
 import io
 

@@ -67,8 +67,9 @@ def _config_report(service: Service, lines: list[str], problems: list[str]) -> C
 
     try:
         settings = service.config()
-        lines.append("config file: %s%s" % (settings.path, "" if os.path.exists(settings.path)
-                                            else " (absent: defaults)"))
+        present = settings.path is not None and os.path.exists(settings.path)
+        lines.append("config file: %s%s" % (settings.path,
+                                            "" if present else " (absent: defaults)"))
     except CredhelperError as error:
         problems.append(str(error))
         settings = config.Config()

@@ -3,7 +3,7 @@ and refresh, over one ``requests.Session``.
 
 Every call has a connect and a read timeout and respects an overall deadline, so a `get` that
 has to reach the server never blocks git for long.  Responses are classified into the
-exceptions of ``gitlab.errors`` (see gitlab-facts.md for the bodies GitLab sends).
+exceptions of ``gitlab.errors`` (docs/gitlab.md#api-authentication-and-error-bodies).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 import requests
 
 from credhelper.gitlab.errors import (
+    ApiError,
     DpopRequired,
     InsufficientScope,
     Refused,
@@ -134,22 +135,9 @@ def _raise_for_status(response: requests.Response, url: str) -> None:
     if status < 300:
         return
     body = _body(response)
-    error = body.get("error")
-    description = body.get("error_description") or body.get("message") or ""
-    if not isinstance(description, str):
-        description = str(description)
-    description = " ".join(description.split())[:300]
+    description = _description(body)
     if status == 401:
-        if error == "dpop_error":
-            raise DpopRequired("%s refused the DPoP proof (%s); a DPoP-bound token needs "
-                               "credhelper add HOST --dpop-key PATH|agent with an RSA key "
-                               "registered in GitLab for signing" % (_where(url), description),
-                               status)
-        if error == "invalid_token" and "expired" in description.lower():
-            raise TokenRejected("expired", "the server says the token has expired")
-        if error == "invalid_token" and "revoked" in description.lower():
-            raise TokenRejected("revoked", "the server says the token was revoked")
-        raise TokenRejected("unknown", "the server does not know the token")
+        raise _unauthorized(body.get("error"), description, url)
     if status == 403:
         raise InsufficientScope("the token lacks the scope for this (%s)"
                                 % (body.get("scope") or description or "403"), status)
@@ -157,6 +145,27 @@ def _raise_for_status(response: requests.Response, url: str) -> None:
         raise Unavailable("%s answered %d" % (_where(url), status), status,
                           retry_after=_retry_after(response.headers.get("Retry-After")))
     raise Refused(description or "%s answered %d" % (_where(url), status), status)
+
+
+def _description(body: dict[str, Any]) -> str:
+    """The server's own words about an error, on one line, bounded."""
+    description = body.get("error_description") or body.get("message") or ""
+    if not isinstance(description, str):
+        description = str(description)
+    return " ".join(description.split())[:300]
+
+
+def _unauthorized(error: object, description: str, url: str) -> ApiError:
+    """A 401, told apart by GitLab's bodies (docs/gitlab.md#api-authentication-and-error-bodies)."""
+    if error == "dpop_error":
+        return DpopRequired("%s refused the DPoP proof (%s); a DPoP-bound token needs "
+                            "credhelper add HOST --dpop-key PATH|agent with an RSA key "
+                            "registered in GitLab for signing" % (_where(url), description), 401)
+    if error == "invalid_token" and "expired" in description.lower():
+        return TokenRejected("expired", "the server says the token has expired")
+    if error == "invalid_token" and "revoked" in description.lower():
+        return TokenRejected("revoked", "the server says the token was revoked")
+    return TokenRejected("unknown", "the server does not know the token")
 
 
 def _body(response: requests.Response) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """DPoP proofs (RFC 9449) for GitLab: a pure function of (key, token, method, url, now).
 
-GitLab checks (gitlab-facts.md): header ``typ`` dpop+jwt, ``alg`` RS512, ``jwk`` (public
+GitLab checks (docs/gitlab.md#dpop): header ``typ`` dpop+jwt, ``alg`` RS512, ``jwk`` (public
 parts), ``kid`` = the key's ``SHA256:`` fingerprint as ssh-keygen prints it; claims ``iat``,
 ``exp`` (at most 5 minutes later), ``jti``, and ``ath`` = base64url(SHA-256(token)).  It does
 not check ``htm``/``htu``; we send them anyway, for exactly the request the proof is for, as the

@@ -21,31 +21,42 @@ REJECTION_STATES = {"expired": EXPIRED, "revoked": REVOKED, "unknown": UNKNOWN}
 def pat_facts(info: dict[str, Any]) -> dict[str, Any]:
     """GET .../personal_access_tokens/self (or a rotation answer) -> record fields."""
     facts: dict[str, Any] = {}
-    if isinstance(info.get("id"), int):
-        facts["token_id"] = info["id"]
+    for field, name, kind in (("id", "token_id", int), ("user_id", "user_id", int)):
+        if isinstance(info.get(field), kind):
+            facts[name] = info[field]
     if isinstance(info.get("name"), str):
         facts["token_name"] = info["name"][:200]
-    if isinstance(info.get("user_id"), int):
-        facts["user_id"] = info["user_id"]
     if isinstance(info.get("scopes"), list):
         facts["scopes"] = sorted(str(s) for s in info["scopes"])
     if "expires_at" in info:
-        expires_at = info["expires_at"]
-        if isinstance(expires_at, str):
-            try:
-                dates.parse_date(expires_at[:10])
-                facts["expires_at"] = expires_at[:10]
-            except ValueError:
-                pass
-        elif expires_at is None:
-            facts["expires_at"] = None
-    if info.get("revoked") is True:
-        facts["state"] = REVOKED
-    elif info.get("expired") is True:
-        facts["state"] = EXPIRED
-    elif info.get("active") is False:
-        facts["state"] = REVOKED
+        facts.update(_expiry(info["expires_at"]))
+    state = _state(info)
+    if state is not None:
+        facts["state"] = state
     return facts
+
+
+def _expiry(expires_at: object) -> dict[str, Any]:
+    """``expires_at``: a date, or null for a token that never expires; else nothing."""
+    if expires_at is None:
+        return {"expires_at": None}
+    if isinstance(expires_at, str):
+        try:
+            dates.parse_date(expires_at[:10])
+            return {"expires_at": expires_at[:10]}
+        except ValueError:
+            pass
+    return {}
+
+
+def _state(info: dict[str, Any]) -> str | None:
+    if info.get("revoked") is True:
+        return REVOKED
+    if info.get("expired") is True:
+        return EXPIRED
+    if info.get("active") is False:
+        return REVOKED
+    return None
 
 
 def oauth_facts(info: dict[str, Any], now: float) -> dict[str, Any]:

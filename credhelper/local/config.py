@@ -129,29 +129,35 @@ def parse(text: str, path: str = "config.toml") -> Config:
     policy = _policy_values(policy, "policy", path)
     hosts: dict[str, HostSettings] = {}
     for name, table in (data.get("hosts") or {}).items():
-        if not isinstance(table, dict):
-            raise ConfigError("%s: [hosts.%s] must be a table" % (path, name))
-        host = normalise_host(name)
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            if key in _POLICY_KEYS:
-                continue
-            expected = _HOST_KEYS.get(key)
-            if expected is None:
-                raise ConfigError("%s: unknown setting hosts.%s.%s" % (path, name, key))
-            if not isinstance(value, expected):
-                raise ConfigError("%s: hosts.%s.%s must be a %s"
-                                  % (path, name, key, expected.__name__))
-            values[key] = value
-        if values.get("registry"):
-            values["registry"] = normalise_host(values["registry"])
-        overrides = {k: v for k, v in table.items() if k in _POLICY_KEYS}
-        values["policy"] = _policy_values(overrides, "hosts.%s" % name, path)
-        hosts[host] = HostSettings(host, **values)
+        settings = _host_settings(name, table, path)
+        hosts[settings.host] = settings
     unknown = set(data) - {"store", "hosts", "policy"}
     if unknown:
         raise ConfigError("%s: unknown setting %s" % (path, sorted(unknown)[0]))
     return Config(store=store, hosts=hosts, path=path, policy=policy)
+
+
+def _host_settings(name: str, table: object, path: str) -> HostSettings:
+    """One ``[hosts."NAME"]`` table, type-checked."""
+    if not isinstance(table, dict):
+        raise ConfigError("%s: [hosts.%s] must be a table" % (path, name))
+    host = normalise_host(name)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _POLICY_KEYS:
+            continue
+        expected = _HOST_KEYS.get(key)
+        if expected is None:
+            raise ConfigError("%s: unknown setting hosts.%s.%s" % (path, name, key))
+        if not isinstance(value, expected):
+            raise ConfigError("%s: hosts.%s.%s must be a %s"
+                              % (path, name, key, expected.__name__))
+        values[key] = value
+    if values.get("registry"):
+        values["registry"] = normalise_host(values["registry"])
+    overrides = {k: v for k, v in table.items() if k in _POLICY_KEYS}
+    values["policy"] = _policy_values(overrides, "hosts.%s" % name, path)
+    return HostSettings(host, **values)
 
 
 def _policy_values(table: dict[str, Any], where: str, path: str) -> dict[str, Any]:

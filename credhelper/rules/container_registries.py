@@ -46,26 +46,35 @@ def parse_server_url(text: str) -> tuple[str, str]:
 
 def gitlab_host_for(registry: str, records: Iterable[TokenRecord], environ: Mapping[str, str],
                     config_loader: Callable[[], Config]) -> str | None:
-    """The GitLab host whose tokens serve ``registry``, or None."""
+    """The GitLab host whose tokens serve ``registry``, or None (the order is the module's)."""
+    records = list(records)
     for record in records:
         if record.registry == registry and record.origin == ADDED:
             return record.host
-    if environ.get("CI_REGISTRY"):
-        try:
-            if normalise_host(environ["CI_REGISTRY"]) == registry:
-                return ci_env.server_host(environ)
-        except InvalidInput:
-            pass
+    from_ci = _ci_owner(registry, environ)
+    if from_ci is not None:
+        return from_ci
     known = {r.host for r in records if r.origin == ADDED}
     if registry in CONVENTIONS and CONVENTIONS[registry] in known:
         return CONVENTIONS[registry]
     for host in known:
         if registry in conventional_registries(host):
             return host
-    config = config_loader()
-    for host, settings in config.hosts.items():
+    for host, settings in config_loader().hosts.items():
         if settings.registry == registry:
             return host
+    return None
+
+
+def _ci_owner(registry: str, environ: Mapping[str, str]) -> str | None:
+    """The CI job's server, when ``registry`` is the job's ``CI_REGISTRY``."""
+    if not environ.get("CI_REGISTRY"):
+        return None
+    try:
+        if normalise_host(environ["CI_REGISTRY"]) == registry:
+            return ci_env.server_host(environ)
+    except InvalidInput:
+        pass
     return None
 
 

@@ -1,7 +1,8 @@
 """The token lifecycle's decisions, as pure functions of (record, now, policy).
 
-GitLab treats ``expires_at = D`` as "invalid from 00:00 UTC on D" (gitlab-facts.md), so that
-instant is both the expiry we announce to git (``password_expiry_utc``) and the one we enforce.
+GitLab treats ``expires_at = D`` as "invalid from 00:00 UTC on D"
+(docs/gitlab.md#api-authentication-and-error-bodies), so that instant is both the expiry we
+announce to git (``password_expiry_utc``) and the one we enforce.
 
 The ``get`` hot path only asks ``needs_attention``, which reads fields of the record: the
 policy (from the config file) was already folded into ``next_check_at`` when the token was

@@ -32,16 +32,10 @@ def request_for(url: str, operation: str | None = None) -> Request | None:
         return None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return None
-    path = parts.path
-    if not path.startswith(API):
+    if not parts.path.startswith(API):
         return None
-    segments = path[len(API):].split("/")
-    owner = None
-    if len(segments) >= 3 and segments[0] == "projects" and segments[2] == "packages":
-        owner = segments[1]
-    elif len(segments) >= 4 and segments[0] == "groups" and segments[2:4] == ["-", "packages"]:
-        owner = segments[1]
-    elif not (len(segments) >= 2 and segments[0] == "packages"):
+    found, owner = _package_owner(parts.path[len(API):].split("/"))
+    if not found:
         return None
     try:
         host = normalise_host(parts.netloc.rpartition("@")[2], parts.scheme)
@@ -52,3 +46,12 @@ def request_for(url: str, operation: str | None = None) -> Request | None:
         return None
     return Request(parts.scheme, host, project_path, username=None, operation=operation,
                    service=PACKAGES)
+
+
+def _package_owner(segments: list[str]) -> tuple[bool, str | None]:
+    """(is this a package route, the project or group id or path in it, if any)."""
+    if len(segments) >= 3 and segments[0] == "projects" and segments[2] == "packages":
+        return True, segments[1]
+    if len(segments) >= 4 and segments[0] == "groups" and segments[2:4] == ["-", "packages"]:
+        return True, segments[1]
+    return len(segments) >= 2 and segments[0] == "packages", None

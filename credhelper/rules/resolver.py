@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from credhelper.rules.model import Request, TokenRecord
 
 # Per service: (scopes that let a token do anything there, scopes that let it write).
-# gitlab-facts.md: git over HTTP, and read_registry/write_registry/api for the registry.
+# docs/gitlab.md#git-over-http, and #container-registry for read_registry/write_registry/api.
 SCOPES = {
     GIT: (frozenset({"api", "read_api", "read_repository", "write_repository"}),
           frozenset({"api", "write_repository"})),
@@ -68,7 +68,8 @@ def transport_allowed(protocol: str, allow_http: bool) -> bool:
 def accepts_username(record: TokenRecord, requested: str | None, service: str = GIT) -> bool:
     """Can ``record`` log in as ``requested`` (None: the client has no username yet)?
 
-    Package routes ignore the Basic username (gitlab-facts.md), so any name will do there.
+    Package routes ignore the Basic username (docs/gitlab.md#package-registries), so any name
+    will do there.
     """
     if not requested or service == PACKAGES:
         return True
