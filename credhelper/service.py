@@ -290,12 +290,3 @@ def default_store(choice: str) -> tuple[str, str | None]:
 
 def new_id() -> str:
     return os.urandom(8).hex()
-
-
-def quiet_lookup(service: Service, host: str) -> Answer | None:
-    """``lookup`` for ``https://HOST`` without warnings (for reports)."""
-    saved, service.warn = service.warn, lambda message: None
-    try:
-        return service.lookup(Request("https", host))
-    finally:
-        service.warn = saved

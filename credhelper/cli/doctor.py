@@ -11,7 +11,7 @@ import time
 from credhelper import __version__
 from credhelper.errors import CredhelperError
 from credhelper.rules import freshness
-from credhelper.rules.model import ADDED
+from credhelper.rules.model import ADDED, Request
 from credhelper.rules.redact import scrub
 
 TYPE_CHECKING = False
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from credhelper.cli.common import Commands
     from credhelper.local.config import Config
-    from credhelper.rules.model import TokenRecord
+    from credhelper.rules.model import Answer, TokenRecord
     from credhelper.service import Service
 
 
@@ -150,9 +150,7 @@ def _git_report(service: Service, records: list[TokenRecord], problems: list[str
 def _git_verdict(service: Service, host: str, problems: list[str]) -> str:
     """Does git get credhelper's token for ``host``?"""
     from credhelper.clientconfig import git as gitconfig
-    from credhelper.service import quiet_lookup
-
-    ours = quiet_lookup(service, host)
+    ours = _quiet_lookup(service, host)
     got = gitconfig.fill(host)
     if ours is None:
         return "credhelper has no usable token"
@@ -164,3 +162,12 @@ def _git_verdict(service: Service, host: str, problems: list[str]) -> str:
     problems.append("for %s git uses another helper's credential; run credhelper "
                     "setup git %s --reset-other-helpers" % (host, host))
     return "another helper answers first"
+
+
+def _quiet_lookup(service: Service, host: str) -> Answer | None:
+    """``lookup`` for ``https://HOST`` without warnings (the report explains itself)."""
+    saved, service.warn = service.warn, lambda message: None
+    try:
+        return service.lookup(Request("https", host))
+    finally:
+        service.warn = saved

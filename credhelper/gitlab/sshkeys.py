@@ -17,10 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
-import struct
 
-from credhelper.errors import CredhelperError
+from credhelper.gitlab.ssh_agent import Agent, SigningKeyError, read_strings, ssh_string
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,10 +28,6 @@ if TYPE_CHECKING:
 MIN_RSA_BITS = 2048
 _EC_ALGORITHMS = {"secp256r1": ("ES256", "P-256", 32), "secp384r1": ("ES384", "P-384", 48),
                   "secp521r1": ("ES512", "P-521", 66)}
-
-
-class SigningKeyError(CredhelperError):
-    """A key that cannot sign: unreadable, wrong passphrase, unsupported, too small."""
 
 
 def b64url(data: bytes) -> str:
@@ -122,11 +116,11 @@ class AgentKey(SigningKey):
         self.public_blob = public_blob
         self.description = "the ssh-agent key %s" % (comment or "(no comment)")
         self.fingerprint = fingerprint(public_blob)
-        (kind,) = _read_strings(public_blob, 1)
+        (kind,) = read_strings(public_blob, 1)
         if kind != b"ssh-rsa":
             raise SigningKeyError("%s is %s; only RSA keys in ssh-agent can sign (RS512)"
                                   % (self.description, kind.decode("ascii", "replace")))
-        _, e, n = _read_strings(public_blob, 3)
+        _, e, n = read_strings(public_blob, 3)
         if int.from_bytes(n, "big").bit_length() < MIN_RSA_BITS:
             raise SigningKeyError("%s is smaller than %d bits"
                                   % (self.description, MIN_RSA_BITS))
@@ -135,64 +129,6 @@ class AgentKey(SigningKey):
 
     def sign(self, data: bytes) -> bytes:
         return self._agent.sign_rsa_sha512(self.public_blob, data)
-
-
-class Agent:
-    """A minimal ssh-agent client (draft-miller-ssh-agent): list keys, sign with one."""
-
-    REQUEST_IDENTITIES, IDENTITIES_ANSWER = 11, 12
-    SIGN_REQUEST, SIGN_RESPONSE, FAILURE = 13, 14, 5
-    RSA_SHA2_512 = 4
-
-    def __init__(self, path: str | None = None) -> None:
-        path = path or os.environ.get("SSH_AUTH_SOCK")
-        if not path:
-            raise SigningKeyError("no ssh-agent: SSH_AUTH_SOCK is not set")
-        self.path = path
-
-    def identities(self) -> list[tuple[bytes, str]]:
-        kind, body = self._call(bytes([self.REQUEST_IDENTITIES]))
-        if kind != self.IDENTITIES_ANSWER:
-            raise SigningKeyError("ssh-agent refused to list its keys")
-        (count,) = struct.unpack(">I", body[:4])
-        found: list[tuple[bytes, str]] = []
-        rest = body[4:]
-        for _ in range(count):
-            blob, rest = _take_string(rest)
-            comment, rest = _take_string(rest)
-            found.append((blob, comment.decode("utf-8", "replace")))
-        return found
-
-    def sign_rsa_sha512(self, blob: bytes, data: bytes) -> bytes:
-        request = (bytes([self.SIGN_REQUEST]) + _string(blob) + _string(data)
-                   + struct.pack(">I", self.RSA_SHA2_512))
-        kind, body = self._call(request)
-        if kind != self.SIGN_RESPONSE:
-            raise SigningKeyError("ssh-agent refused to sign (is the key still loaded, or does it "
-                                  "need confirmation?)")
-        signature, _ = _take_string(body)
-        algorithm, raw = _read_strings(signature, 2)
-        if algorithm != b"rsa-sha2-512":
-            raise SigningKeyError("ssh-agent signed with %s instead of rsa-sha2-512"
-                                  % algorithm.decode("ascii", "replace"))
-        return raw
-
-    def _call(self, message: bytes) -> tuple[int, bytes]:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(30)
-                conn.connect(self.path)
-                conn.sendall(struct.pack(">I", len(message)) + message)
-                (length,) = struct.unpack(">I", _recv_exactly(conn, 4))
-                if length > 1 << 20:
-                    raise SigningKeyError("ssh-agent sent an oversized answer")
-                answer = _recv_exactly(conn, length)
-        except OSError as error:
-            raise SigningKeyError("cannot talk to ssh-agent at %s: %s"
-                                  % (self.path, error.strerror or error)) from None
-        if not answer:
-            raise SigningKeyError("ssh-agent sent an empty answer")
-        return answer[0], answer[1:]
 
 
 def load(spec: str, passphrase: Callable[[str], str] | None = None) -> FileKey | AgentKey:
@@ -222,7 +158,7 @@ def _from_agent(wanted_fingerprint: str | None) -> AgentKey:
     identities = agent.identities()
     for blob, comment in identities:
         if wanted_fingerprint is None:
-            if blob.startswith(_string(b"ssh-rsa")):
+            if blob.startswith(ssh_string(b"ssh-rsa")):
                 return AgentKey(agent, blob, comment)
         elif fingerprint(blob) == wanted_fingerprint:
             return AgentKey(agent, blob, comment)
@@ -299,34 +235,3 @@ def _has_terminal() -> bool:
 
 def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
-
-
-def _string(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
-
-
-def _take_string(data: bytes) -> tuple[bytes, bytes]:
-    if len(data) < 4:
-        raise SigningKeyError("ssh-agent sent a truncated answer")
-    (length,) = struct.unpack(">I", data[:4])
-    if len(data) < 4 + length:
-        raise SigningKeyError("ssh-agent sent a truncated answer")
-    return data[4:4 + length], data[4 + length:]
-
-
-def _read_strings(data: bytes, count: int) -> list[bytes]:
-    values = []
-    for _ in range(count):
-        value, data = _take_string(data)
-        values.append(value)
-    return values
-
-
-def _recv_exactly(conn: socket.socket, size: int) -> bytes:
-    chunks = b""
-    while len(chunks) < size:
-        chunk = conn.recv(size - len(chunks))
-        if not chunk:
-            raise SigningKeyError("ssh-agent closed the connection")
-        chunks += chunk
-    return chunks
