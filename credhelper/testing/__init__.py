@@ -8,6 +8,6 @@ with the real git client and no network.  Plain Python API, no pytest needed::
 """
 
 from credhelper.testing.fake_gitlab import FakeGitLab, GitLabState
-from credhelper.testing.tls import TestCA
+from credhelper.selftest.tls import TestCA
 
 __all__ = ["FakeGitLab", "GitLabState", "TestCA"]

@@ -29,7 +29,7 @@ from credhelper.testing.fake_gitlab.httpd import Listener
 from credhelper.testing.fake_gitlab.records import RequestLog
 from credhelper.testing.fake_gitlab.state import GitLabState
 from credhelper.testing.fake_gitlab.web import Router
-from credhelper.testing.tls import TestCA
+from credhelper.selftest.tls import TestCA
 
 __all__ = ["FakeGitLab"]
 
