@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from credhelper.testing import FakeGitLab, TestCA
+from credhelper.selftest.tls import TestCA
+from tests.fake_gitlab import FakeGitLab
 from tests.support.secret_service import SecretService
 
 # The venv's bin (console scripts: credhelper, git-credential-gitlab...) comes first on PATH,

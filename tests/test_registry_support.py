@@ -22,7 +22,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from credhelper.testing.fake_gitlab import registry_auth
+from tests.fake_gitlab import registry_auth
 from tests.support.oci_image import build_oci_image, read_layout
 from tests.support.registry import Registry, write_ca_bundle
 

@@ -22,13 +22,13 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from credhelper.testing.fake_gitlab import auth
-from credhelper.testing.fake_gitlab.state import GitLabState, Project
-from credhelper.testing.fake_gitlab.web import Request, Response, Router, not_found
+from . import auth
+from .state import GitLabState, Project
+from .web import Request, Response, Router, not_found
 
 __all__ = ["GitHttp", "install", "denial_response", "unauthorized_response"]
 
-logger = logging.getLogger("credhelper.testing.fake_gitlab")
+logger = logging.getLogger("tests.fake_gitlab")
 
 _REPO_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")
 _CGI_HEADER_LIMIT = 64 * 1024

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from credhelper.testing.fake_gitlab.auth import parse_basic_auth
+from .auth import parse_basic_auth
 
 __all__ = ["RequestRecord", "RequestLog"]
 

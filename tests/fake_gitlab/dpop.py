@@ -68,8 +68,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from credhelper.testing.fake_gitlab.state import PAT, GitLabState, User
-from credhelper.testing.fake_gitlab.web import Request, Response
+from .state import PAT, GitLabState, User
+from .web import Request, Response
 
 __all__ = [
     "DPoPVerifier",
@@ -119,7 +119,7 @@ REASONS = {
     "ath": "Incorrect access token hash in JWT",
 }
 
-logger = logging.getLogger("credhelper.testing.fake_gitlab")
+logger = logging.getLogger("tests.fake_gitlab")
 
 _RSA_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 _B64_CHARS = re.compile(r"[^A-Za-z0-9+/]")

@@ -90,10 +90,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from credhelper.testing.fake_gitlab import auth
-from credhelper.testing.fake_gitlab.auth import Identity
-from credhelper.testing.fake_gitlab.state import DEPLOY, GitLabState, Project
-from credhelper.testing.fake_gitlab.web import Request, Response, Router
+from . import auth
+from .auth import Identity
+from .state import DEPLOY, GitLabState, Project
+from .web import Request, Response, Router
 
 __all__ = [
     "AUDIENCE",

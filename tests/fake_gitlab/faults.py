@@ -45,7 +45,7 @@ import re
 import threading
 from typing import Iterable, Pattern
 
-from credhelper.testing.fake_gitlab.web import Response
+from .web import Response
 
 __all__ = ["Fault", "Faults", "KINDS"]
 

@@ -7,7 +7,7 @@ chunked transfer encoding (streamed CGI output), or closes the connection:
 that keeps persistent connections from git's libcurl in sync.
 
 Nothing is written to stderr: http.server's own logging goes to the
-``credhelper.testing.fake_gitlab`` logger at DEBUG, with the query string
+``tests.fake_gitlab`` logger at DEBUG, with the query string
 left out (it may hold tokens).
 """
 
@@ -21,12 +21,12 @@ import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from credhelper.testing.fake_gitlab.records import RequestRecord
-from credhelper.testing.fake_gitlab.web import BodyError, Request, RequestBody, Response
+from .records import RequestRecord
+from .web import BodyError, Request, RequestBody, Response
 
 __all__ = ["Listener"]
 
-logger = logging.getLogger("credhelper.testing.fake_gitlab")
+logger = logging.getLogger("tests.fake_gitlab")
 
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 HANDSHAKE_TIMEOUT = 10.0

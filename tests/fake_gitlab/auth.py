@@ -30,7 +30,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Optional
 
-from credhelper.testing.fake_gitlab.state import (
+from .state import (
     ACCESS_LEVELS,
     DEPLOY,
     JOB,

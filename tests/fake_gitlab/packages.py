@@ -110,8 +110,8 @@ from urllib.parse import quote, unquote
 
 import jwt
 
-from credhelper.testing.fake_gitlab import auth
-from credhelper.testing.fake_gitlab.api import (
+from . import auth
+from .api import (
     BLOCKED,
     EXPIRED_DESCRIPTION,
     REVOKED_DESCRIPTION,
@@ -122,8 +122,8 @@ from credhelper.testing.fake_gitlab.api import (
     invalid_token,
     nonblank_header,
 )
-from credhelper.testing.fake_gitlab.auth import Identity
-from credhelper.testing.fake_gitlab.state import (
+from .auth import Identity
+from .state import (
     ACCESS_LEVELS,
     DEPLOY,
     JOB,
@@ -136,7 +136,7 @@ from credhelper.testing.fake_gitlab.state import (
     Project,
     User,
 )
-from credhelper.testing.fake_gitlab.web import Request, Response, Router
+from .web import Request, Response, Router
 
 __all__ = [
     "AuthSetting",
