@@ -390,7 +390,10 @@ class DPoPVerifier:
     def _reject(self, request: Request, url: str, user: User, status: int, reason: str | None) -> Response:
         with self._lock:
             self._rejections.append(DPoPRejection(request.method.upper(), url, status, reason, user.username))
-        return dpop_error(reason) if status == 401 else internal_error()
+        if status != 401:
+            return internal_error()
+        assert reason is not None  # every 401 names its reason
+        return dpop_error(reason)
 
     # --- Auth::DpopAuthenticationService + DpopToken + DpopTokenUser -----------------------------
 

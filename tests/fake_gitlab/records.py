@@ -124,7 +124,7 @@ def _redact_query(query: str) -> str:
 class RequestLog:
     """A thread-safe, append-only list of RequestRecord (clearable by tests)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[RequestRecord] = []
 
