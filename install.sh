@@ -55,6 +55,9 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 say "Installing credhelper from $here"
+# pip builds in the checkout, and setuptools puts whatever build/lib holds into the wheel: a module
+# since removed from the tree (the old credhelper/testing/) would be installed again.
+rm -rf "$here/build/lib" "$here"/build/bdist.*
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$here" \
     || die "pip install failed (see above)"
 # setuptools is only needed to build; its .pth hook would cost every `get` about a millisecond.

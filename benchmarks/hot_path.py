@@ -52,7 +52,8 @@ def main():
     if not helper or not admin:
         sys.exit("run me with the python of the environment credhelper is installed in "
                  "(e.g. .venv/bin/python benchmarks/hot_path.py)")
-    from credhelper.testing import FakeGitLab, TestCA
+    from credhelper.selftest.tls import TestCA
+    from tests.fake_gitlab import FakeGitLab
 
     global HOST, REQUEST
     work = tempfile.mkdtemp(prefix="credhelper-bench-")

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from credhelper.testing import FakeGitLab, TestCA
+from credhelper.selftest.tls import TestCA
+from tests.fake_gitlab import FakeGitLab
 from tests.support.secret_service import SecretService
 
 # The venv's bin (console scripts: credhelper, git-credential-gitlab...) comes first on PATH,
@@ -101,16 +102,16 @@ def project(gitlab):
 @pytest.fixture(scope="session")
 def registry(gitlab, tmp_path_factory):
     """The real distribution registry, trusting the fake GitLab's /jwt/auth (as localhost)."""
-    from tests.support.registry import Registry
+    from tests.support.distribution_registry import DistributionRegistry
 
-    with Registry(tmp_path_factory.mktemp("registry"), gitlab, gitlab.ca) as running:
+    with DistributionRegistry(tmp_path_factory.mktemp("registry"), gitlab, gitlab.ca) as running:
         yield running
 
 
 @pytest.fixture
 def tools(tmp_path, gitlab, home):
     """docker and skopeo, trusting the test CA, with their own DOCKER_CONFIG in this test."""
-    from tests.support.registry import RegistryClients
+    from tests.support.distribution_registry import RegistryClients
 
     return RegistryClients(tmp_path / "clients", gitlab.ca)
 

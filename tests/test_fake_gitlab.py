@@ -21,9 +21,9 @@ import pytest
 import requests
 from cryptography import x509
 
-from credhelper.testing import FakeGitLab, TestCA
-from credhelper.testing.fake_gitlab import Response, auth
-from credhelper.testing.fake_gitlab.state import ACCESS_LEVELS
+from credhelper.selftest.tls import TestCA
+from tests.fake_gitlab import FakeGitLab, Response, auth
+from tests.fake_gitlab.state import ACCESS_LEVELS
 
 HOST = "gitlab.example.com"
 EVIL = "gitlab.example.com.evil.test"

@@ -1,7 +1,7 @@
 """The fake GitLab's token API, OAuth endpoints and test faults, over real HTTPS.
 
 Every status code, body and header asserted here is the one GitLab sends
-(see credhelper/testing/fake_gitlab/api.py for where each comes from), so a
+(see tests/fake_gitlab/api.py for where each comes from), so a
 client tested against the fake behaves the same against GitLab.
 """
 
@@ -20,7 +20,8 @@ import time
 import pytest
 import requests
 
-from credhelper.testing import FakeGitLab, TestCA
+from credhelper.selftest.tls import TestCA
+from tests.fake_gitlab import FakeGitLab
 
 SELF = "/api/v4/personal_access_tokens/self"
 ROTATE = SELF + "/rotate"

@@ -3,7 +3,7 @@
 Keys come from ssh-keygen, proofs are built here with PyJWT, and every
 refusal is compared with the exact body GitLab sends (the reasons are the
 texts of GitLab's DpopAuthenticationService, DpopToken and DpopTokenUser;
-see credhelper/testing/fake_gitlab/dpop.py).
+see tests/fake_gitlab/dpop.py).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from credhelper.testing import FakeGitLab, TestCA
-from credhelper.testing.fake_gitlab import ssh_fingerprint
+from credhelper.selftest.tls import TestCA
+from tests.fake_gitlab import FakeGitLab, ssh_fingerprint
 
 SELF = "/api/v4/personal_access_tokens/self"
 ROTATE = SELF + "/rotate"

@@ -2,7 +2,7 @@
 real HTTPS, with requests and with the real pip and npm clients.
 
 Every status, header and body asserted here is the one GitLab sends (see
-credhelper/testing/fake_gitlab/packages.py for where each comes from), so a credential helper
+tests/fake_gitlab/packages.py for where each comes from), so a credential helper
 tested against the fake behaves the same against GitLab.
 """
 
@@ -23,7 +23,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from credhelper.testing import FakeGitLab, TestCA
+from credhelper.selftest.tls import TestCA
+from tests.fake_gitlab import FakeGitLab
 from tests.support.packages import (
     build_npm_tarball,
     build_sdist,

@@ -176,7 +176,7 @@ def test_token_never_sent_to_another_host_or_over_http(gitlab, project, tmp_path
 def test_token_for_one_port_is_not_sent_to_another_port(gitlab, project, tmp_path,
                                                         helper_for_every_host,
                                                         tmp_path_factory):
-    from credhelper.testing import FakeGitLab
+    from tests.fake_gitlab import FakeGitLab
 
     with FakeGitLab(tmp_path / "second", gitlab.ca, hostnames=("gitlab.example.com",)) as other:
         other.state.add_user("alice")

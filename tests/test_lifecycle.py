@@ -53,7 +53,7 @@ def test_states_from_the_server_win():
 
 # -- the lifecycle's decisions ---------------------------------------------------------------
 
-from credhelper.rules.freshness import (
+from credhelper.rules.freshness import (  # noqa: E402
     DAY,
     Policy,
     needs_attention,

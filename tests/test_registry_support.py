@@ -22,9 +22,9 @@ import pytest
 import requests
 from cryptography import x509
 
-from credhelper.testing.fake_gitlab import registry_auth
+from tests.fake_gitlab import registry_auth
+from tests.support.distribution_registry import DistributionRegistry, write_ca_bundle
 from tests.support.oci_image import build_oci_image, read_layout
-from tests.support.registry import Registry, write_ca_bundle
 
 SERVICE = "container_registry"
 DENIED_403 = {"errors": [{"code": "DENIED", "message": "access forbidden"}], "http_status": 403}
@@ -87,7 +87,7 @@ def access_denied(base_url: str) -> dict:
 
 
 def test_registry_starts_fast_demands_a_token_and_stops_cleanly(gitlab, tmp_path):
-    registry = Registry(tmp_path / "reg", gitlab, gitlab.ca)
+    registry = DistributionRegistry(tmp_path / "reg", gitlab, gitlab.ca)
     with registry:
         assert registry.startup_seconds < 10
         assert re.fullmatch(r"localhost:\d+", registry.host)

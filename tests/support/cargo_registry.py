@@ -41,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable, Optional
 
-from credhelper.testing.tls import TestCA
+from credhelper.selftest.tls import TestCA
 
 __all__ = ["CargoRegistry", "Crate", "Seen", "DEFAULT_CRATES", "index_path", "make_crate_file"]
 

@@ -7,7 +7,7 @@ chunked transfer encoding (streamed CGI output), or closes the connection:
 that keeps persistent connections from git's libcurl in sync.
 
 Nothing is written to stderr: http.server's own logging goes to the
-``credhelper.testing.fake_gitlab`` logger at DEBUG, with the query string
+``tests.fake_gitlab`` logger at DEBUG, with the query string
 left out (it may hold tokens).
 """
 
@@ -21,12 +21,12 @@ import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from credhelper.testing.fake_gitlab.records import RequestRecord
-from credhelper.testing.fake_gitlab.web import BodyError, Request, RequestBody, Response
+from .records import RequestRecord
+from .web import BodyError, Request, RequestBody, Response
 
 __all__ = ["Listener"]
 
-logger = logging.getLogger("credhelper.testing.fake_gitlab")
+logger = logging.getLogger("tests.fake_gitlab")
 
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 HANDSHAKE_TIMEOUT = 10.0
@@ -34,6 +34,7 @@ DRAIN_LIMIT = 256 * 1024 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server
     protocol_version = "HTTP/1.1"
     # Idle keep-alive connections end after this many seconds; it also bounds
     # how long a stalled client can hold a thread.
@@ -50,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s %s %s", self.server.scheme, getattr(self, "command", "-"), path, code)
 
     def _dispatch(self) -> None:
-        server: "_Server" = self.server  # type: ignore[assignment]
+        server = self.server
         app = server.app
         headers = self.headers
         chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
@@ -181,7 +182,7 @@ class _Server(ThreadingHTTPServer):
         # HTTPServer.server_bind() calls socket.getfqdn(), which may wait on
         # DNS; the fake server does not need server_name.
         socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
         self.server_name = host
         self.server_port = port
 
@@ -201,7 +202,7 @@ class _Server(ThreadingHTTPServer):
                 self._track(conn, False)
                 conn = tls
                 self._track(conn, True)
-            self.RequestHandlerClass(conn, client_address, self)
+            _Handler(conn, client_address, self)
         finally:
             self._track(conn, False)
             if conn is not request:

@@ -1,7 +1,7 @@
 """``FakeGitLab``: the GitLab model, its routes and its listeners in one object.
 
-Usable from pytest fixtures and from plain Python (e.g. a ``credhelper
-selftest`` command)::
+Usable from pytest fixtures and from plain Python run from the checkout
+(e.g. benchmarks/hot_path.py)::
 
     ca = TestCA(tmp / "tls", names=["gitlab.example.com"])
     with FakeGitLab(tmp / "gitlab", ca) as gl:
@@ -23,13 +23,14 @@ import ssl
 from pathlib import Path
 from typing import Iterable
 
-from credhelper.testing.fake_gitlab import api, git_http, packages, registry_auth
-from credhelper.testing.fake_gitlab.faults import Faults
-from credhelper.testing.fake_gitlab.httpd import Listener
-from credhelper.testing.fake_gitlab.records import RequestLog
-from credhelper.testing.fake_gitlab.state import GitLabState
-from credhelper.testing.fake_gitlab.web import Router
-from credhelper.testing.tls import TestCA
+from credhelper.selftest.tls import TestCA
+
+from . import api, git_http, packages, registry_auth
+from .faults import Faults
+from .httpd import Listener
+from .records import RequestLog
+from .state import GitLabState
+from .web import Router
 
 __all__ = ["FakeGitLab"]
 

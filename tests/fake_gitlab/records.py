@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from credhelper.testing.fake_gitlab.auth import parse_basic_auth
+from .auth import parse_basic_auth
 
 __all__ = ["RequestRecord", "RequestLog"]
 
@@ -124,7 +124,7 @@ def _redact_query(query: str) -> str:
 class RequestLog:
     """A thread-safe, append-only list of RequestRecord (clearable by tests)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[RequestRecord] = []
 

@@ -4,17 +4,21 @@ and OAuth endpoints (api) with GitLab's DPoP check for personal access
 tokens (dpop), the container registry token service
 ``/jwt/auth`` (registry_auth), the package registries (packages), test faults (faults), a route table (web) and
 threaded TLS listeners (httpd, server).
+
+Test code only, not part of the installed package (``credhelper selftest`` runs
+against the much smaller credhelper.selftest.server).  The throwaway CA it
+serves certificates from is credhelper.selftest.tls.TestCA.
 """
 
-from credhelper.testing.fake_gitlab.api import GitLabAPI
-from credhelper.testing.fake_gitlab.auth import Denial, Identity
-from credhelper.testing.fake_gitlab.dpop import DPoPProof, DPoPRejection, DPoPVerifier
-from credhelper.testing.fake_gitlab.faults import Fault, Faults
-from credhelper.testing.fake_gitlab.packages import PackageRegistry
-from credhelper.testing.fake_gitlab.records import RequestLog, RequestRecord
-from credhelper.testing.fake_gitlab.registry_auth import IssuedToken, RegistryAuth
-from credhelper.testing.fake_gitlab.server import FakeGitLab
-from credhelper.testing.fake_gitlab.state import (
+from .api import GitLabAPI
+from .auth import Denial, Identity
+from .dpop import DPoPProof, DPoPRejection, DPoPVerifier
+from .faults import Fault, Faults
+from .packages import PackageRegistry
+from .records import RequestLog, RequestRecord
+from .registry_auth import IssuedToken, RegistryAuth
+from .server import FakeGitLab
+from .state import (
     ACCESS_LEVELS,
     GitLabState,
     OAuthApplication,
@@ -26,7 +30,7 @@ from credhelper.testing.fake_gitlab.state import (
     User,
     ssh_fingerprint,
 )
-from credhelper.testing.fake_gitlab.web import Request, Response, Router
+from .web import Request, Response, Router
 
 __all__ = [
     "ACCESS_LEVELS",

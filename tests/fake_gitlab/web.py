@@ -14,6 +14,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Callable, Iterable, Iterator, Pattern
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -143,7 +144,7 @@ class RequestBody:
 class Request:
     method: str
     target: str  # request target as sent: path and query
-    headers: object  # email.message.Message: case-insensitive .get()
+    headers: Message  # http.client.HTTPMessage: case-insensitive .get()
     body: RequestBody
     scheme: str  # "https" or "http": which listener took the request
     client_address: tuple
@@ -237,7 +238,7 @@ class Router:
     log has them all.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()

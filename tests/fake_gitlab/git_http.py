@@ -14,21 +14,22 @@ then only moves git data.  URL shapes, as on GitLab:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import subprocess
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
-from credhelper.testing.fake_gitlab import auth
-from credhelper.testing.fake_gitlab.state import GitLabState, Project
-from credhelper.testing.fake_gitlab.web import Request, Response, Router, not_found
+from . import auth
+from .state import GitLabState, Project
+from .web import Request, Response, Router, not_found
 
 __all__ = ["GitHttp", "install", "denial_response", "unauthorized_response"]
 
-logger = logging.getLogger("credhelper.testing.fake_gitlab")
+logger = logging.getLogger("tests.fake_gitlab")
 
 _REPO_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")
 _CGI_HEADER_LIMIT = 64 * 1024
@@ -136,6 +137,10 @@ class GitHttp:
         proc = subprocess.Popen([self.git, "http-backend"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                 cwd=str(self.state.repo_root))
+        # Three pipes; stdout is buffered (read1 below).
+        assert proc.stdin is not None and proc.stderr is not None
+        stdin, stderr = proc.stdin, proc.stderr
+        stdout = cast(io.BufferedReader, proc.stdout)
 
         # Feed the body from its own thread: the backend may write output
         # (progress, results) before it has read all input, and two pipes
@@ -143,19 +148,19 @@ class GitHttp:
         def pump() -> None:
             try:
                 for data in request.body.iter_chunks():
-                    proc.stdin.write(data)
+                    stdin.write(data)
             except Exception:  # client gone, backend exited early, bad chunking
                 logger.debug("request body to git http-backend stopped", exc_info=True)
             finally:
                 try:
-                    proc.stdin.close()
+                    stdin.close()
                 except OSError:
                     pass
 
         errors: list[bytes] = []
 
         def drain_stderr() -> None:
-            data = proc.stderr.read()
+            data = stderr.read()
             if data:
                 errors.append(data[-8192:])
 
@@ -174,8 +179,8 @@ class GitHttp:
                 proc.wait()
             for thread in threads:
                 thread.join(timeout=5)
-            proc.stdout.close()
-            proc.stderr.close()
+            stdout.close()
+            stderr.close()
             if errors or proc.returncode:
                 logger.debug("git http-backend exited %s: %s", proc.returncode,
                              b"".join(errors).decode("utf-8", "replace").strip())
@@ -189,7 +194,7 @@ class GitHttp:
             finished = False
             try:
                 while True:
-                    data = proc.stdout.read1(65536)
+                    data = stdout.read1(65536)
                     if not data:
                         break
                     yield data

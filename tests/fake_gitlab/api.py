@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from credhelper.testing.fake_gitlab.auth import decode_basic_auth
-from credhelper.testing.fake_gitlab.dpop import DPoPProof, DPoPVerifier
-from credhelper.testing.fake_gitlab.state import OAUTH, PAT, GitLabState, Token, User
-from credhelper.testing.fake_gitlab.web import Request, Response, Router
+from .auth import decode_basic_auth
+from .dpop import DPoPProof, DPoPVerifier
+from .state import OAUTH, PAT, GitLabState, Token, User
+from .web import Request, Response, Router
 
 __all__ = [
     "GitLabAPI",

@@ -1,4 +1,4 @@
-"""A throw-away certificate authority for the fake GitLab server.
+"""A throw-away certificate authority for `credhelper selftest` and the test suite's fake GitLab.
 
 Clients under test (git through libcurl, requests, docker) must verify TLS as
 they would against a real GitLab, so the test server cannot use a self-signed
@@ -110,7 +110,8 @@ class TestCA:
     # Not a pytest test class, despite the name.
     __test__ = False
 
-    def __init__(self, directory: str | os.PathLike, names: Iterable[str] = ("gitlab.example.com",)):
+    def __init__(self, directory: str | os.PathLike,
+                 names: Iterable[str] = ("gitlab.example.com",)):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -157,7 +158,8 @@ class TestCA:
             # Host names are matched against subjectAltName only; the CN is
             # ignored by modern clients.
             .add_extension(x509.SubjectAlternativeName(_san_entries(all_names)), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._ca_key.public_key()),
                 critical=False,

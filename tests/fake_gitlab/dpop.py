@@ -68,8 +68,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from credhelper.testing.fake_gitlab.state import PAT, GitLabState, User
-from credhelper.testing.fake_gitlab.web import Request, Response
+from .state import PAT, GitLabState, User
+from .web import Request, Response
 
 __all__ = [
     "DPoPVerifier",
@@ -119,7 +119,7 @@ REASONS = {
     "ath": "Incorrect access token hash in JWT",
 }
 
-logger = logging.getLogger("credhelper.testing.fake_gitlab")
+logger = logging.getLogger("tests.fake_gitlab")
 
 _RSA_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 _B64_CHARS = re.compile(r"[^A-Za-z0-9+/]")
@@ -390,7 +390,10 @@ class DPoPVerifier:
     def _reject(self, request: Request, url: str, user: User, status: int, reason: str | None) -> Response:
         with self._lock:
             self._rejections.append(DPoPRejection(request.method.upper(), url, status, reason, user.username))
-        return dpop_error(reason) if status == 401 else internal_error()
+        if status != 401:
+            return internal_error()
+        assert reason is not None  # every 401 names its reason
+        return dpop_error(reason)
 
     # --- Auth::DpopAuthenticationService + DpopToken + DpopTokenUser -----------------------------
 

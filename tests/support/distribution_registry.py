@@ -7,13 +7,13 @@ the kernel picks (``addr: 127.0.0.1:0``; the registry logs the address it
 got), stores blobs under the work directory, and verifies tokens offline
 against the fake GitLab's signing certificate::
 
-    with Registry(tmp / "registry", gitlab, gitlab.ca) as registry:
+    with DistributionRegistry(tmp / "registry", gitlab, gitlab.ca) as registry:
         clients = RegistryClients(tmp / "clients", gitlab.ca)
         authfile = clients.write_authfile({registry.host: ("user", token)})
         clients.skopeo("copy", "--authfile", authfile, "oci:DIR:tag",
                        f"docker://{registry.host}/group/project/app:tag")
 
-``Registry.start()`` returns once ``GET /v2/`` answers 401 with the Bearer
+``DistributionRegistry.start()`` returns once ``GET /v2/`` answers 401 with the Bearer
 challenge naming the fake GitLab's realm; ``stop()`` ends the process group
 and reaps it.  Mapping for the project's tests: ``registry.host``
 (``localhost:PORT``) belongs to ``registry.gitlab_host``
@@ -47,7 +47,7 @@ from .processes import die_with_parent, marked_processes, terminate_group
 __all__ = [
     "REGISTRY_PROGRAM",
     "SYSTEM_CA_BUNDLE",
-    "Registry",
+    "DistributionRegistry",
     "RegistryClients",
     "RegistryError",
     "client_env",
@@ -128,7 +128,7 @@ def _clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class Registry:
+class DistributionRegistry:
     """``docker-registry serve`` with token auth against a FakeGitLab.
 
     Attributes (after ``start()``):
@@ -167,7 +167,7 @@ class Registry:
 
     def _require_started(self) -> int:
         if self.port is None:
-            raise RuntimeError("Registry is not started")
+            raise RuntimeError("DistributionRegistry is not started")
         return self.port
 
     @property
@@ -215,7 +215,7 @@ class Registry:
         ))
         return self.config_file
 
-    def start(self) -> "Registry":
+    def start(self) -> "DistributionRegistry":
         if self.proc is not None:
             return self
         started = time.monotonic()
@@ -318,14 +318,14 @@ class Registry:
     def log_text(self) -> str:
         return self.log_tail(limit=10**9)
 
-    def __enter__(self) -> "Registry":
+    def __enter__(self) -> "DistributionRegistry":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"Registry(port={self.port}, realm={self.realm!r})"
+        return f"DistributionRegistry(port={self.port}, realm={self.realm!r})"
 
 
 # --- clients ----------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def client_env(ca_bundle: str, *, docker_config: str | os.PathLike | None = None
 
 
 class RegistryClients:
-    """Files and environment for running ``skopeo`` and ``docker`` against a Registry.
+    """Files and environment for running ``skopeo`` and ``docker`` against a DistributionRegistry.
 
     Everything lives under *directory*: the CA bundle, a docker config
     directory, an empty registries.conf, an accept-anything signature policy

@@ -45,7 +45,7 @@ import re
 import threading
 from typing import Iterable, Pattern
 
-from credhelper.testing.fake_gitlab.web import Response
+from .web import Response
 
 __all__ = ["Fault", "Faults", "KINDS"]
 
@@ -158,7 +158,7 @@ class Fault:
 class Faults:
     """The fault queue of one FakeGitLab.  Thread-safe."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []  # queued, not used up
         self._all: list[Fault] = []  # every fault since the last clear(), to release holds

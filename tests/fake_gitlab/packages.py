@@ -110,8 +110,8 @@ from urllib.parse import quote, unquote
 
 import jwt
 
-from credhelper.testing.fake_gitlab import auth
-from credhelper.testing.fake_gitlab.api import (
+from . import auth
+from .api import (
     BLOCKED,
     EXPIRED_DESCRIPTION,
     REVOKED_DESCRIPTION,
@@ -122,8 +122,8 @@ from credhelper.testing.fake_gitlab.api import (
     invalid_token,
     nonblank_header,
 )
-from credhelper.testing.fake_gitlab.auth import Identity
-from credhelper.testing.fake_gitlab.state import (
+from .auth import Identity
+from .state import (
     ACCESS_LEVELS,
     DEPLOY,
     JOB,
@@ -136,7 +136,7 @@ from credhelper.testing.fake_gitlab.state import (
     Project,
     User,
 )
-from credhelper.testing.fake_gitlab.web import Request, Response, Router
+from .web import Request, Response, Router
 
 __all__ = [
     "AuthSetting",
@@ -348,7 +348,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, FormPart]:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):   # with decode=True: bytes, or None for a multipart part
+            payload = b""
         filename = part.get_param("filename", header="content-disposition")
         parts[str(name)] = FormPart(str(name), payload, str(filename) if filename is not None else None,
                                     part.get_content_type() if part.get("Content-Type") else None)
@@ -586,10 +588,10 @@ class PackageRegistry:
     # --- policy --------------------------------------------------------------------------------------------
 
     def _deploy_reaches(self, identity: Identity, project: Project) -> bool:
-        return identity.kind == "deploy" and auth._deploy_token_reaches(identity.token, project)
+        return identity.kind == "deploy" and auth._deploy_token_reaches(identity.credential, project)
 
     def _job_reaches(self, identity: Identity, project: Project) -> bool:
-        return identity.kind == "job" and auth._job_token_allowed(identity.token, project)
+        return identity.kind == "job" and auth._job_token_allowed(identity.credential, project)
 
     def _user_allowed_on(self, identity: Identity, project: Project) -> bool:
         """Whether the identity's user may act on *project* at all: job tokens
@@ -604,7 +606,7 @@ class PackageRegistry:
         if project.visibility == "public":
             return True
         if identity.kind == "deploy":
-            return self._deploy_reaches(identity, project) and bool(PACKAGE_SCOPES & set(identity.token.scopes))
+            return self._deploy_reaches(identity, project) and bool(PACKAGE_SCOPES & set(identity.credential.scopes))
         if not self._user_allowed_on(identity, project):
             return False
         return auth.can_read_at(self.state, identity.user, project, role)
@@ -622,7 +624,7 @@ class PackageRegistry:
 
     def can_create_package(self, identity: Identity, project: Project) -> bool:
         if identity.kind == "deploy":
-            return self._deploy_reaches(identity, project) and "write_package_registry" in identity.token.scopes
+            return self._deploy_reaches(identity, project) and "write_package_registry" in identity.credential.scopes
         if not self._user_allowed_on(identity, project):
             return False
         user = identity.user
@@ -656,7 +658,8 @@ class PackageRegistry:
 
     def _group_deploy_token(self, identity: Identity, group: Group) -> bool:
         token = identity.token
-        if identity.kind != "deploy" or token.group is None or not PACKAGE_SCOPES & set(token.scopes):
+        if (identity.kind != "deploy" or token is None or token.group is None
+                or not PACKAGE_SCOPES & set(token.scopes)):
             return False
         target = group.path.lower()
         return target == token.group.lower() or target.startswith(token.group.lower() + "/")
@@ -823,6 +826,7 @@ class PackageRegistry:
             errors.append("sha256_digest is invalid")
         if errors:
             return param_error(*errors)
+        assert content is not None  # else an error above
 
         project = self.find_project(ident)
         if project is None:
@@ -943,7 +947,8 @@ class PackageRegistry:
                 if deps:
                     entry[kind] = deps
             versions[package.version] = entry
-        tags.setdefault("latest", latest)
+        if latest is not None:   # callers answer 404 for no packages
+            tags.setdefault("latest", latest)
         return {"name": name, "versions": versions, "dist-tags": tags}
 
     def _npm_tarball(self, request: Request, ident: str, name: str, file_name: str) -> Response:
@@ -1014,8 +1019,8 @@ class PackageRegistry:
             return _json(200, {"Version": package.version, "Time": stamp})
         if what == "mod":
             file = next((f for f in package.files if f.file_name == "go.mod"), None)
-            text = file.data if file is not None else f"module {name}\n".encode()
-            return Response(200, [("Content-Type", "text/plain")], text)
+            go_mod = file.data if file is not None else f"module {name}\n".encode()
+            return Response(200, [("Content-Type", "text/plain")], go_mod)
         file = next((f for f in package.files if f.file_name.endswith(".zip")), None)
         data = file.data if file is not None else self._go_zip(name, package)
         return Response(200, [("Content-Type", "application/zip"),
@@ -1135,7 +1140,7 @@ class PackageRegistry:
     def terraform_token(self, identity: Identity) -> str:
         """Gitlab::TerraformRegistryToken.from_token: an HS256 JWT naming the credential."""
         now = int(self.clock())
-        token = identity.token
+        token = identity.credential
         value: Any = token.id if token.kind == PAT else token.token
         claims = {"jti": str(uuid.uuid4()), "iat": now, "nbf": now - 5,
                   "exp": now + self.terraform_token_lifetime, "token": value}

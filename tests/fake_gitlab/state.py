@@ -949,6 +949,7 @@ class GitLabState:
             old = self._resolve(token)
             if old.kind != PAT:
                 raise ValueError("only personal access tokens rotate")
+            assert old.user is not None  # a PAT has an owner
             old.revoked = True
             return self.create_pat(old.user, old.scopes, expires_at, old.name,
                                    previous_token_id=old.id, description=old.description)
@@ -1000,6 +1001,7 @@ class GitLabState:
             old = self._resolve(token)
             if old.kind != OAUTH:
                 raise ValueError("not an OAuth token")
+            assert old.user is not None  # an OAuth token has an owner
             new = self.create_oauth_token(old.user, old.scopes if scopes is None else scopes,
                                           self.oauth_access_token_expires_in,
                                           application_id=old.application_id, previous_token_id=old.id)

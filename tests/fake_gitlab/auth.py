@@ -30,7 +30,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Optional
 
-from credhelper.testing.fake_gitlab.state import (
+from .state import (
     ACCESS_LEVELS,
     DEPLOY,
     JOB,
@@ -138,6 +138,13 @@ class Identity:
         if self.token is not None and self.token.kind == DEPLOY:
             return self.token.username
         return None
+
+    @property
+    def credential(self) -> Token:
+        """The token of a token identity (deploy, job, pat, oauth)."""
+        if self.token is None:
+            raise ValueError(f"a {self.kind} identity without a token")
+        return self.token
 
     def __repr__(self) -> str:  # never show the token secret
         tid = f"{self.token.kind}#{self.token.id}" if self.token else None
@@ -330,17 +337,17 @@ def check_git_access(state: GitLabState, identity: Identity, project: Project | 
 
     # Can the credential see the project at all?
     if identity.kind == "deploy":
-        readable = _deploy_token_reaches(identity.token, project)
+        readable = _deploy_token_reaches(identity.credential, project)
     elif identity.kind == "job":
         readable = project.visibility == "public" or (
-            _job_token_allowed(identity.token, project) and can_read_project(state, user, project))
+            _job_token_allowed(identity.credential, project) and can_read_project(state, user, project))
     else:
         readable = can_read_project(state, user, project)
     if not readable:
         if identity.kind == "job":
-            if _job_token_allowed(identity.token, project):
+            if _job_token_allowed(identity.credential, project):
                 return Denial(403, JOB_TOKEN_FORBIDDEN.format(target=project.name))
-            source = (identity.token.project or "").rsplit("/", 1)[-1]
+            source = (identity.credential.project or "").rsplit("/", 1)[-1]
             return Denial(403, JOB_TOKEN_NOT_ALLOWLISTED.format(source=source, target=project.name))
         return Denial(404, PROJECT_NOT_FOUND)
 
@@ -358,7 +365,7 @@ def check_git_access(state: GitLabState, identity: Identity, project: Project | 
         return None  # write_repository checked above
     if identity.kind == "job":
         allowed = (project.job_token_push_allowed
-                   and identity.token.project.lower() == project.path.lower()
+                   and (identity.credential.project or "").lower() == project.path.lower()
                    and can_push_code(state, user, project))
     else:
         allowed = "push_code" in abilities and can_push_code(state, user, project)

@@ -90,10 +90,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from credhelper.testing.fake_gitlab import auth
-from credhelper.testing.fake_gitlab.auth import Identity
-from credhelper.testing.fake_gitlab.state import DEPLOY, GitLabState, Project
-from credhelper.testing.fake_gitlab.web import Request, Response, Router
+from . import auth
+from .auth import Identity
+from .state import DEPLOY, GitLabState, Project
+from .web import Request, Response, Router
 
 __all__ = [
     "AUDIENCE",
@@ -297,7 +297,7 @@ class RegistryAuth:
         if identity is None:
             return _error(401, "UNAUTHORIZED", registry_access_denied_message(request.base_url),
                           http_status=False)
-        service = (query.get("service") or [None])[0]
+        service = (query.get("service") or [""])[0]
         if service != AUDIENCE:
             return Response(404, [("Content-Type", "text/html")], b"")
         scopes = [part for value in query.get("scope", []) for part in value.split()]
@@ -384,7 +384,7 @@ class RegistryAuth:
         user = identity.user
         is_deploy = identity.kind == "deploy"
         is_job = identity.kind == "job"
-        own_project = is_job and identity.token.project.lower() == project.path.lower()
+        own_project = is_job and (identity.credential.project or "").lower() == project.path.lower()
 
         def user_can(level_rule: str) -> bool:
             if is_deploy:
@@ -394,12 +394,12 @@ class RegistryAuth:
             return auth.can_push_code(state, user, project)  # developer or above, or admin
 
         def deploy_reaches() -> bool:
-            return is_deploy and auth._deploy_token_reaches(identity.token, project)
+            return is_deploy and auth._deploy_token_reaches(identity.credential, project)
 
         if action == "pull":
             build = has("build_read_container_image") and is_job and (
                 own_project or project.visibility == "public"
-                or (auth._job_token_allowed(identity.token, project)
+                or (auth._job_token_allowed(identity.credential, project)
                     and auth.can_download_code(state, user, project)))
             return (build
                     or (has("read_container_image") and user_can("read"))
