@@ -18,7 +18,8 @@ Wall time on a shared 2-core VM drifts (the same `python -I -c pass` has measure
 here within an hour), so when valgrind is installed it also counts the user-space
 instructions of each command once under callgrind: a figure that repeats exactly.
 It then explains the keyring figure: the D-Bus client (jeepney) and round trip of the fast
-path, and what the keyring library would have cost.  The target (issue 2): file store <= 2.5x the interpreter.
+path, and what the keyring library would have cost.  The target (issue 2): file store <= 2.5x
+the interpreter.
 """
 
 import argparse
@@ -180,7 +181,7 @@ def explain_keyring(env):
         out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                              text=True).stdout.split()
         samples.append([float(x) for x in out])
-    jeepney, dbus, backend, discovery = (statistics.median(c) for c in zip(*samples))
+    jeepney, dbus, backend, discovery = (statistics.median(c) for c in zip(*samples, strict=True))
     print("keyring store: importing jeepney %.1fms, D-Bus session + lookup %.1fms; avoided: "
           "keyring's SecretService backend import %.1fms and keyring.get_keyring() discovery "
           "%.1fms" % (jeepney, dbus, backend, discovery))

@@ -4,6 +4,8 @@ throwaway CA (credhelper.selftest.tls), registers a fresh token with `credhelper
 throwaway git config at the helper with `credhelper setup git`, and has the real git clone and
 push with no prompt.  The test suite's full fake GitLab (tests/fake_gitlab) is not installed."""
 
+from __future__ import annotations
+
 import os
 import secrets
 import shutil
@@ -13,10 +15,14 @@ import tempfile
 
 from credhelper.errors import CredhelperError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 PROJECT = "demo/hello"
 
 
-def run(say=print):
+def run(say: Callable[[str], object] = print) -> None:
     from credhelper.selftest.server import SelftestGitLab
     from credhelper.selftest.tls import TestCA
 
@@ -28,7 +34,9 @@ def run(say=print):
         ca = TestCA(os.path.join(work, "tls"), names=["gitlab.example.com"])
         token = "glpat-" + secrets.token_urlsafe(15)   # GitLab's legacy PAT shape
         with SelftestGitLab(os.path.join(work, "gitlab"), ca, token) as gitlab:
-            host = "gitlab.example.com:%d" % gitlab.port
+            port = gitlab.port
+            assert port is not None, "the stand-in listens once entered"
+            host = "gitlab.example.com:%d" % port
             gitlab.add_project(PROJECT)
             say("1. fake GitLab listening at https://%s (a throwaway CA)" % host)
             env = _isolated_env(work, bin_dir, ca.ca_file)
@@ -37,7 +45,7 @@ def run(say=print):
             os.makedirs(os.path.dirname(config))
             with open(config, "w") as handle:
                 handle.write('[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\n'
-                             'ca_file = "%s"\n' % (host, gitlab.port, ca.ca_file))
+                             'ca_file = "%s"\n' % (host, port, ca.ca_file))
             added = step(env, [os.path.join(bin_dir, "credhelper"), "add", host], token + "\n")
             if "The server says" not in added.stdout:
                 raise CredhelperError("the token could not be checked with the API")
@@ -64,7 +72,8 @@ def run(say=print):
     say("selftest passed: git got its credential from credhelper over HTTPS")
 
 
-def step(env, argv, stdin=None):
+def step(env: dict[str, str], argv: list[str], stdin: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
                           timeout=120)
     if done.returncode != 0:
@@ -76,7 +85,7 @@ def step(env, argv, stdin=None):
     return done
 
 
-def _bin_dir():
+def _bin_dir() -> str:
     """Where our executables are: next to this interpreter (a venv) or the checkout's bin/."""
     for directory in (os.path.dirname(sys.executable),
                       os.path.join(os.path.dirname(os.path.dirname(__file__)), "bin")):
@@ -85,7 +94,7 @@ def _bin_dir():
     raise CredhelperError("git-credential-gitlab not found next to %s" % sys.executable)
 
 
-def _isolated_env(work, bin_dir, ca_file):
+def _isolated_env(work: str, bin_dir: str, ca_file: str) -> dict[str, str]:
     home = os.path.join(work, "home")
     os.makedirs(home)
     env = {key: value for key, value in os.environ.items()

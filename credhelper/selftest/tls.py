@@ -19,7 +19,7 @@ import ipaddress
 import os
 import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,7 +69,8 @@ def _san_entries(names: Iterable[str]) -> list[x509.GeneralName]:
     return entries
 
 
-def _certificate_builder(subject: x509.Name, issuer: x509.Name, public_key, now: datetime.datetime,
+def _certificate_builder(subject: x509.Name, issuer: x509.Name, public_key: Any,
+                         now: datetime.datetime,
                          *, ca: bool) -> x509.CertificateBuilder:
     """What CA and server certificates share: a random serial, the validity
     around *now*, and BasicConstraints and KeyUsage.
