@@ -15,15 +15,30 @@ forgets what ``login`` stored.  A registry that is not a known GitLab host gets
 nothing to give gets ``{"Err":{"kind":"not-found"}}``.
 """
 
+from __future__ import annotations
+
 import json
 import sys
+from functools import partial
 
-from credhelper.errors import CredhelperError
+from credhelper.errors import CredhelperError, ProtocolError
+from credhelper.protocols.serve import serve, settle
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any, TextIO
+
+    from credhelper.service import Service
+
+    Message = dict[str, Any]
+
+PROG = "cargo-credential-gitlab"
 HELLO = {"v": [1]}
+MAX_REQUEST = 1 << 20   # characters in one request line; cargo's are a few hundred
 
 
-def answer(request, service):
+def answer(request: Message, service: Service) -> Message:
     """One request (a dict) -> one response (a dict)."""
     from credhelper.rules.container_registries import parse_server_url
     from credhelper.rules.model import CARGO_STORE, PACKAGES, Request
@@ -63,46 +78,63 @@ def answer(request, service):
     return {"Ok": {"kind": "logout"}} if forgotten else _error("not-found")
 
 
-def _error(kind, message=None):
+def _error(kind: str, message: str | None = None) -> Message:
     body = {"kind": kind}
     if message:
         body["message"] = message
     return {"Err": body}
 
 
-def main(argv=None, stdin=None, stdout=None, service=None):
+def respond(line: str, service: Callable[[], Service]) -> Message:
+    """One request line -> one response; ``service()`` gives the Service."""
+    if len(line) > MAX_REQUEST:
+        raise ProtocolError("request longer than %d characters" % MAX_REQUEST)
+    try:
+        request = json.loads(line)
+        if not isinstance(request, dict):
+            raise ValueError
+    except ValueError:
+        return _error("other", "the request is not a JSON object")
+    return answer(request, service())
+
+
+def _requests(stream: TextIO) -> Iterator[str]:
+    """The non-blank request lines.  A line longer than MAX_REQUEST comes cut there (and is
+    refused); the rest of it is skipped."""
+    while line := stream.readline(MAX_REQUEST + 1):
+        rest = line
+        while len(rest) > MAX_REQUEST and not rest.endswith("\n"):
+            rest = stream.readline(MAX_REQUEST + 1)
+        if line.strip():
+            yield line
+
+
+def _send(stream: TextIO, message: Message) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+def main(argv: list[str] | None = None, stdin: TextIO | None = None,
+         stdout: TextIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
     if "--cargo-plugin" not in argv:
         sys.stderr.write("cargo-credential-gitlab is run by cargo: set it as a credential "
                          "provider (registry.global-credential-providers)\n")
         return 2
-    stdout.write(json.dumps(HELLO) + "\n")
-    stdout.flush()
-    for line in stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError
-        except ValueError:
-            response = _error("other", "the request is not a JSON object")
-        else:
-            try:
-                if service is None:
-                    from credhelper.service import Service
+    out = stdout or sys.stdout
 
-                    service = Service()
-                response = answer(request, service)
-            except CredhelperError as error:
-                from credhelper.rules.redact import scrub
+    def session(data: bytes, services: Callable[[], Service]) -> int:
+        _send(out, HELLO)
+        for line in _requests(stdin or sys.stdin):
+            # an error answers this request ({"Err": ...}); cargo may send another
+            _send(out, settle(PROG, partial(respond, line, services), _refused, prefix=""))
+        return 0
 
-                response = _error("other", scrub(str(error)))
-        stdout.write(json.dumps(response) + "\n")
-        stdout.flush()
-    return 0
+    return serve(PROG, session, service=service)
+
+
+def _refused(line: str) -> Message:
+    return _error("other", line)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,23 @@ registry we do not serve gets.  Podman, skopeo and buildah (containers/image) pa
 registry host; docker may pass ``host``, ``host:port`` or ``https://host/...``.
 """
 
+from __future__ import annotations
+
 import json
 import sys
 
 from credhelper import __version__
 from credhelper.errors import CredhelperError, ProtocolError
+from credhelper.protocols.serve import serve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO, TextIO
+
+    from credhelper.service import Service
+
+PROG = "docker-credential-gitlab"
 
 NOT_FOUND = "credentials not found in native keychain"
 MISSING_URL = "no credentials server URL"
@@ -24,15 +36,15 @@ MISSING_USERNAME = "no credentials username"
 MAX_INPUT = 1 << 20     # docker sends a few hundred bytes; anything near this is not docker
 
 
-def run(action, data, service):
-    """One helper call: (stdout text, exit code)."""
+def run(action: str, data: bytes, service: Callable[[], Service]) -> tuple[str, int]:
+    """One helper call: (stdout text, exit code).  ``service()`` gives the Service."""
     from credhelper.rules.container_registries import parse_server_url
     from credhelper.rules.model import DOCKER_STORE, REGISTRY, Request
 
     if action == "list":
         from credhelper.registry_service import list_registries
 
-        return json.dumps(list_registries(service), sort_keys=True) + "\n", 0
+        return json.dumps(list_registries(service()), sort_keys=True) + "\n", 0
     text = _text(data)
     if action == "store":
         try:
@@ -52,7 +64,7 @@ def run(action, data, service):
         for value in (server_url, username, secret):
             _check_value(value)
         protocol, host = parse_server_url(server_url)
-        service.remember(Request(protocol, host, service=REGISTRY), username.strip(), secret,
+        service().remember(Request(protocol, host, service=REGISTRY), username.strip(), secret,
                          origin=DOCKER_STORE)
         return "", 0
     server_url = text.strip()
@@ -64,7 +76,7 @@ def run(action, data, service):
     if action == "get":
         from credhelper.registry_service import lookup_registry
 
-        answer = lookup_registry(service, request)
+        answer = lookup_registry(service(), request)
         if answer is None:
             return NOT_FOUND + "\n", 1
         reply = {"ServerURL": server_url, "Username": answer.username, "Secret": answer.secret}
@@ -73,17 +85,19 @@ def run(action, data, service):
     try:
         from credhelper.registry_service import forget_registry
 
-        forgotten = forget_registry(service, request)
+        forgotten = forget_registry(service(), request)
     except CredhelperError as refused:
         # docker (28) swallows a helper's erase error, so say it where the user will see it
-        _tell_terminal("docker-credential-gitlab: %s\n" % refused)
+        from credhelper.rules.redact import scrub
+
+        _tell_terminal("%s: %s\n" % (PROG, scrub(str(refused))))
         raise
     if forgotten == 0:
         return NOT_FOUND + "\n", 1
     return "", 0
 
 
-def _tell_terminal(message):
+def _tell_terminal(message: str) -> None:
     """Write to the controlling terminal, if there is one (docker hides our stderr)."""
     import os
 
@@ -99,7 +113,7 @@ def _tell_terminal(message):
         os.close(fd)
 
 
-def _text(data):
+def _text(data: bytes) -> str:
     if len(data) > MAX_INPUT:
         raise ProtocolError("input larger than %d bytes" % MAX_INPUT)
     try:
@@ -108,37 +122,32 @@ def _text(data):
         raise ProtocolError("input is not UTF-8") from None
 
 
-def _check_value(value):
+def _check_value(value: str) -> None:
     if any(c in value for c in "\r\n\0"):
         raise ProtocolError("CR, LF or NUL in a value")
 
 
-def main(argv=None, stdin=None, stdout=None, service=None):
+def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
+         stdout: TextIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    stdout = stdout or sys.stdout
+    out = stdout or sys.stdout
     if argv == ["version"]:
-        stdout.write("docker-credential-gitlab (credhelper) %s\n" % __version__)
+        out.write("docker-credential-gitlab (credhelper) %s\n" % __version__)
         return 0
     if len(argv) != 1 or argv[0] not in ("get", "store", "erase", "list"):
-        stdout.write("Usage: docker-credential-gitlab <store|get|erase|list|version>\n")
+        out.write("Usage: docker-credential-gitlab <store|get|erase|list|version>\n")
         return 1
-    stdin = stdin or sys.stdin.buffer
-    try:
-        data = stdin.read(MAX_INPUT + 1) if argv[0] != "list" else b""
-        if service is None:
-            from credhelper.service import Service
+    action = argv[0]
 
-            service = Service()
-        text, code = run(argv[0], data, service)
-    except CredhelperError as error:
-        from credhelper.rules.redact import scrub
+    def answer(data: bytes, services: Callable[[], Service]) -> int:
+        text, code = run(action, data, services)
+        out.write(text)
+        out.flush()
+        return code
 
-        text, code = "credhelper: %s\n" % scrub(str(error)), 1
-    except KeyboardInterrupt:
-        return 130
-    stdout.write(text)   # docker reads errors from stdout too
-    stdout.flush()
-    return code
+    # docker reads errors from stdout too, and has always seen them as "credhelper: ..."
+    return serve(PROG, answer, stdin=stdin, limit=0 if action == "list" else MAX_INPUT + 1,
+                 service=service, errors=out, prefix="credhelper")
 
 
 if __name__ == "__main__":

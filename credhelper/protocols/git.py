@@ -10,18 +10,31 @@ expects; ``get`` with nothing to give prints nothing and exits 0 so git asks the
 Streams and environment are parameters so tests can drive ``main`` in-process.
 """
 
+from __future__ import annotations
+
 import sys
 
-from credhelper.errors import CredhelperError, ProtocolError
+from credhelper.errors import ProtocolError
+from credhelper.protocols.serve import serve
 from credhelper.rules.hosts import normalise_host, normalise_path
 from credhelper.rules.model import Request
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, BinaryIO
+
+    from credhelper.service import Service
+
+    Attributes = dict[str, Any]     # a str per key; a list[str] for each ``key[]``
+
+PROG = "git-credential-gitlab"
 MAX_LINE = 65535
 
 
-def parse(data):
+def parse(data: bytes) -> Attributes:
     """Bytes from git -> {key: value}, with ``key[]`` keys collected into lists."""
-    attributes = {}
+    attributes: Attributes = {}
     for raw in data.split(b"\n"):
         if raw.endswith(b"\r"):
             raw = raw[:-1]
@@ -53,7 +66,7 @@ def parse(data):
     return attributes
 
 
-def emit(attributes):
+def emit(attributes: Mapping[str, object]) -> bytes:
     """{key: value} -> bytes for git; refuses values that could smuggle in another line."""
     out = []
     for key, value in attributes.items():
@@ -64,7 +77,7 @@ def emit(attributes):
     return "".join(out).encode("utf-8")
 
 
-def request_from(attributes, operation=None):
+def request_from(attributes: Attributes, operation: str | None = None) -> Request | None:
     """The attributes as a Request, or None when git did not say which host and protocol
     (git itself refuses such credentials: CVE-2020-11008)."""
     protocol = attributes.get("protocol", "").lower()
@@ -76,7 +89,7 @@ def request_from(attributes, operation=None):
                    operation)
 
 
-def _url_parts(url):
+def _url_parts(url: str) -> dict[str, str]:
     """``url=`` is shorthand for its parts (git splits it the same way)."""
     from urllib.parse import unquote, urlsplit
 
@@ -94,8 +107,10 @@ def _url_parts(url):
     return found
 
 
-def run(action, data, service):
-    """One helper call: returns the bytes for stdout."""
+def run(action: str, data: bytes, service: Callable[[], Service]) -> bytes:
+    """One helper call: returns the bytes for stdout.  ``service()`` gives the Service (made
+    when first asked for: an action git does not know, or a request without a host, needs
+    none)."""
     if action not in ("get", "store", "erase"):
         return b""  # git: "a helper ignores actions it does not know"
     attributes = parse(data)
@@ -103,44 +118,35 @@ def run(action, data, service):
     if request is None:
         return b""
     if action == "get":
-        answer = service.lookup(request)
+        answer = service().lookup(request)
         if answer is None:
             return b""
-        reply = {"username": answer.username, "password": answer.secret}
+        reply: dict[str, object] = {"username": answer.username, "password": answer.secret}
         if answer.expiry_utc is not None:
             reply["password_expiry_utc"] = answer.expiry_utc
         return emit(reply)
     if action == "store":
-        service.remember(request, attributes.get("username"), attributes.get("password"))
+        service().remember(request, attributes.get("username"), attributes.get("password"))
     else:
-        service.reject(request, attributes.get("username"), attributes.get("password"))
+        service().reject(request, attributes.get("username"), attributes.get("password"))
     return b""
 
 
-def main(argv=None, stdin=None, stdout=None, service=None):
+def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
+         stdout: BinaryIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
     if len(argv) != 1:
         sys.stderr.write("usage: git-credential-gitlab get|store|erase "
                          "(git runs this; see credhelper setup git)\n")
         return 2
-    try:
-        data = stdin.read(16 * (MAX_LINE + 1))
-        if service is None:
-            from credhelper.service import Service
+    action, out = argv[0], stdout or sys.stdout.buffer
 
-            service = Service()
-        stdout.write(run(argv[0], data, service))
-        stdout.flush()
-    except CredhelperError as error:
-        from credhelper.rules.redact import scrub
+    def answer(data: bytes, services: Callable[[], Service]) -> int:
+        out.write(run(action, data, services))
+        out.flush()
+        return 0
 
-        sys.stderr.write("git-credential-gitlab: %s\n" % scrub(str(error)))
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return serve(PROG, answer, stdin=stdin, limit=16 * (MAX_LINE + 1), service=service)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,25 @@ URL argument we print only the block for that URL's host.  The alternative is
 ``GOAUTH='git DIR'``, which reuses git's credential helpers, and so git-credential-gitlab.
 """
 
+from __future__ import annotations
+
 import base64
 import sys
 
 from credhelper.errors import CredhelperError
+from credhelper.protocols.serve import serve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TextIO
+
+    from credhelper.service import Service
+
+PROG = "credhelper goauth"
 
 
-def blocks(service, url=None):
+def blocks(service: Service, url: str | None = None) -> str:
     from credhelper.rules.hosts import normalise_host
     from credhelper.rules.model import ADDED, PACKAGES, Request
 
@@ -36,20 +48,15 @@ def blocks(service, url=None):
     return "".join(out)
 
 
-def main(argv, stdout=None, service=None):
-    stdout = stdout or sys.stdout
+def main(argv: list[str], stdout: TextIO | None = None, service: Service | None = None
+         ) -> int:
     if len(argv) > 1:
         sys.stderr.write("usage: credhelper goauth [URL]\n")
         return 2
-    try:
-        if service is None:
-            from credhelper.service import Service
+    url, out = argv[0] if argv else None, stdout or sys.stdout
 
-            service = Service()
-        stdout.write(blocks(service, argv[0] if argv else None))
-    except CredhelperError as error:
-        from credhelper.rules.redact import scrub
+    def answer(data: bytes, services: Callable[[], Service]) -> int:
+        out.write(blocks(services(), url))
+        return 0
 
-        sys.stderr.write("credhelper goauth: %s\n" % scrub(str(error)))
-        return 1
-    return 0
+    return serve(PROG, answer, service=service)

@@ -10,20 +10,34 @@ which GitLab's Terraform module registry accepts (PATs with read_api/api, deploy
 tokens).
 """
 
+from __future__ import annotations
+
 import json
 import sys
 
-from credhelper.errors import CredhelperError, ProtocolError
+from credhelper.errors import ProtocolError
+from credhelper.protocols.serve import serve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO, TextIO
+
+    from credhelper.service import Service
+
+PROG = "terraform-credentials-gitlab"
+MAX_INPUT = 1 << 20
 
 
-def run(action, host_argument, data, service):
+def run(action: str, host_argument: str, data: bytes, service: Callable[[], Service]) -> str:
+    """One helper call: returns the text for stdout.  ``service()`` gives the Service."""
     from credhelper.rules.hosts import normalise_host
     from credhelper.rules.model import PACKAGES, TERRAFORM_STORE, Request
 
     host = normalise_host(host_argument)
     request = Request("https", host, operation="read", service=PACKAGES)
     if action == "get":
-        found = service.lookup(request)
+        found = service().lookup(request)
         return json.dumps({"token": found.secret} if found else {}) + "\n"
     if action == "store":
         try:
@@ -33,32 +47,27 @@ def run(action, host_argument, data, service):
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token.strip() or any(c in token for c in "\r\n\0"):
             raise ProtocolError("the credentials object needs a \"token\" string")
-        service.remember(request, "terraform", token.strip(), origin=TERRAFORM_STORE)
+        service().remember(request, "terraform", token.strip(), origin=TERRAFORM_STORE)
         return ""
-    service.forget_stored(request, TERRAFORM_STORE)
+    service().forget_stored(request, TERRAFORM_STORE)
     return ""
 
 
-def main(argv=None, stdin=None, stdout=None, service=None):
+def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
+         stdout: TextIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    stdout = stdout or sys.stdout
     if len(argv) != 2 or argv[0] not in ("get", "store", "forget"):
         sys.stderr.write("usage: terraform-credentials-gitlab get|store|forget HOST\n")
         return 1
-    try:
-        data = (stdin or sys.stdin.buffer).read(1 << 20) if argv[0] == "store" else b""
-        if service is None:
-            from credhelper.service import Service
+    action, host, out = argv[0], argv[1], stdout or sys.stdout
 
-            service = Service()
-        stdout.write(run(argv[0], argv[1], data, service))
-        stdout.flush()
-    except CredhelperError as error:
-        from credhelper.rules.redact import scrub
+    def answer(data: bytes, services: Callable[[], Service]) -> int:
+        out.write(run(action, host, data, services))
+        out.flush()
+        return 0
 
-        sys.stderr.write("terraform-credentials-gitlab: %s\n" % scrub(str(error)))
-        return 1
-    return 0
+    return serve(PROG, answer, stdin=stdin, limit=MAX_INPUT if action == "store" else 0,
+                 service=service)
 
 
 if __name__ == "__main__":
