@@ -39,7 +39,7 @@ MAX_INPUT = 1 << 20     # docker sends a few hundred bytes; anything near this i
 def run(action: str, data: bytes, service: Callable[[], Service]) -> tuple[str, int]:
     """One helper call: (stdout text, exit code).  ``service()`` gives the Service."""
     from credhelper.rules.container_registries import parse_server_url
-    from credhelper.rules.model import DOCKER_STORE, REGISTRY, Request
+    from credhelper.rules.model import REGISTRY, Request
 
     if action == "list":
         from credhelper.registry_service import list_registries
@@ -47,26 +47,7 @@ def run(action: str, data: bytes, service: Callable[[], Service]) -> tuple[str, 
         return json.dumps(list_registries(service()), sort_keys=True) + "\n", 0
     text = _text(data)
     if action == "store":
-        try:
-            credential = json.loads(text)
-        except ValueError:
-            raise ProtocolError("the credential is not valid JSON") from None
-        if not isinstance(credential, dict):
-            raise ProtocolError("the credential must be a JSON object")
-        server_url = credential.get("ServerURL")
-        username, secret = credential.get("Username"), credential.get("Secret")
-        if not isinstance(server_url, str) or not server_url.strip():
-            return MISSING_URL + "\n", 1
-        if not isinstance(username, str) or not username.strip():
-            return MISSING_USERNAME + "\n", 1
-        if not isinstance(secret, str) or not secret:
-            raise ProtocolError("no credentials secret")
-        for value in (server_url, username, secret):
-            _check_value(value)
-        protocol, host = parse_server_url(server_url)
-        service().remember(Request(protocol, host, service=REGISTRY), username.strip(), secret,
-                         origin=DOCKER_STORE)
-        return "", 0
+        return _store(text, service)
     server_url = text.strip()
     if not server_url:
         return MISSING_URL + "\n", 1
@@ -94,6 +75,33 @@ def run(action: str, data: bytes, service: Callable[[], Service]) -> tuple[str, 
         raise
     if forgotten == 0:
         return NOT_FOUND + "\n", 1
+    return "", 0
+
+
+def _store(text: str, service: Callable[[], Service]) -> tuple[str, int]:
+    """``docker login``: keep the credential docker hands over for its registry."""
+    from credhelper.rules.container_registries import parse_server_url
+    from credhelper.rules.model import DOCKER_STORE, REGISTRY, Request
+
+    try:
+        credential = json.loads(text)
+    except ValueError:
+        raise ProtocolError("the credential is not valid JSON") from None
+    if not isinstance(credential, dict):
+        raise ProtocolError("the credential must be a JSON object")
+    server_url = credential.get("ServerURL")
+    username, secret = credential.get("Username"), credential.get("Secret")
+    if not isinstance(server_url, str) or not server_url.strip():
+        return MISSING_URL + "\n", 1
+    if not isinstance(username, str) or not username.strip():
+        return MISSING_USERNAME + "\n", 1
+    if not isinstance(secret, str) or not secret:
+        raise ProtocolError("no credentials secret")
+    for value in (server_url, username, secret):
+        _check_value(value)
+    protocol, host = parse_server_url(server_url)
+    service().remember(Request(protocol, host, service=REGISTRY), username.strip(), secret,
+                       origin=DOCKER_STORE)
     return "", 0
 
 
