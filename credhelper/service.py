@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from credhelper.local.config import Settings
+from credhelper.local.settings import Settings
 from credhelper.local.token_index import TokenIndex
 from credhelper.rules import freshness, resolver
 from credhelper.rules.model import (
@@ -27,7 +27,6 @@ from credhelper.rules.model import (
     TokenRecord,
     kind_from_prefix,
 )
-from credhelper.rules.redact import redact, scrub
 from credhelper.stores import Secrets
 
 TYPE_CHECKING = False
@@ -43,6 +42,8 @@ def warn(message: str) -> None:
     """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed of anything
     token-shaped, since messages can quote a server's own error text."""
     import sys
+
+    from credhelper.rules.redact import scrub
 
     sys.stderr.write("credhelper: %s\n" % scrub(" ".join(str(message).split())))
     sys.stderr.flush()
@@ -106,6 +107,8 @@ class Service:
             return
         if already_served(self, request, records, username, secret):
             return
+        from credhelper.rules.redact import redact
+
         store_name, backend = self.default_store()
         record = TokenRecord(id=new_id(), host=request.host,
                              kind=kind_from_prefix(secret) or PASSWORD, username=username,

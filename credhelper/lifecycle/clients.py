@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from credhelper.gitlab.client import GitLabClient
     from credhelper.gitlab.sshkeys import SigningKey
     from credhelper.lifecycle.context import RequestContext
-    from credhelper.local.config import Settings
+    from credhelper.local.settings import Settings
     from credhelper.rules.model import TokenRecord
 
     ClientFactory = Callable[[TokenRecord, Settings, RequestContext], GitLabClient]

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from credhelper.lifecycle.book import TokenBook
     from credhelper.lifecycle.clients import ClientFactory
     from credhelper.lifecycle.context import RequestContext
-    from credhelper.local.config import Settings
+    from credhelper.local.settings import Settings
     from credhelper.rules.model import TokenRecord
 
 

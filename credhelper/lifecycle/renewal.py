@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from credhelper.lifecycle.clients import ClientFactory
     from credhelper.lifecycle.context import RequestContext
     from credhelper.lifecycle.journal import Journal
-    from credhelper.local.config import Settings
+    from credhelper.local.settings import Settings
     from credhelper.rules.freshness import Policy
     from credhelper.rules.model import TokenRecord
 

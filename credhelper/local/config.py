@@ -175,36 +175,6 @@ def _policy_values(table: dict[str, Any], where: str, path: str) -> dict[str, An
     return values
 
 
-class Settings:
-    """The config as one request sees it: parsed on first use, and the file's mtime looked
-    at once (the lifecycle compares it with the one a token's policy was applied under)."""
-
-    _UNREAD = object()
-
-    def __init__(self, config: Config | None = None, path: str | None = None) -> None:
-        self._config = config
-        self._path = path
-        self._changed_at: object = self._UNREAD
-
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load(self._path)
-        return self._config
-
-    def policy(self, host: str) -> Policy:
-        return self.config().policy(host)
-
-    def host(self, host: str) -> HostSettings:
-        return self.config().host(host)
-
-    def changed_at(self) -> float | None:
-        changed = self._changed_at
-        if changed is self._UNREAD:
-            changed = self._changed_at = changed_at(self._path)
-        assert changed is None or isinstance(changed, float)
-        return changed
-
-
 def changed_at(path: str | None = None) -> float | None:
     """The config file's mtime (one stat, no parsing), or None when there is none."""
     try:

@@ -22,7 +22,7 @@ import sys
 from functools import partial
 
 from credhelper.errors import CredhelperError, ProtocolError
-from credhelper.protocols.serve import serve, settle
+from credhelper.protocols import serve, settle
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ import sys
 
 from credhelper import __version__
 from credhelper.errors import CredhelperError, ProtocolError
-from credhelper.protocols.serve import serve
+from credhelper.protocols import serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

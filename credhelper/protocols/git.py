@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from credhelper.errors import ProtocolError
-from credhelper.protocols.serve import serve
+from credhelper.protocols import serve
 from credhelper.rules.hosts import normalise_host, normalise_path
 from credhelper.rules.model import Request
 

@@ -14,7 +14,7 @@ import base64
 import sys
 
 from credhelper.errors import CredhelperError
-from credhelper.protocols.serve import serve
+from credhelper.protocols import serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ def _lookup(url: object) -> Answer | None:
     credhelper must not break pip: an error is one line on stderr, and the answer None."""
     if not isinstance(url, str) or "/api/v4/" not in url:
         return None            # a bare host, another site: not ours
-    from credhelper.protocols.serve import lazy_service, settle
+    from credhelper.protocols import lazy_service, settle
 
     return settle(PROG, lambda: _find(url, lazy_service()), _warn)
 

@@ -16,7 +16,7 @@ import json
 import sys
 
 from credhelper.errors import ProtocolError
-from credhelper.protocols.serve import serve
+from credhelper.protocols import serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

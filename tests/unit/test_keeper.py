@@ -13,7 +13,8 @@ from credhelper.lifecycle.book import TokenBook
 from credhelper.lifecycle.context import RequestContext
 from credhelper.lifecycle.journal import refresh_slot
 from credhelper.lifecycle.keeper import Keeper
-from credhelper.local.config import Config, Settings
+from credhelper.local.config import Config
+from credhelper.local.settings import Settings
 from credhelper.local.token_index import TokenIndex
 from credhelper.rules.dates import date_from_days
 from credhelper.rules.model import ADDED, LOST, NEEDS_CHECK, OAUTH, OK, PAT, REVOKED, TokenRecord

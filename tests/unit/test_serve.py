@@ -1,4 +1,4 @@
-"""protocols/serve.py, in-process: every adapter turns an unexpected exception into one line,
+"""protocols/__init__.py (serve), in-process: every adapter turns an unexpected exception into one line,
 with no traceback and none of the exception's text, on its protocol's channel and with its
 exit code; a CredhelperError into one scrubbed line; Ctrl-C into a quiet 130."""
 
