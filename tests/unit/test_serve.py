@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+import credhelper.protocols as serve
 from credhelper.errors import ProtocolError
-from credhelper.protocols import cargo, docker, git, goauth, serve, terraform
+from credhelper.protocols import cargo, docker, git, goauth, terraform
 from credhelper.protocols.keyring_backend import GitLabPackagesKeyring
 
 TOKEN = "glpat-servetestservetestserve"
