@@ -218,12 +218,12 @@ class Service:
             self._keeper = Keeper(TokenBook(self.tokens, self.secrets), self.settings)
         return self._keeper
 
-    def context(self, budget: float | None = None) -> RequestContext:
+    def context(self) -> RequestContext:
         """A fresh context for one request: this service's clock and warnings, a full
         network budget of its own."""
-        from credhelper.lifecycle.context import API_BUDGET, RequestContext
+        from credhelper.lifecycle.context import RequestContext
 
-        return RequestContext(self.clock, self.warn, API_BUDGET if budget is None else budget)
+        return RequestContext(self.clock, self.warn)
 
     def config(self) -> Config:
         return self.settings.config()

@@ -18,7 +18,6 @@ that ``credhelper --help`` loads no store, no GitLab client and no lifecycle cod
 
 from __future__ import annotations
 
-import os
 import sys
 
 from credhelper.cli import (
@@ -38,7 +37,6 @@ from credhelper.cli import (
 )
 from credhelper.cli.common import Parser, help_handler
 from credhelper.errors import CredhelperError
-from credhelper.rules.redact import scrub
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,18 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args) or 0
-    except CredhelperError as error:
-        print("credhelper: %s" % scrub(str(error)), file=sys.stderr)
-        return error.exit_code
     except KeyboardInterrupt:
         print("credhelper: interrupted; nothing was changed", file=sys.stderr)
         return 130
-    except Exception as error:  # a bug: one line, no traceback (it could hold a token)
-        if os.environ.get("CREDHELPER_DEBUG"):
-            raise
-        print("credhelper: internal error (%s): %s; set CREDHELPER_DEBUG=1 for details"
-              % (error.__class__.__name__, scrub(str(error))[:300]), file=sys.stderr)
-        return 1
+    except Exception as error:
+        # one line, no traceback; a bug's text is never shown (it could hold a token)
+        from credhelper.protocols import refusal
+
+        print(refusal("credhelper", error), file=sys.stderr)
+        return error.exit_code if isinstance(error, CredhelperError) else 1
 
 
 def build_parser() -> Parser:

@@ -7,13 +7,13 @@ Pure functions of the parsed JSON: anything of the wrong type is ignored rather 
 from __future__ import annotations
 
 from credhelper.rules import dates
+from credhelper.rules.freshness import DAY
 from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-DAY = 86400
 # TokenRejected.reason -> the record state it proves
 REJECTION_STATES = {"expired": EXPIRED, "revoked": REVOKED, "unknown": UNKNOWN}
 

@@ -173,11 +173,3 @@ def _policy_values(table: dict[str, Any], where: str, path: str) -> dict[str, An
                 path, where, key, "true/false" if expected is bool else "positive number"))
         values[attribute] = value * factor if factor else value
     return values
-
-
-def changed_at(path: str | None = None) -> float | None:
-    """The config file's mtime (one stat, no parsing), or None when there is none."""
-    try:
-        return os.stat(path or paths.config_file()).st_mtime
-    except OSError:
-        return None

@@ -221,6 +221,6 @@ def test_oauth_refresh_uses_the_same_journal(tmp_path):
 
 
 def test_each_request_context_has_its_own_deadline():
-    first = RequestContext(budget=6.0)
-    later = RequestContext(budget=6.0)
+    first = RequestContext(lambda: NOW, print, budget=6.0)
+    later = RequestContext(lambda: NOW, print, budget=6.0)
     assert later.deadline >= first.deadline and later.time_left() > 5.0

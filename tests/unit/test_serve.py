@@ -167,3 +167,17 @@ def test_the_service_is_made_only_when_the_adapter_needs_it(monkeypatch):
     assert made == []
     get(), get()
     assert made == [1]
+
+
+def test_the_admin_cli_words_a_bug_as_the_adapters_do(monkeypatch, capsys):
+    import credhelper.cli
+    from credhelper.cli import version
+
+    def broken(args):
+        raise RuntimeError("glpat-leakedleakedleaked in a bug's text")
+
+    monkeypatch.setattr(version, "run", broken)
+    assert credhelper.cli.main(["version"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("credhelper: internal error (RuntimeError); set CREDHELPER_DEBUG=1 for "
+                   "details\n")
