@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+from credhelper.errors import CredhelperError
 from credhelper.local.settings import Settings
 from credhelper.local.token_index import TokenIndex
 from credhelper.rules import freshness, resolver
@@ -77,7 +78,7 @@ class Service:
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
             if freshness.needs_attention(record, now, self.settings.changed_at()):
-                attended = self.keeper().attend(record, self.context())
+                attended = self._attend(record)
                 if attended is None or freshness.unusable_reason(attended, self.clock()):
                     continue
                 record = attended
@@ -92,6 +93,16 @@ class Service:
             if reason:
                 self.warn(reason)
         return None
+
+    def _attend(self, record: TokenRecord) -> TokenRecord | None:
+        """The keeper's answer; when local state cannot be read or written (a full or
+        read-only disk, a config typo, a locked store), the token as it is, with one line."""
+        try:
+            return self.keeper().attend(record, self.context())
+        except (CredhelperError, OSError) as error:
+            self.warn("could not look after the token for %s (%s); using it as it is"
+                      % (record.host, error))
+            return record
 
     def remember(self, request: Request, username: str | None, secret: str | None,
                  origin: str = GIT_STORE) -> None:
@@ -130,8 +141,10 @@ class Service:
             return
 
         def change(current: list[TokenRecord]) -> list[TokenRecord]:
+            # a rejection is news: re-check at the next get, even inside a backoff
             kept = [r for r in current if r.id not in forget]
-            return [r.replace(state=NEEDS_CHECK) if r.id in flag else r for r in kept]
+            return [r.replace(state=NEEDS_CHECK, backoff_until=None) if r.id in flag else r
+                    for r in kept]
 
         self.tokens.update(change)
         for record in hits:

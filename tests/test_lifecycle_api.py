@@ -252,13 +252,40 @@ def killed_get(host, failpoint):
     return done
 
 
-def test_killed_before_the_call_next_get_rotates(gitlab, gitlab_host):
+def tokens_file():
+    return os.path.join(os.environ["XDG_DATA_HOME"], "credhelper", "tokens.json")
+
+
+def age_journal(seconds):
+    """Let ``seconds`` pass for the journal entry (rather than sleeping): its start and the
+    settle backoff move into the past."""
+    with open(tokens_file()) as handle:
+        data = json.load(handle)
+    for token in data["tokens"]:
+        if token.get("pending"):
+            token["pending"]["started_at"] -= seconds
+            if token.get("backoff_until"):
+                token["backoff_until"] -= seconds
+    with open(tokens_file(), "w") as handle:
+        json.dump(data, handle)
+
+
+def test_killed_before_the_call_rotates_only_once_that_call_cannot_commit(gitlab, gitlab_host):
+    """The next get cannot tell "never sent" from "still in flight": it serves the still
+    valid old token and rotates nothing until SETTLE_SECONDS have passed (issue 10)."""
+    from credhelper.lifecycle.journal import SETTLE_SECONDS
+
     old = new_pat(gitlab, gitlab_host, expires_in_days=1)
     killed_get(gitlab_host, "before-rotate-call")
     assert gitlab.state.is_active(gitlab.state.find_token(old.token))
+    assert served(get(gitlab_host)) == old.token
+    assert served(get(gitlab_host)) == old.token
+    assert calls(gitlab, "POST", ROTATE) == 0
+    age_journal(SETTLE_SECONDS + 1)
     secret = served(get(gitlab_host))
     new = gitlab.state.find_token(secret)
     assert gitlab.state.is_active(new) and new.previous_token_id == old.id
+    assert calls(gitlab, "POST", ROTATE) == 1
 
 
 def test_killed_after_the_server_committed_next_get_explains_recovery(gitlab, gitlab_host):

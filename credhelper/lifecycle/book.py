@@ -1,12 +1,15 @@
-"""The keeper's view of local state: the token index, the secrets, and one lock per token slot.
+"""The keeper's view of local state: the token index, the secrets, and one lock per token.
 
-A slot is what a token answers for (``TokenRecord.slot``), so its lock survives the record's
-id changing when the token rotates.
+The lock is keyed by a keyed hash of the token itself, so two records that hold one token
+(two usernames, paths or host names) can never check or rotate it at the same time; when the
+secret cannot be read it falls back to the record's slot (``TokenRecord.slot``).  Both survive
+the record's id changing when the token rotates.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
 from credhelper.local import paths
@@ -28,11 +31,15 @@ class TokenBook:
         self.tokens = tokens
         self.secrets = secrets
 
-    def slot_lock(self, record: TokenRecord) -> FileLock:
-        slot = "\0".join(str(part or "") for part in record.slot())
-        name = hashlib.sha256(slot.encode()).hexdigest()[:24]
+    def lock_for(self, record: TokenRecord, secret: str | None = None,
+                 timeout: float = LOCK_WAIT) -> FileLock:
+        if secret:
+            name = hmac.new(_lock_key(), secret.encode(), hashlib.sha256).hexdigest()[:32]
+        else:
+            slot = "\0".join(str(part or "") for part in record.slot())
+            name = hashlib.sha256(slot.encode()).hexdigest()[:24]
         return FileLock(os.path.join(paths.state_dir(), "locks", name + ".lock"),
-                        timeout=LOCK_WAIT)
+                        timeout=timeout)
 
     def reload(self, record: TokenRecord) -> TokenRecord | None:
         """The index's current record for ``record``'s slot (its id may have changed)."""
@@ -53,3 +60,29 @@ class TokenBook:
 
     def delete_secret(self, record: TokenRecord, ctx: RequestContext) -> None:
         self.secrets.delete(record, ctx.warn)
+
+
+def _lock_key() -> bytes:
+    """This machine's key for lock names (a lock file must not be a hash of a bare token)."""
+    from credhelper.local.files import PRIVATE_FILE_MODE, ensure_private_dir
+
+    directory = os.path.join(paths.state_dir(), "locks")
+    path = os.path.join(directory, "key")
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    ensure_private_dir(directory)
+    key = os.urandom(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     PRIVATE_FILE_MODE)
+    except FileExistsError:           # another process made it first: use theirs
+        with open(path, "rb") as handle:
+            return handle.read()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key

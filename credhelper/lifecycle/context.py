@@ -33,3 +33,8 @@ class RequestContext:
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
+
+    def for_call(self, seconds: float) -> RequestContext:
+        """The same request with a full, fixed deadline for one call that must not be cut
+        short (a rotation: once sent, its answer is the only proof of what happened)."""
+        return RequestContext(self.clock, self.warn, budget=seconds)

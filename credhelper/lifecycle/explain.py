@@ -82,3 +82,13 @@ def refused_by_server(record: TokenRecord) -> str:
             "credhelper remove %s%s)" % (record.host, kind_name(record), record.hint or "token",
                                          record.host,
                                          " --path " + record.path if record.path else ""))
+
+
+def unsettled(record: TokenRecord) -> str:
+    """A rotation whose answer never came, and which may still complete on the server."""
+    until = record.backoff_until or 0
+    return ("a rotation of the %s %s for %s was sent but not answered, and may still complete "
+            "on the server; the current token is used until %s UTC, then credhelper checks "
+            "what happened (rotating again before that could revoke the whole token family)"
+            % (kind_name(record), record.hint, record.host,
+               time.strftime("%H:%M:%S", time.gmtime(until))))

@@ -11,9 +11,13 @@ explain what happened.
 5. the old secret is deleted and the note cleared.
 
 Recovery (``recover``) looks for the new token in the store (dead after step 3: finish the
-swap), else asks the server about the old token: still active means the call never reached
-the server; revoked means the answer was lost after the server committed, the one window
-GitLab's design leaves open (docs/gitlab.md#lost-answer-window).
+swap), else asks the server about the old token.  Revoked means the server committed and the
+answer was lost, the one window GitLab's design leaves open (docs/gitlab.md#lost-answer-window).
+Still active proves nothing while the first request may still be in flight: GitLab may commit
+it seconds later, and a second rotate with the old token would then trip reuse detection and
+revoke the whole family (docs/gitlab.md#reuse-detection).  So the entry stays, the still-valid
+old token is served and nothing rotates it, until ``SETTLE_SECONDS`` after the call started;
+only an active old token after that ends the entry as "never happened".
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ if TYPE_CHECKING:
     from credhelper.lifecycle.context import RequestContext
     from credhelper.local.settings import Settings
     from credhelper.rules.model import TokenRecord
+
+
+# How long after a rotate request was sent it can still commit.  GitLab's web workers give a
+# request at most 60 s (Puma's worker_timeout and Rack::Timeout's service timeout) before it is
+# killed and its transaction rolled back; twice that leaves room for proxies that queue it.
+SETTLE_SECONDS = 120
 
 
 def refresh_slot(record: TokenRecord) -> TokenRecord:
@@ -61,13 +71,23 @@ class Journal:
                  refresh_token: str | None = None) -> TokenRecord:
         """Steps 3 to 5, once the server's answer is in hand."""
         if refresh_token is not None:
-            self.book.secrets.set(refresh_slot(new), refresh_token)
-        self.book.secrets.set(new, secret)
+            self.book.secrets.keep(refresh_slot(new), refresh_token, ctx.warn)
+        if self.book.secrets.keep(new, secret, ctx.warn):
+            new = new.replace(extra=dict(new.extra, rescued=True))
         failpoints.reached("after-store-write")
         new = self.book.save(new.replace(extra=dict(new.extra, stale_secret=old.id)),
                              replaces=old.id)
         failpoints.reached("after-metadata-write")
         return self.drop_stale_secret(new, ctx)
+
+    def bring_home(self, record: TokenRecord) -> TokenRecord:
+        """A new token ``complete`` had to rescue goes to its store once that works."""
+        if not record.extra.get("rescued") or not self.book.secrets.bring_home(record):
+            return record
+        if record.client_id:
+            self.book.secrets.bring_home(refresh_slot(record))
+        extra = {key: value for key, value in record.extra.items() if key != "rescued"}
+        return self.book.save(record.replace(extra=extra))
 
     def drop_stale_secret(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
         """Step 5: delete the replaced token's secret (and refresh token) named in the record."""
@@ -145,6 +165,13 @@ class Journal:
                      "it as it is" % (kind_name(record), record.host, error))
             return self.book.save(record.replace(backoff_until=freshness.backoff_until(
                 ctx.now(), self.settings.policy(record.host))))
-        # the old token still works: the rotation never reached the server
-        audit.record_event("rotation-abandoned", record, reason="interrupted before the server")
-        return self.book.save(record.replace(pending=None))
+        started = (record.pending or {}).get("started_at", 0)
+        settled_at = int(started) + SETTLE_SECONDS if isinstance(started, (int, float)) else 0
+        if ctx.now() < settled_at:
+            # active, but the first request may still commit: serve the old token, rotate
+            # nothing with it, and look again once it cannot
+            audit.record_event("rotation-unsettled", record, until=settled_at)
+            return self.book.save(record.replace(backoff_until=settled_at))
+        # the old token still works after the settle time: the rotation never happened
+        audit.record_event("rotation-abandoned", record, reason="never reached the server")
+        return self.book.save(record.replace(pending=None, backoff_until=None))

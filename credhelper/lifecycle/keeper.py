@@ -14,12 +14,14 @@ serves, whose clock, deadline and warnings it uses.
 
 from __future__ import annotations
 
+from credhelper.errors import CredhelperError
 from credhelper.lifecycle import outcomes
+from credhelper.lifecycle.book import LOCK_WAIT
 from credhelper.lifecycle.clients import client_for
-from credhelper.lifecycle.explain import kind_name
+from credhelper.lifecycle.explain import kind_name, unsettled
 from credhelper.lifecycle.facts import REJECTION_STATES, oauth_facts, pat_facts
 from credhelper.lifecycle.journal import Journal
-from credhelper.lifecycle.renewal import Renewal
+from credhelper.lifecycle.renewal import ROTATE_TIMEOUT, Renewal
 from credhelper.local import audit
 from credhelper.local.files import LockTimeout
 from credhelper.rules import freshness
@@ -55,28 +57,44 @@ class Keeper:
         if not freshness.can_use_api(record) and not record.pending:
             outcomes.warn_expiry(self.book, record, self.settings.policy(record.host), ctx)
             return record
+        secret = self.book.secret(record)
         try:
-            with self.book.slot_lock(record):
-                current = self.book.reload(record)
-                if current is None:
-                    return None
-                if not force_check and not freshness.needs_attention(
-                        current, ctx.now(), self.settings.changed_at()):
-                    return current     # another process did it while we waited
-                return self._attend_locked(current, ctx, force_check)
+            return self._attend_under_lock(record, ctx, force_check, secret, LOCK_WAIT)
         except LockTimeout:
-            ctx.warn("another credhelper is still busy with the %s for %s; using it as it is"
-                     % (kind_name(record), record.host))
-            return record
+            pass
+        current = self.book.reload(record)
+        if current is not None and current.pending:
+            # the holder is waiting for a rotate answer: wait for it too, then serve that
+            try:
+                return self._attend_under_lock(record, ctx, force_check, secret,
+                                               ROTATE_TIMEOUT + LOCK_WAIT)
+            except LockTimeout:
+                pass
+        ctx.warn("another credhelper is still busy with the %s for %s; using it as it is"
+                 % (kind_name(record), record.host))
+        return current or record
+
+    def _attend_under_lock(self, record: TokenRecord, ctx: RequestContext, force_check: bool,
+                           secret: str | None, wait: float) -> TokenRecord | None:
+        with self.book.lock_for(record, secret, timeout=wait):
+            current = self.book.reload(record)
+            if current is None:
+                return None
+            if not force_check and not freshness.needs_attention(
+                    current, ctx.now(), self.settings.changed_at()):
+                return current     # another process did it while we waited
+            return self._attend_locked(current, ctx, force_check)
 
     def rotate_now(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord | None:
         """`credhelper rotate`: rotate whatever the policy says (errors are raised)."""
-        with self.book.slot_lock(record):
+        with self.book.lock_for(record, self.book.secret(record)):
             current = self.book.reload(record)
             if current is None:
                 return None
             if current.pending:
                 current = self.journal.recover(current, ctx)
+                if current.pending:
+                    raise CredhelperError(unsettled(current))
                 if current.state not in (OK, NEEDS_CHECK):
                     return current
             policy = self.settings.policy(current.host)
@@ -142,7 +160,7 @@ class Keeper:
 
     def _finish_interrupted(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
         """What a crashed process left: a stale secret to delete, a journal entry to settle."""
-        record = self.journal.drop_stale_secret(record, ctx)
+        record = self.journal.bring_home(self.journal.drop_stale_secret(record, ctx))
         return self.journal.recover(record, ctx) if record.pending else record
 
     def _ask(self, record: TokenRecord, secret: str, ctx: RequestContext

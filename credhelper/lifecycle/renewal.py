@@ -22,6 +22,10 @@ from credhelper.rules import freshness
 from credhelper.rules.model import OK
 from credhelper.rules.redact import redact
 
+# A rotate or refresh call gets this whole, fixed time (not what is left of the request's
+# budget): cut short, a call the server carries out anyway leaves the helper guessing.
+ROTATE_TIMEOUT = 30.0
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -55,7 +59,7 @@ class Renewal:
         now = ctx.now()
         expires_at = freshness.new_expiry_date(now, policy)
         record = self.journal.begin(record, now, expires_at=expires_at)
-        client = self.clients(record, self.settings, ctx)
+        client = self.clients(record, self.settings, ctx.for_call(ROTATE_TIMEOUT))
         try:
             response = self._rotate_call(client, record, secret, expires_at, ctx)
         except ApiError as error:
@@ -70,11 +74,14 @@ class Renewal:
         try:
             return client.rotate(secret, expires_at)
         except Refused as refused:
-            # GitLab refuses a date past its maximum lifetime ("... must be before D"):
-            # ask for the day before that maximum, or else for the server's default.
-            fallback = day_before_limit(str(refused))
+            # GitLab refuses a date past its maximum lifetime with 400 "... must be before D"
+            # (docs/gitlab.md#rotation): nothing happened, so ask once for the day before D.
+            # Any other refusal ends the attempt.
+            fallback = day_before_limit(str(refused)) if refused.status == 400 else None
+            if fallback is None:
+                raise
             ctx.warn("%s refused the expiry %s for the new token (%s); asking for %s instead"
-                     % (record.host, expires_at, refused, fallback or "the server's default"))
+                     % (record.host, expires_at, refused, fallback))
             return client.rotate(secret, fallback)
 
     def _rotation_failed(self, record: TokenRecord, error: ApiError, policy: Policy,
@@ -122,7 +129,7 @@ class Renewal:
         new_record = self.journal.new_record(record).replace(
             state=OK, hint=redact(new_secret), expires_utc=None, checked_at=int(now),
             backoff_until=None, warned_at=None, config_mtime=self.settings.changed_at(),
-            **facts)
+            extra=dict(record.extra, rotated_at=int(now)), **facts)
         new_record = new_record.replace(
             next_check_at=freshness.next_check_at(new_record, now, policy))
         new_record = self.journal.complete(record, new_record, new_secret, ctx)
@@ -150,7 +157,8 @@ class Renewal:
             return record
         record = self.journal.begin(record, ctx.now())
         try:
-            response = self.clients(record, self.settings, ctx).oauth_refresh(
+            response = self.clients(record, self.settings,
+                                    ctx.for_call(ROTATE_TIMEOUT)).oauth_refresh(
                 refresh_token, record.client_id)
         except Refused as refused:
             return self._refresh_refused(record, refused, ctx, strict)

@@ -134,7 +134,21 @@ def parse(text: str, path: str = "config.toml") -> Config:
     unknown = set(data) - {"store", "hosts", "policy"}
     if unknown:
         raise ConfigError("%s: unknown setting %s" % (path, sorted(unknown)[0]))
-    return Config(store=store, hosts=hosts, path=path, policy=policy)
+    config = Config(store=store, hosts=hosts, path=path, policy=policy)
+    _refuse_rotation_storms(config, "policy", "")
+    for host in hosts:
+        _refuse_rotation_storms(config, "hosts.%s" % host, host)
+    return config
+
+
+def _refuse_rotation_storms(config: Config, where: str, host: str) -> None:
+    """A policy whose new tokens are due for rotation the moment they exist is a typo."""
+    policy = config.policy(host)
+    if policy.rotate and policy.rotate_before_days >= policy.new_lifetime_days:
+        raise ConfigError("%s: %s: rotate_before_days (%s) must be less than new_lifetime_days "
+                          "(%s), or every new token would be due for rotation at once"
+                          % (config.path, where, policy.rotate_before_days,
+                             policy.new_lifetime_days))
 
 
 def _host_settings(name: str, table: object, path: str) -> HostSettings:

@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 DAY = 86400
 HOUR = 3600
 FINAL_STATES = (REVOKED, EXPIRED, UNKNOWN, LOST)   # only the user can mend these
-SELF_ROTATE_SCOPES = frozenset({"api", "self_rotate"})
+# Scopes that let a PAT rotate itself; fine-grained PATs report "granular" and may too
+# (docs/gitlab.md#changes-in-gitlab-2024-2026).
+SELF_ROTATE_SCOPES = frozenset({"api", "self_rotate", "granular"})
+MIN_ROTATION_INTERVAL = HOUR        # never rotate one token family twice within this
 SERVER_MAX_LIFETIME_DAYS = 365      # GitLab refuses a rotation expiry beyond today + 365 days
 OAUTH_REFRESH_MARGIN = 10 * 60      # refresh an OAuth token with less than this left
 
@@ -79,8 +82,8 @@ def needs_attention(record: TokenRecord, now: float, config_changed_at: float | 
         return False
     if record.pending:                    # a rotation was interrupted: finish or explain it,
         return not (record.backoff_until and now < record.backoff_until)  # unless backing off
-    if record.extra.get("stale_secret"):
-        return True                       # the replaced token's secret is still to delete
+    if record.extra.get("stale_secret") or record.extra.get("rescued"):
+        return True                       # a secret to delete, or one to move to its store
     if check_due(record, now, config_changed_at):
         return True
     if record.state in FINAL_STATES:
@@ -105,12 +108,33 @@ def check_due(record: TokenRecord, now: float, config_changed_at: float | None =
 
 def rotation_due(record: TokenRecord, now: float, policy: Policy) -> bool:
     """Should this PAT rotate itself now?"""
-    if record.kind != PAT or not policy.rotate or record.state != OK:
+    if not renews_itself(record, policy) or record.state != OK:
         return False
-    if not SELF_ROTATE_SCOPES.intersection(record.scopes or ()):
+    act_at = rotate_at(record, policy.rotate_before_days)
+    if act_at is None or now < act_at:
         return False
+    last = record.extra.get("rotated_at")
+    return not (isinstance(last, (int, float)) and now - last < MIN_ROTATION_INTERVAL)
+
+
+def renews_itself(record: TokenRecord, policy: Policy) -> bool:
+    return (record.kind == PAT and policy.rotate
+            and bool(SELF_ROTATE_SCOPES.intersection(record.scopes or ())))
+
+
+def rotate_at(record: TokenRecord, rotate_before_days: float) -> float | None:
+    """When a self-rotating PAT should rotate: ``rotate_before_days`` before its expiry, but
+    never earlier than half way through the lifetime the server actually granted, so a
+    server that grants less than the window (an instance maximum of a few days, its
+    one-week default) does not make every ``get`` rotate."""
     expiry = expiry_utc(record)
-    return expiry is not None and expiry - now < policy.rotate_before_days * DAY
+    if expiry is None:
+        return None
+    window = rotate_before_days * DAY
+    granted_from = record.extra.get("rotated_at")
+    if isinstance(granted_from, (int, float)) and expiry > granted_from:
+        window = min(window, (expiry - granted_from) / 2)
+    return expiry - window
 
 
 def refresh_due(record: TokenRecord, now: float) -> bool:
@@ -126,9 +150,11 @@ def next_check_at(record: TokenRecord, now: float, policy: Policy) -> int:
     due = now + policy.check_interval
     expiry = expiry_utc(record)
     if expiry is not None:
-        if record.kind == PAT and policy.rotate and SELF_ROTATE_SCOPES.intersection(
-                record.scopes or ()):
-            act_at = expiry - policy.rotate_before_days * DAY
+        if renews_itself(record, policy):
+            act_at = rotate_at(record, policy.rotate_before_days) or expiry
+            last = record.extra.get("rotated_at")
+            if isinstance(last, (int, float)):
+                act_at = max(act_at, last + MIN_ROTATION_INTERVAL)
         elif record.kind == OAUTH:
             act_at = expiry - OAUTH_REFRESH_MARGIN
         else:

@@ -11,11 +11,14 @@ Each record names its store, so tokens added under different settings keep worki
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from credhelper.rules.model import TokenRecord
+    from credhelper.stores.file import FileStore
 
 FILE = "file"
 KEYRING = "keyring"
@@ -54,6 +57,7 @@ class Secrets:
         self.data_dir = data_dir
         self.environ: Mapping[str, str] = environ if environ is not None else {}
         self._open: dict[tuple[str, str | None], SecretStore] = {}
+        self._held: dict[str, str] = {}      # what ``keep`` could not store, for this process
 
     def store_for(self, record: TokenRecord) -> SecretStore:
         key = (record.store, record.extra.get("backend"))
@@ -71,14 +75,68 @@ class Secrets:
         from ..errors import StoreError
 
         try:
-            return self.store_for(record).get(record)
+            found = self.store_for(record).get(record)
         except StoreError as error:
-            if warn is not None:
+            found = self.rescued(record)
+            if found is None and warn is not None:
                 warn(str(error))
-            return None
+            return found
+        return found if found is not None else self.rescued(record)
 
     def set(self, record: TokenRecord, secret: str) -> None:
         self.store_for(record).set(record, secret)
+
+    def keep(self, record: TokenRecord, secret: str, warn: Callable[[str], None]) -> bool:
+        """Store a secret that must not be lost (a token the server just issued, the old one
+        already revoked): in its store, or else in the 0600 rescue file, or at least in this
+        process, which hands it out.  Returns True when it is not in its own store."""
+        from ..errors import StoreError
+
+        self._held[record.id] = secret
+        try:
+            self.store_for(record).set(record, secret)
+            return False
+        except (StoreError, OSError) as error:
+            reason = str(error)
+        try:
+            self._rescue().set(record, secret)
+        except (StoreError, OSError) as error:
+            warn("the new token for %s could not be stored (%s; %s); it is used for this "
+                 "request only" % (record.host, reason, error))
+            return True
+        warn("the %s store could not take the new token for %s (%s); it is kept in %s (0600) "
+             "and moved to its store when that works again"
+             % (record.store, record.host, reason, self._rescue().path))
+        return True
+
+    def rescued(self, record: TokenRecord) -> str | None:
+        """A secret ``keep`` could not put in its store, if any (only looked for on a miss)."""
+        if record.id in self._held:
+            return self._held[record.id]
+        rescue = self._rescue()
+        if not os.path.exists(rescue.path):
+            return None
+        from ..errors import StoreError
+
+        try:
+            return rescue.get(record)
+        except StoreError:
+            return None
+
+    def bring_home(self, record: TokenRecord) -> bool:
+        """Move a rescued secret into its store; True once it is there (or gone)."""
+        from ..errors import StoreError
+
+        secret = self.rescued(record)
+        if secret is None:
+            return True
+        try:
+            self.store_for(record).set(record, secret)
+            self._rescue().delete(record)
+        except (StoreError, OSError):
+            return False
+        self._held.pop(record.id, None)
+        return True
 
     def delete(self, record: TokenRecord, warn: Callable[[str], None] | None = None) -> None:
         from ..errors import StoreError
@@ -88,6 +146,15 @@ class Secrets:
         except StoreError as error:
             if warn is not None:
                 warn(str(error))
+        self._held.pop(record.id, None)
+        rescue = self._rescue()
+        if os.path.exists(rescue.path):
+            rescue.delete(record)
+
+    def _rescue(self) -> FileStore:
+        from .file import FileStore
+
+        return FileStore(self.data_dir, "rescued.json")
 
 
 _memory: dict[str, str] = {}

@@ -23,21 +23,21 @@ if TYPE_CHECKING:
 class FileStore(SecretStore):
     name = "file"
 
-    def __init__(self, directory: str | None = None) -> None:
+    def __init__(self, directory: str | None = None, filename: str = "secrets.json") -> None:
         self.directory = directory or paths.data_dir()
-        self.path = os.path.join(self.directory, "secrets.json")
+        self.path = os.path.join(self.directory, filename)
 
     def get(self, record: TokenRecord) -> str | None:
         return self._load().get(record.id)
 
     def set(self, record: TokenRecord, secret: str) -> None:
-        with FileLock(os.path.join(self.directory, ".secrets.lock")):
+        with FileLock(self.path + ".lock"):
             secrets = self._load()
             secrets[record.id] = secret
             write_json(self.path, {"version": 1, "secrets": secrets})
 
     def delete(self, record: TokenRecord) -> None:
-        with FileLock(os.path.join(self.directory, ".secrets.lock")):
+        with FileLock(self.path + ".lock"):
             secrets = self._load()
             if secrets.pop(record.id, None) is not None:
                 write_json(self.path, {"version": 1, "secrets": secrets})

@@ -11,12 +11,13 @@ import pytest
 from credhelper.gitlab.errors import Refused, TokenRejected, Unavailable
 from credhelper.lifecycle.book import TokenBook
 from credhelper.lifecycle.context import RequestContext
-from credhelper.lifecycle.journal import refresh_slot
+from credhelper.lifecycle.journal import SETTLE_SECONDS, refresh_slot
 from credhelper.lifecycle.keeper import Keeper
 from credhelper.local.config import Config
 from credhelper.local.settings import Settings
 from credhelper.local.token_index import TokenIndex
 from credhelper.rules.dates import date_from_days
+from credhelper.rules.freshness import needs_attention
 from credhelper.rules.model import ADDED, LOST, NEEDS_CHECK, OAUTH, OK, PAT, REVOKED, TokenRecord
 from credhelper.stores import Secrets
 
@@ -164,9 +165,14 @@ def test_an_answer_without_a_token_marks_the_rotation_lost(tmp_path):
     assert world.keeper.attend(world.only_record(), world.ctx()).state == LOST
 
 
-def test_recovery_after_step_1_with_the_old_token_alive_clears_the_entry(tmp_path):
-    world = World(tmp_path, {"token_self": [self_info(days_left=90)]})
+def test_recovery_after_step_1_waits_until_the_call_cannot_commit(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info(days_left=90), self_info(days_left=90)]})
     world.add(pat(pending={"new_id": "n1", "started_at": NOW - 30}))
+    early = world.keeper.attend(world.only_record(), world.ctx())
+    assert early.pending is not None and early.id == "t1"          # still in flight, maybe
+    assert early.backoff_until == NOW - 30 + SETTLE_SECONDS
+    assert not needs_attention(early, NOW + 1)                     # the hot path serves it
+    world.now = NOW - 30 + SETTLE_SECONDS
     result = world.keeper.attend(world.only_record(), world.ctx())
     assert result.pending is None and result.state == OK and result.id == "t1"
 
@@ -224,3 +230,43 @@ def test_each_request_context_has_its_own_deadline():
     first = RequestContext(lambda: NOW, print, budget=6.0)
     later = RequestContext(lambda: NOW, print, budget=6.0)
     assert later.deadline >= first.deadline and later.time_left() > 5.0
+
+
+class LockedStore:
+    """A store that reads but refuses writes, as a locked keyring does."""
+
+    name = "keyring"
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def get(self, record):
+        return self.inner.get(record)
+
+    def set(self, record, secret):
+        from credhelper.errors import StoreError
+
+        raise StoreError("the keyring is locked")
+
+    def delete(self, record):
+        self.inner.delete(record)
+
+
+def test_a_new_token_the_store_refuses_is_rescued_served_and_moved_home(tmp_path):
+    world = World(tmp_path, {"token_self": [self_info()], "rotate": [rotated()]})
+    world.add(pat(**due()))
+    real = world.secrets.store_for(world.only_record())
+    world.secrets._open[("file", None)] = LockedStore(real)
+    result = world.keeper.attend(world.only_record(), world.ctx())
+    assert result.extra.get("rescued") and world.secrets.get(result) == NEW
+    assert any("kept in" in w and NEW not in w for w in world.warnings)
+    # another process (no memory of it) still finds it, in the 0600 rescue file
+    fresh = Secrets(str(tmp_path / "data"))
+    fresh._open[("file", None)] = LockedStore(real)
+    assert fresh.get(world.only_record()) == NEW
+    assert oct((tmp_path / "data" / "rescued.json").stat().st_mode & 0o777) == "0o600"
+    # the store works again: the next attention moves it home
+    world.secrets._open[("file", None)] = real
+    home = world.keeper.attend(world.only_record(), world.ctx())
+    assert "rescued" not in home.extra and real.get(home) == NEW
+    assert Secrets(str(tmp_path / "data")).rescued(home) is None
