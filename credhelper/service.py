@@ -34,6 +34,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from credhelper.lifecycle.book import TokenBook
     from credhelper.lifecycle.context import RequestContext
     from credhelper.lifecycle.keeper import Keeper
     from credhelper.local.config import Config
@@ -166,30 +167,12 @@ class Service:
 
     def register(self, record: TokenRecord, secret: str, refresh_token: str | None = None
                  ) -> list[TokenRecord]:
-        """Store ``secret`` for ``record`` and index it, replacing the records of the same
-        slot; returns those.  The secret is written first and the metadata second, both
-        atomically, so an interruption leaves at worst an unreferenced secret, never a record
-        without its token."""
-        replaced: list[TokenRecord] = []
-        with self.tokens.lock():
-            self.secrets.set(record, secret)
-            if refresh_token:
-                from credhelper.lifecycle.journal import refresh_slot
-
-                self.secrets.set(refresh_slot(record), refresh_token)
-            current = self.tokens.load()
-            replaced = [r for r in current if r.slot() == record.slot()]
-            self.tokens.save([r for r in current if r not in replaced] + [record])
-        for old in replaced:
-            self.forget_secrets(old)
-        return replaced
+        """``TokenBook.register``: store and index a token; returns the records replaced."""
+        return self.book().register(record, secret, refresh_token, self.warn)
 
     def forget(self, records: list[TokenRecord]) -> None:
         """Drop ``records`` from the index, then their secrets."""
-        ids = {r.id for r in records}
-        self.tokens.update(lambda current: [r for r in current if r.id not in ids])
-        for record in records:
-            self.forget_secrets(record)
+        self.book().forget(records, self.warn)
 
     def forget_stored(self, request: Request, origin: str) -> int:
         """Forget what a client's login stored for this host (docker/cargo/terraform logout);
@@ -199,13 +182,6 @@ class Service:
         if stored:
             self.forget(stored)
         return len(stored)
-
-    def forget_secrets(self, record: TokenRecord) -> None:
-        from credhelper.lifecycle.journal import refresh_slot
-
-        self.delete_secret(record)
-        if record.client_id:
-            self.delete_secret(refresh_slot(record))
 
     # -- shared plumbing -------------------------------------------------------------------
 
@@ -223,12 +199,16 @@ class Service:
         return (any(r.host == host and r.origin in (ADDED, CI_ENV) for r in records)
                 or host in self.config().hosts)
 
+    def book(self) -> TokenBook:
+        from credhelper.lifecycle.book import TokenBook
+
+        return TokenBook(self.tokens, self.secrets)
+
     def keeper(self) -> Keeper:
         if self._keeper is None:
-            from credhelper.lifecycle.book import TokenBook
             from credhelper.lifecycle.keeper import Keeper
 
-            self._keeper = Keeper(TokenBook(self.tokens, self.secrets), self.settings)
+            self._keeper = Keeper(self.book(), self.settings)
         return self._keeper
 
     def context(self) -> RequestContext:
@@ -243,6 +223,8 @@ class Service:
 
     def default_store(self) -> tuple[str, str | None]:
         """(store name, keyring backend or None) for new tokens, as the config asks."""
+        from credhelper.stores import default_store
+
         return default_store(self.config().store)
 
     def allow_http(self, request: Request) -> bool:
@@ -285,23 +267,6 @@ def already_served(service: Service, request: Request, records: list[TokenRecord
     same_login = [r for r in resolver.matching(records, request, service.allow_http(request))
                   if r.login_name(username) == username]
     return any(service.secret(r, quiet=True) == secret for r in same_login)
-
-
-def default_store(choice: str) -> tuple[str, str | None]:
-    """(store name, keyring backend or None) for the config's ``store`` choice."""
-    if choice == "file":
-        return "file", None
-    from credhelper.stores.keyring_store import choose_backend
-
-    backend = choose_backend()
-    if backend is None:
-        if choice == "keyring":
-            from credhelper.errors import StoreError
-
-            raise StoreError("no usable keyring backend; set store = \"file\" in the config "
-                             "or install a Secret Service (gnome-keyring, KeePassXC)")
-        return "file", None
-    return "keyring", backend
 
 
 def new_id() -> str:

@@ -166,3 +166,18 @@ def test_selftest_clones_and_pushes_through_the_helper():
     assert "selftest passed" in done.stdout and "glpat-" not in done.stdout + done.stderr
     assert "checked with the API" in done.stdout
     assert json.loads(credhelper("status", "--json").stdout) == []   # nothing of the user's
+
+
+@pytest.mark.parametrize("second", [("gitlab.example.com", "--username", "alice"),
+                                    ("gitlab.example.com", "--path", "group/project"),
+                                    ("other.example.com",)])
+def test_one_token_is_never_registered_twice(second):
+    """Two records of one PAT would both rotate it: GitLab's reuse detection then revokes
+    the family (issue 10). The second add is refused with one line."""
+    credhelper("add", "gitlab.example.com", "--no-check", input=PAT)
+    done = credhelper("add", *second, "--no-check", input=PAT, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "already registered for gitlab.example.com" in \
+        done.stderr and PAT not in done.stderr
+    rows = json.loads(credhelper("status", "--json").stdout)
+    assert [(r["host"], r["path"]) for r in rows] == [("gitlab.example.com", None)]

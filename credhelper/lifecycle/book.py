@@ -18,12 +18,19 @@ from credhelper.rules.model import ADDED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from credhelper.lifecycle.context import RequestContext
     from credhelper.local.token_index import TokenIndex
     from credhelper.rules.model import TokenRecord
     from credhelper.stores import Secrets
 
 LOCK_WAIT = 8.0       # seconds to wait for another process busy with the same token
+
+
+def refresh_slot(record: TokenRecord) -> TokenRecord:
+    """Where an OAuth token's refresh token is kept: beside it, under a derived key."""
+    return record.replace(id=record.id + ".refresh")
 
 
 class TokenBook:
@@ -60,6 +67,54 @@ class TokenBook:
 
     def delete_secret(self, record: TokenRecord, ctx: RequestContext) -> None:
         self.secrets.delete(record, ctx.warn)
+
+    def register(self, record: TokenRecord, secret: str, refresh_token: str | None,
+                 warn: Callable[[str], None]) -> list[TokenRecord]:
+        """Store ``secret`` for ``record`` and index it, replacing the records of the same
+        slot; returns those.  The secret is written first and the metadata second, both
+        atomically, so an interruption leaves at worst an unreferenced secret, never a record
+        without its token."""
+        with self.tokens.lock():
+            current = self.tokens.load()
+            if record.origin == ADDED:
+                self._refuse_duplicate(current, record, secret)
+            self.secrets.set(record, secret)
+            if refresh_token:
+                self.secrets.set(refresh_slot(record), refresh_token)
+            replaced = [r for r in current if r.slot() == record.slot()]
+            self.tokens.save([r for r in current if r not in replaced] + [record])
+        for old in replaced:
+            self.forget_secrets(old, warn)
+        return replaced
+
+    def forget(self, records: list[TokenRecord], warn: Callable[[str], None]) -> None:
+        """Drop ``records`` from the index, then their secrets."""
+        ids = {r.id for r in records}
+        self.tokens.update(lambda current: [r for r in current if r.id not in ids])
+        for record in records:
+            self.forget_secrets(record, warn)
+
+    def forget_secrets(self, record: TokenRecord, warn: Callable[[str], None]) -> None:
+        self.secrets.delete(record, warn)
+        if record.client_id:
+            self.secrets.delete(refresh_slot(record), warn)
+
+    def _refuse_duplicate(self, current: list[TokenRecord], record: TokenRecord, secret: str
+                          ) -> None:
+        """One token, one record: two records of one token (two usernames, paths or host
+        names) would each rotate it, and the second rotation trips GitLab's reuse detection
+        (docs/gitlab.md#reuse-detection).  A PAT answers any username already."""
+        for other in current:
+            if (other.origin == ADDED and other.slot() != record.slot()
+                    and self.secrets.get(other) == secret):
+                from credhelper.errors import InvalidInput
+
+                where = other.host + (" path " + other.path if other.path else "")
+                raise InvalidInput(
+                    "this token is already registered for %s%s; one token is kept in one "
+                    "record (it serves any username); to move it: credhelper remove %s%s"
+                    % (where, " as " + other.username if other.username else "", other.host,
+                       " --path " + other.path if other.path else ""))
 
 
 def _lock_key() -> bytes:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 
 from credhelper.lifecycle import failpoints
+from credhelper.lifecycle.book import refresh_slot
 from credhelper.lifecycle.facts import REJECTION_STATES
 from credhelper.local import audit
 from credhelper.rules import freshness
@@ -46,11 +47,6 @@ if TYPE_CHECKING:
 # request at most 60 s (Puma's worker_timeout and Rack::Timeout's service timeout) before it is
 # killed and its transaction rolled back; twice that leaves room for proxies that queue it.
 SETTLE_SECONDS = 120
-
-
-def refresh_slot(record: TokenRecord) -> TokenRecord:
-    """Where an OAuth token's refresh token is kept: beside it, under a derived key."""
-    return record.replace(id=record.id + ".refresh")
 
 
 class Journal:

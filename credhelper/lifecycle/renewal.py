@@ -9,6 +9,7 @@ processes never rotate the same token and GitLab's reuse detection
 from __future__ import annotations
 
 from credhelper.lifecycle import failpoints, outcomes
+from credhelper.lifecycle.book import refresh_slot
 from credhelper.lifecycle.explain import kind_name
 from credhelper.lifecycle.facts import (
     REJECTION_STATES,
@@ -16,7 +17,6 @@ from credhelper.lifecycle.facts import (
     pat_facts,
     plausible_token,
 )
-from credhelper.lifecycle.journal import refresh_slot
 from credhelper.local import audit
 from credhelper.rules import freshness
 from credhelper.rules.model import OK

@@ -178,3 +178,20 @@ def open_store(name: str, backend: str | None = None, data_dir: str | None = Non
     from credhelper.errors import ConfigError
 
     raise ConfigError("unknown store %r (use one of: %s)" % (name, ", ".join(NAMES)))
+
+
+def default_store(choice: str) -> tuple[str, str | None]:
+    """(store name, keyring backend or None) for the config's ``store`` choice."""
+    if choice == "file":
+        return "file", None
+    from credhelper.stores.keyring_store import choose_backend
+
+    backend = choose_backend()
+    if backend is None:
+        if choice == "keyring":
+            from credhelper.errors import StoreError
+
+            raise StoreError("no usable keyring backend; set store = \"file\" in the config "
+                             "or install a Secret Service (gnome-keyring, KeePassXC)")
+        return "file", None
+    return "keyring", backend

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from credhelper.gitlab.errors import Refused, TokenRejected, Unavailable
-from credhelper.lifecycle.book import TokenBook
+from credhelper.lifecycle.book import TokenBook, refresh_slot
 from credhelper.lifecycle.context import RequestContext
-from credhelper.lifecycle.journal import SETTLE_SECONDS, refresh_slot
+from credhelper.lifecycle.journal import SETTLE_SECONDS
 from credhelper.lifecycle.keeper import Keeper
 from credhelper.local.config import Config
 from credhelper.local.settings import Settings
