@@ -161,13 +161,17 @@ class Journal:
                      "it as it is" % (kind_name(record), record.host, error))
             return self.book.save(record.replace(backoff_until=freshness.backoff_until(
                 ctx.now(), self.settings.policy(record.host))))
+        return self._old_token_active(record, ctx)
+
+    def _old_token_active(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
+        """The old token still works: proof that the call never happened only once it can no
+        longer commit (``SETTLE_SECONDS`` after it started)."""
         started = (record.pending or {}).get("started_at", 0)
         settled_at = int(started) + SETTLE_SECONDS if isinstance(started, (int, float)) else 0
         if ctx.now() < settled_at:
-            # active, but the first request may still commit: serve the old token, rotate
-            # nothing with it, and look again once it cannot
+            # the first request may still commit: serve the old token, rotate nothing with
+            # it, and look again once it cannot
             audit.record_event("rotation-unsettled", record, until=settled_at)
             return self.book.save(record.replace(backoff_until=settled_at))
-        # the old token still works after the settle time: the rotation never happened
         audit.record_event("rotation-abandoned", record, reason="never reached the server")
         return self.book.save(record.replace(pending=None, backoff_until=None))

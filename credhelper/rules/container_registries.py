@@ -54,14 +54,21 @@ def gitlab_host_for(registry: str, records: Iterable[TokenRecord], environ: Mapp
     from_ci = _ci_owner(registry, environ)
     if from_ci is not None:
         return from_ci
-    known = {r.host for r in records if r.origin == ADDED}
-    if registry in CONVENTIONS and CONVENTIONS[registry] in known:
-        return CONVENTIONS[registry]
-    for host in known:
-        if registry in conventional_registries(host):
-            return host
+    by_convention = _conventional_owner(registry, {r.host for r in records if r.origin == ADDED})
+    if by_convention is not None:
+        return by_convention
     for host, settings in config_loader().hosts.items():
         if settings.registry == registry:
+            return host
+    return None
+
+
+def _conventional_owner(registry: str, known: set[str]) -> str | None:
+    """The known GitLab host whose conventional registry name ``registry`` is."""
+    if registry in CONVENTIONS and CONVENTIONS[registry] in known:
+        return CONVENTIONS[registry]
+    for host in sorted(known):
+        if registry in conventional_registries(host):
             return host
     return None
 
