@@ -1,9 +1,11 @@
 """A narrow GitLab API client: token self-information, rotation, revocation, OAuth token info
 and refresh, over one ``requests.Session``.
 
-Every call has a connect and a read timeout and respects an overall deadline, so a `get` that
-has to reach the server never blocks git for long.  Responses are classified into the
-exceptions of ``gitlab.errors`` (docs/gitlab.md#api-authentication-and-error-bodies).
+Every call has a total deadline (``timeout`` and the client's ``deadline``, whichever comes
+first) that covers connecting, waiting and reading, and reads a bounded, decoded body
+(transport.py, wire.py).  Answers are classified into the exceptions of ``gitlab.errors``
+(docs/gitlab.md#api-authentication-and-error-bodies), which say whether a failed POST may
+have been carried out (``Unavailable.ambiguous``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 
 import requests
 
+from credhelper.gitlab import transport, wire
 from credhelper.gitlab.errors import (
     ApiError,
     DpopRequired,
@@ -23,29 +26,40 @@ from credhelper.gitlab.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 CONNECT_TIMEOUT = 3.05   # seconds; a little over a multiple of 3 (TCP retransmission window)
-READ_TIMEOUT = 5.0
+READ_TIMEOUT = 5.0       # without ``timeout``: the longest wait for one read
+DEFAULT_TIMEOUT = 10.0   # without ``timeout``: the longest a call takes in all
 MIN_TIME_FOR_A_CALL = 0.5
+# Calls that change something on the server: a failure after the request went out leaves it
+# unknown whether they were carried out (docs/gitlab.md#lost-answer-window).
+NOT_IDEMPOTENT = ("POST",)
 
 
 class GitLabClient:
     def __init__(self, base_url: str, api_url: str | None = None, ca_file: str | None = None,
                  deadline: float | None = None,
                  proof: Callable[[str, str, str], str] | None = None,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, timeout: float | None = None
+                 ) -> None:
         """``base_url`` is ``https://HOST[:PORT]``; ``api_url`` defaults to ``base_url/api/v4``.
 
-        ``deadline`` is a ``time.monotonic()`` instant after which no call starts; ``proof``
-        (method, url, token) -> header value adds a DPoP proof to API calls.
+        ``deadline`` is a ``time.monotonic()`` instant by which every call has ended (none
+        starts with less than MIN_TIME_FOR_A_CALL left).  ``timeout`` is the seconds one call
+        may take in all, waiting for the server as long as that allows; without it a call
+        takes at most DEFAULT_TIMEOUT with READ_TIMEOUT per read.  With both, a call ends at
+        min(its start + timeout, deadline).  ``proof`` (method, url, token) -> header value
+        adds a DPoP proof to API calls.
         """
         self.base_url = base_url.rstrip("/")
         self.api_url = (api_url or self.base_url + "/api/v4").rstrip("/")
         self.deadline = deadline
+        self.timeout = timeout
         self.proof = proof
         self.session = session or requests.Session()
+        transport.prepare(self.session)
         self.session.trust_env = False     # no proxies or netrc credentials from the env...
         self.session.verify = ca_file or _system_verify()   # ...but the CA bundle env counts
         self.session.headers["User-Agent"] = "credhelper"
@@ -79,19 +93,16 @@ class GitLabClient:
     def _json(self, method: str, url: str, token: str | None, **options: Any) -> dict[str, Any]:
         response = self._call(method, url, token, **options)
         try:
-            body = response.json()
-        except ValueError:
-            raise Unavailable("%s answered %s with a body that is not JSON"
-                              % (_where(url), response.status_code), response.status_code) \
+            return wire.json_object(response.content)
+        except wire.BadBody as bad:
+            raise Unavailable("%s answered %s with %s" % (_where(url), response.status_code, bad),
+                              response.status_code, ambiguous=method in NOT_IDEMPOTENT) \
                 from None
-        if not isinstance(body, dict):
-            raise Unavailable("%s answered with unexpected JSON" % _where(url),
-                              response.status_code)
-        return body
 
     def _call(self, method: str, url: str, token: str | None,
               data: dict[str, str] | None = None, bearer: bool = False) -> requests.Response:
-        timeout = self._timeout()
+        started = time.monotonic()
+        ends, timeout = self._budget()
         headers: dict[str, str] = {}
         if token is not None:
             if bearer:
@@ -100,37 +111,51 @@ class GitLabClient:
                 headers["PRIVATE-TOKEN"] = token
             if self.proof is not None and url.startswith(self.api_url):
                 headers["DPoP"] = self.proof(method, url, token)
-        try:
-            response = self.session.request(method, url, headers=headers, data=data,
-                                            timeout=timeout, allow_redirects=False)
-        except requests.exceptions.ConnectTimeout:
-            raise Unavailable("%s did not accept a connection in time" % _where(url)) from None
-        except requests.exceptions.SSLError as error:
-            raise Unavailable("TLS with %s failed (%s); for a self-managed CA set ca_file in the "
-                              "config" % (_where(url), _short(error))) from None
-        except requests.exceptions.ConnectionError as error:
-            # the request may have been received and carried out before the connection dropped
-            raise Unavailable("%s closed the connection (%s)" % (_where(url), _short(error)),
-                              ambiguous=True) from None
-        except requests.exceptions.Timeout:
-            raise Unavailable("%s did not answer within %.0f s" % (_where(url), timeout[1]),
-                              ambiguous=True) from None
-        except requests.exceptions.RequestException as error:
-            raise Unavailable("request to %s failed (%s)" % (_where(url), _short(error))) \
-                from None
-        _raise_for_status(response, url)
+        with transport.Exchange(ends) as exchange:
+            try:
+                response = transport.exchange(self.session, exchange, method, url, timeout,
+                                              headers=headers, data=data)
+            except transport.Failed as failed:
+                raise _unavailable(failed, method, url, exchange.sent, ends - started) \
+                    from None
+        _raise_for_status(response, url, method)
         return response
 
-    def _timeout(self) -> tuple[float, float]:
-        if self.deadline is None:
-            return (CONNECT_TIMEOUT, READ_TIMEOUT)
-        left = self.deadline - time.monotonic()
+    def _budget(self) -> tuple[float, tuple[float, float]]:
+        """When this call must end, and its (connect, read) socket timeouts."""
+        now = time.monotonic()
+        ends = now + (DEFAULT_TIMEOUT if self.timeout is None else self.timeout)
+        if self.deadline is not None:
+            ends = min(ends, self.deadline)
+        left = ends - now
         if left < MIN_TIME_FOR_A_CALL:
             raise Unavailable("no time left to ask the server")
-        return (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
+        read = min(READ_TIMEOUT, left) if self.timeout is None else left
+        return ends, (min(CONNECT_TIMEOUT, left), read)
 
 
-def _raise_for_status(response: requests.Response, url: str) -> None:
+def _unavailable(failed: transport.Failed, method: str, url: str, sent: bool,
+                 allowed: float) -> Unavailable:
+    """The words for a broken exchange, and whether the request may have been carried out."""
+    where = _where(url)
+    messages = {
+        "resolve": "cannot resolve %s" % where.rsplit(":", 1)[0],
+        "connect": "cannot connect to %s (%s)" % (where, failed.detail),
+        "connect-timeout": "%s did not accept a connection in time" % where,
+        "tls": "TLS with %s failed (%s); for a self-managed CA set ca_file in the config"
+               % (where, failed.detail),
+        "timeout": "%s did not answer within %.1f s" % (where, allowed),
+        "dropped": "%s closed the connection (%s)" % (where, failed.detail),
+        "too-big": "%s answered with a body too big (over %d KiB)" % (where,
+                                                                     wire.MAX_BODY // 1024),
+    }
+    message = messages.get(failed.kind) or "request to %s failed (%s)" % (where, failed.detail)
+    retry_after = _retry_after(failed.headers.get("Retry-After"))
+    return Unavailable(message, failed.status, retry_after=retry_after,
+                       ambiguous=sent and method in NOT_IDEMPOTENT)
+
+
+def _raise_for_status(response: requests.Response, url: str, method: str) -> None:
     status = response.status_code
     if status < 300:
         return
@@ -140,19 +165,24 @@ def _raise_for_status(response: requests.Response, url: str) -> None:
         raise _unauthorized(body.get("error"), description, url)
     if status == 403:
         raise InsufficientScope("the token lacks the scope for this (%s)"
-                                % (body.get("scope") or description or "403"), status)
+                                % (_text(body.get("scope")) or description or "403"), status)
     if status == 429 or status >= 500:
+        # GitLab may have committed before failing (a 500 after the transaction, a proxy's
+        # 502/504 while the server carried on): a POST's outcome is unknown
         raise Unavailable("%s answered %d" % (_where(url), status), status,
-                          retry_after=_retry_after(response.headers.get("Retry-After")))
+                          retry_after=_retry_after(response.headers.get("Retry-After")),
+                          ambiguous=method in NOT_IDEMPOTENT)
     raise Refused(description or "%s answered %d" % (_where(url), status), status)
 
 
-def _description(body: dict[str, Any]) -> str:
+def _description(body: Mapping[str, Any]) -> str:
     """The server's own words about an error, on one line, bounded."""
-    description = body.get("error_description") or body.get("message") or ""
-    if not isinstance(description, str):
-        description = str(description)
-    return " ".join(description.split())[:300]
+    return _text(body.get("error_description") or body.get("message") or "")
+
+
+def _text(value: object) -> str:
+    text = value if isinstance(value, str) else str(value) if value is not None else ""
+    return " ".join(text[:2000].split())[:300]
 
 
 def _unauthorized(error: object, description: str, url: str) -> ApiError:
@@ -170,25 +200,14 @@ def _unauthorized(error: object, description: str, url: str) -> ApiError:
 
 def _body(response: requests.Response) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
+        return wire.json_object(response.content)
+    except wire.BadBody:
         return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _retry_after(value: str | None) -> int | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return max(0, int(parsedate_to_datetime(value).timestamp() - time.time()))
-    except (TypeError, ValueError, OverflowError):
-        return None
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date, capped), or None."""
+    return wire.retry_after(value, time.time())
 
 
 def _system_verify() -> str | bool:
@@ -200,12 +219,3 @@ def _system_verify() -> str | bool:
 
 def _where(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
-
-
-def _short(error: BaseException) -> str:
-    text = str(error)
-    # requests' messages embed the URL and pool internals; keep the gist, never headers
-    for marker in ("Caused by ", "(Caused by "):
-        if marker in text:
-            text = text.split(marker, 1)[1]
-    return " ".join(text.split())[:160]

@@ -38,10 +38,28 @@ class DpopRequired(ApiError):
 
 
 class Unavailable(ApiError):
-    """No usable answer: timeout, connection error, 5xx, 429, or a body that is not JSON.
+    """No usable answer: the server was not reached, did not answer in time, failed (5xx,
+    429), or answered with a body that is not a bounded JSON object.
 
-    ``retry_after`` is the server's Retry-After in seconds, when it gave one.  ``ambiguous`` is
-    True when the request may have been carried out anyway (timeout, dropped connection).
+    ``retry_after`` is the server's Retry-After in seconds (ASCII digits or an HTTP date,
+    at most 3600), when it gave a valid one; ``status`` the HTTP status, when one arrived.
+
+    ``ambiguous`` is True when the request MAY HAVE BEEN CARRIED OUT on the server.  It is
+    set only for POST (rotate, OAuth refresh), and then for every failure after the first
+    byte of the request was handed to the socket:
+
+    - no answer within the call's deadline (read timeout, an answer dripped too slowly);
+    - the connection dropped or reset after sending, a truncated answer;
+    - a 5xx or 429 answer (GitLab may commit, then fail; a proxy may time out while the
+      server carries on);
+    - a 200 whose body is not a JSON object, too big (over 256 KiB decoded), too deep,
+      with non-finite numbers or cut short.
+
+    It is False, for POST too, when the request cannot have reached the server: no time
+    left to start a call, the name does not resolve, the connection is refused, the
+    connect times out, the TLS handshake fails.  For GET and DELETE it is always False
+    (repeating them is harmless).  Every other ApiError (TokenRejected, InsufficientScope,
+    Refused, DpopRequired) is definitive: the server answered and did not carry it out.
     """
 
     def __init__(self, message: str, status: int | None = None, retry_after: int | None = None,

@@ -21,6 +21,7 @@ import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .faults import AFTER_COMMIT, CANNED
 from .records import RequestRecord
 from .web import BodyError, Request, RequestBody, Response
 
@@ -75,10 +76,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.kind == "drop":
                 self._drop()
                 return
-            if fault.kind == "timeout" and not (fault.hold() and fault.handle):
+            if fault.kind in ("timeout", "commit_late") and not (
+                    fault.hold() and (fault.handle or fault.kind == "commit_late")):
                 self._drop()  # never handled (or the server is stopping)
                 return
-            if fault.kind in ("status", "garbage"):
+            if fault.kind in CANNED:
                 response = fault.response()
                 record.status = response.status
                 self._send(response, body)
@@ -92,16 +94,74 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("fake GitLab handler failed for %s %s", self.command, request.path)
             response = Response.text(500, "500 Internal Server Error")
-        if fault is not None and fault.kind in ("drop_after_commit", "pause_after_commit"):
+        if fault is not None and fault.kind in AFTER_COMMIT:
             fault.committed.set()
-            if fault.kind == "drop_after_commit" or not fault.hold():
-                close = getattr(response.body, "close", None)
-                if close is not None:
-                    close()  # a streamed (CGI) body: stop its producer
-                self._drop()
+            response = self._after_commit(fault, response, body)
+            if response is None:
                 return
         record.status = response.status
         self._send(response, body)
+
+    def _after_commit(self, fault, response: Response, body: RequestBody) -> Response | None:
+        """What a fault that handled the request sends instead (None: it answered itself)."""
+        if fault.kind == "drop_after_commit" or (fault.kind == "pause_after_commit" and not fault.hold()):
+            close = getattr(response.body, "close", None)
+            if close is not None:
+                close()  # a streamed (CGI) body: stop its producer
+            self._drop()
+            return None
+        if fault.kind == "commit_then_status":
+            return fault.response()
+        if fault.kind == "commit_then_garbage":
+            response = fault.response()
+            if fault.content_length is None:
+                return response
+            self._send_raw(response, fault.content_length, body)
+            return None
+        if fault.kind == "drip":
+            self._send_raw(response, None, body, fault=fault)
+            return None
+        return response
+
+    def _send_raw(self, response: Response, content_length: int | None, request_body: RequestBody,
+                  fault=None) -> None:
+        """Send *response* as built bytes, then close: with a Content-Length of our choosing
+        (a truncated answer), or dripped a byte at a time (``fault.interval``)."""
+        self.close_connection = True
+        if not request_body.complete:
+            request_body.drain(DRAIN_LIMIT)
+        payload = response.body if isinstance(response.body, (bytes, bytearray)) else b"".join(response.body)
+        length = len(payload) if content_length is None else content_length
+        lines = [f"HTTP/1.1 {response.status} {response.reason or _reason(response.status)}",
+                 f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
+        lines += [f"{k}: {v}" for k, v in response.headers if k.lower() not in _HOP_BY_HOP]
+        lines += [f"Content-Length: {length}", "Connection: close"]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        try:
+            if fault is None:
+                self.wfile.write(head + payload)
+                return
+            if not fault.whole:
+                self.wfile.write(head)
+            for byte in (head + payload if fault.whole else payload):
+                if not fault.pause(fault.interval):
+                    return
+                self.wfile.write(bytes((byte,)))
+                self.wfile.flush()
+        except OSError:
+            logger.debug("client went away during a raw answer", exc_info=True)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        """As http.server does, but a value latin-1 cannot encode goes out as UTF-8 (fault
+        headers such as ``Retry-After: ١٢٣``)."""
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            if not hasattr(self, "_headers_buffer"):
+                self._headers_buffer = []
+            self._headers_buffer.append(f"{keyword}: {value}\r\n".encode())
+            return
+        super().send_header(keyword, value)
 
     def _drop(self) -> None:
         """End the connection without sending anything (test faults)."""
@@ -165,6 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
                 close()
         if not request_body.complete:
             self.close_connection = True
+
+
+def _reason(status: int) -> str:
+    return BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
 
 
 class _Server(ThreadingHTTPServer):
