@@ -6,6 +6,10 @@ Routes (``install()`` registers them on a FakeGitLab's router)::
     DELETE /api/v4/personal_access_tokens/self               204, revokes the calling PAT
     GET    /api/v4/personal_access_tokens/self/associations  groups and projects (minimal)
     POST   /api/v4/personal_access_tokens/self/rotate        scope api or self_rotate; PATs only (405)
+    GET    /api/v4/personal_access_tokens                    scope api/read_api: list (paginated)
+    GET    /api/v4/personal_access_tokens/:id                scope api/read_api: one token
+    POST   /api/v4/personal_access_tokens/:id/rotate         scope api: rotate one of the caller's tokens
+    DELETE /api/v4/personal_access_tokens/:id                scope api: revoke one (204)
     POST   /oauth/token                                      grant_type=refresh_token (Doorkeeper)
     GET    /oauth/token/info                                 Bearer (Doorkeeper, GitLab's controller)
 
@@ -31,6 +35,26 @@ app/services/access_token_validation_service.rb):
    every scope registered for the endpoint, API::API's ``api read_api``
    included, duplicates and all.
 
+The ``/:id`` routes and the list (lib/api/personal_access_tokens.rb,
+lib/api/helpers/personal_access_tokens_helpers.rb) take any credential of
+the user with API::API's scopes (``api``; ``read_api`` for GET), OAuth
+tokens included.  A non-admin sees only their own tokens: someone else's
+(or an unknown) id is ``401 Unauthorized`` on GET and rotate, as is a
+``user_id`` other than their own on the list; admins get ``404 Not Found``
+for unknown ids and may list every token.  DELETE of an unknown id is
+``404 Not found`` (ActiveRecord::RecordNotFound), of someone else's token
+``400 Bad request - Not permitted to revoke``.  Rotating a revoked token
+is ``400 Bad request - Token already revoked`` (RotateService); an expired
+one rotates.  A revoked *credential* on ``/:id/rotate`` triggers reuse
+detection like ``self/rotate`` (AuthFinders matches
+``access_tokens/(<digits>|self)/rotate`` at the end of the path).
+
+Fine-grained PATs (``Token.granular``) have no scopes: ``/self`` routes
+take them, ``self/rotate`` too (keeping them fine-grained), and the
+``/:id`` routes and the list need the permission GitLab's route settings
+name (``read_personal_access_token``, ``rotate_personal_access_token``,
+``revoke_personal_access_token``), else 403 ``insufficient_scope``.
+
 Only these routes exist; everything else under /api/ is a JSON 404.
 """
 
@@ -42,7 +66,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode
 
 from .auth import decode_basic_auth
 from .dpop import DPoPProof, DPoPVerifier
@@ -61,7 +85,10 @@ __all__ = [
 ]
 
 API = "/api/v4"
-SELF = API + "/personal_access_tokens/self"
+TOKENS = API + "/personal_access_tokens"
+SELF = TOKENS + "/self"
+# A token id in the path (never "self": those routes come first anyway).
+TOKEN_ID = TOKENS + r"/(?P<id>(?!self$)[^/]+)"
 
 # rack-oauth2: Rack::OAuth2::Server::Resource::DEFAULT_REALM (GitLab sets none).
 API_REALM = "Protected by OAuth 2.0"
@@ -78,6 +105,12 @@ BLOCKED = "Your account has been blocked."
 # the endpoint's own (api, self_rotate), then API::API's (api, and read_api
 # which only counts for GET and HEAD).  (name, only for GET/HEAD)
 ROTATE_SCOPES = (("api", False), ("self_rotate", False), ("api", False), ("read_api", True))
+# API::API's own scopes: what every other token route (list, /:id) takes.
+API_SCOPES = (("api", False), ("read_api", True))
+
+# Kaminari's defaults as GitLab configures them.
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
 
 # Ci::Build::TOKEN_PREFIX: never taken for a PAT on API requests.
 JOB_TOKEN_PREFIX = "glcbt-"
@@ -124,6 +157,16 @@ def bad_request(reason: str | None = None) -> Response:
 
 def forbidden(reason: str | None = None) -> Response:
     return api_message(403, "403 Forbidden" + (f" - {reason}" if reason else ""))
+
+
+def not_found(reason: str | None = None) -> Response:
+    """Grape's not_found!: ``404 Not Found`` (``404 <reason> Not Found``)."""
+    return api_message(404, "404 " + (f"{reason} " if reason else "") + "Not Found")
+
+
+def record_not_found() -> Response:
+    """API::API's rescue of ActiveRecord::RecordNotFound (lower-case "found")."""
+    return api_message(404, "404 Not found")
 
 
 def not_allowed() -> Response:
@@ -253,6 +296,34 @@ def parse_date_param(name: str, value: Any) -> _dt.date | None:
     raise ApiError(param_error(f"{name} is invalid"))
 
 
+def parse_int_param(name: str, value: Any, default: int | None = None) -> int | None:
+    """Grape's ``type: Integer`` coercion; absent or blank means *default*."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        raise ApiError(param_error(f"{name} is invalid"))
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value.strip())
+    raise ApiError(param_error(f"{name} is invalid"))
+
+
+_TRUE = ("true", "1", "yes", "t", "y", "on")
+_FALSE = ("false", "0", "no", "f", "n", "off")
+
+
+def parse_bool_param(name: str, value: Any) -> bool | None:
+    """Grape's ``type: Boolean`` coercion; absent means None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ApiError(param_error(f"{name} is invalid"))
+
+
 def bearer_token(request: Request) -> str | None:
     """Doorkeeper's from_bearer_authorization: the header after ``Bearer ``."""
     header = request.authorization or ""
@@ -320,6 +391,10 @@ class GitLabAPI:
         router.add("DELETE", SELF, self.pat_revoke_self, name="pat_revoke_self")
         router.add("GET", SELF + "/associations", self.pat_associations, name="pat_associations")
         router.add("POST", SELF + "/rotate", self.pat_rotate, name="pat_rotate")
+        router.add("GET", TOKENS, self.pat_list, name="pat_list")
+        router.add("GET", TOKEN_ID, self.pat_get, name="pat_get")
+        router.add("DELETE", TOKEN_ID, self.pat_revoke, name="pat_revoke")
+        router.add("POST", TOKEN_ID + "/rotate", self.pat_rotate_by_id, name="pat_rotate_by_id")
         router.add("POST", "/oauth/token", self.oauth_token, name="oauth_token")
         router.add("GET", "/oauth/token/info", self.oauth_token_info, name="oauth_token_info")
 
@@ -348,12 +423,15 @@ class GitLabAPI:
         return (params.text("private_token") or nonblank_header(request, "PRIVATE-TOKEN")
                 or params.text("access_token") or bearer_token(request) or params.text("bearer_token"))
 
-    def authenticate(self, request: Request, params: Params, *, scopes=None, rotation: bool = False) -> Caller:
+    def authenticate(self, request: Request, params: Params, *, scopes=None, rotation: bool = False,
+                     permission: str | None = None) -> Caller:
         """GitLab's API authentication (see the module docstring).
 
         *scopes*: the endpoint's registered ``(scope, get_only)`` pairs, None
         for "any scope".  *rotation*: the request is a rotation (reuse
-        detection applies).  Raises ApiError with GitLab's answer.
+        detection applies).  *permission*: what a fine-grained PAT needs
+        instead of the scopes (None: fine-grained PATs pass).  Raises
+        ApiError with GitLab's answer.
         """
         state = self.state
         with state.lock:
@@ -376,7 +454,10 @@ class GitLabAPI:
             denied = self.dpop.check(request, user, self.personal_access_token_plaintext(request, params))
             if denied is not None:
                 raise ApiError(denied)
-            if scopes is not None:
+            if scopes is not None and token.granular:
+                if permission is not None and permission not in token.permissions:
+                    raise ApiError(insufficient_scope([name for name, _ in scopes]))
+            elif scopes is not None:
                 read_only = request.method.upper() in ("GET", "HEAD")
                 allowed = {name for name, get_only in scopes if read_only or not get_only}
                 if not allowed & set(token.scopes):
@@ -394,18 +475,19 @@ class GitLabAPI:
 
     # --- entities -----------------------------------------------------------------------------
 
-    def pat_entity(self, token: Token) -> dict[str, Any]:
-        """API::Entities::PersonalAccessToken, in GitLab's key order."""
+    def pat_entity(self, token: Token, *, ips: bool = False) -> dict[str, Any]:
+        """API::Entities::PersonalAccessToken, in GitLab's key order (*ips*:
+        PersonalAccessTokenWithLastUsedIps, which adds ``last_used_ips``)."""
         state = self.state
         with state.lock:
             expired = state.is_expired(token)
-            return {
+            entity = {
                 "id": token.id,
                 "name": token.name,
                 "active": not token.revoked and not expired,
                 "revoked": token.revoked,
                 "expired": expired,
-                "granular": False,
+                "granular": token.granular,
                 "created_at": iso_ms(token.created_at),
                 "description": token.description or None,
                 "scopes": list(token.scopes),
@@ -413,6 +495,9 @@ class GitLabAPI:
                 "last_used_at": iso_ms(token.last_used_at),
                 "expires_at": date_str(token.expires_at),
             }
+            if ips:
+                entity["last_used_ips"] = list(token.last_used_ips)
+            return entity
 
     # --- /api/v4/personal_access_tokens/self ------------------------------------------------
 
@@ -421,10 +506,7 @@ class GitLabAPI:
             caller = self._self_caller(request, read_params(request))
         except ApiError as error:
             return error.response
-        with self.state.lock:
-            body = self.pat_entity(caller.token)
-            body["last_used_ips"] = list(caller.token.last_used_ips)
-        return Response.json(200, body)
+        return Response.json(200, self.pat_entity(caller.token, ips=True))
 
     def pat_revoke_self(self, request: Request, match) -> Response:
         try:
@@ -547,6 +629,124 @@ class GitLabAPI:
                 self._rotations.append((token.id, new.id))
             return new
 
+    # --- /api/v4/personal_access_tokens and /:id ---------------------------------------------
+
+    def _api_caller(self, request: Request, params: Params, permission: str, *,
+                    rotation: bool = False) -> Caller:
+        """Authentication for the list and /:id routes: API::API's scopes, any token kind."""
+        if params.error:
+            raise ApiError(param_error(params.error))
+        return self.authenticate(request, params, scopes=API_SCOPES, rotation=rotation,
+                                 permission=permission)
+
+    def _token_by_path_id(self, match) -> Token | None:
+        """PersonalAccessToken.find_by_id(params[:id])."""
+        raw = match["id"]
+        if not re.fullmatch(r"\d+", raw):
+            return None
+        return self.state.token_by_id(PAT, int(raw))
+
+    @staticmethod
+    def _may_manage(caller: Caller, token: Token | None) -> bool:
+        """The user policy: own tokens, or any token for an admin."""
+        return token is not None and (caller.user.admin or token.user == caller.user.username)
+
+    def pat_list(self, request: Request, match) -> Response:
+        params = read_params(request)
+        state = self.state
+        try:
+            caller = self._api_caller(request, params, "read_personal_access_token")
+            owner = self._list_owner(caller, params)
+            active = params.get("state")
+            if active is not None and active not in ("active", "inactive"):
+                raise ApiError(param_error("state does not have a valid value"))
+            revoked = parse_bool_param("revoked", params.get("revoked"))
+            search = params.get("search")
+            if search is not None and not isinstance(search, str):
+                raise ApiError(param_error("search is invalid"))
+            page = parse_int_param("page", params.get("page"), 1) or 1
+            per_page = parse_int_param("per_page", params.get("per_page"), DEFAULT_PER_PAGE)
+        except ApiError as error:
+            return error.response
+        with state.lock:
+            tokens = []
+            for (kind, _), token in sorted(state.tokens.items()):
+                if kind != PAT or (owner is not None and token.user != owner.username):
+                    continue
+                if active is not None and state.is_active(token) != (active == "active"):
+                    continue
+                if revoked is not None and token.revoked != revoked:
+                    continue
+                if search and search.casefold() not in token.name.casefold():
+                    continue
+                tokens.append(token)
+            shown, headers = paginate(request, tokens, page, per_page)
+            body = [self.pat_entity(token, ips=True) for token in shown]
+        return Response.json(200, body, headers)
+
+    def _list_owner(self, caller: Caller, params: Params) -> User | None:
+        """Whose tokens to list: the caller's, or (admins) ``user_id``'s or everyone's (None)."""
+        raw = params.get("user_id")
+        if not caller.user.admin:
+            # restrict_non_admins!: runs before parameter validation.
+            if raw is not None and str(raw).strip() and str(raw).strip() != str(caller.user.id):
+                raise ApiError(unauthorized())
+            return caller.user
+        if raw is None:
+            return None
+        user_id = parse_int_param("user_id", raw)
+        with self.state.lock:
+            user = next((u for u in self.state.users.values() if u.id == user_id), None)
+        if user is None:
+            raise ApiError(not_found())
+        return user
+
+    def pat_get(self, request: Request, match) -> Response:
+        params = read_params(request)
+        try:
+            caller = self._api_caller(request, params, "read_personal_access_token")
+        except ApiError as error:
+            return error.response
+        token = self._token_by_path_id(match)
+        if not self._may_manage(caller, token):
+            return not_found() if caller.user.admin else unauthorized()
+        assert token is not None
+        return Response.json(200, self.pat_entity(token, ips=True))
+
+    def pat_revoke(self, request: Request, match) -> Response:
+        params = read_params(request)
+        try:
+            caller = self._api_caller(request, params, "revoke_personal_access_token")
+        except ApiError as error:
+            return error.response
+        token = self._token_by_path_id(match)
+        if token is None:
+            return record_not_found()
+        if not self._may_manage(caller, token):
+            return bad_request("Not permitted to revoke")
+        self.state.revoke(token)
+        return Response(204, [], b"")
+
+    def pat_rotate_by_id(self, request: Request, match) -> Response:
+        params = read_params(request)
+        if params.error:
+            return param_error(params.error)
+        state = self.state
+        try:
+            with state.lock:
+                caller = self._api_caller(request, params, "rotate_personal_access_token", rotation=True)
+                expires_at = parse_date_param("expires_at", params.get("expires_at"))
+                token = self._token_by_path_id(match)
+                if not self._may_manage(caller, token):
+                    raise ApiError(not_found() if caller.user.admin else unauthorized())
+                assert token is not None
+                new = self.rotate(token, expires_at)
+                body = self.pat_entity(new)
+                body["token"] = new.token
+        except ApiError as error:
+            return error.response
+        return Response.json(200, body)
+
     # --- OAuth ----------------------------------------------------------------------------------
 
     def _client(self, credentials: tuple[str, str]):
@@ -632,6 +832,48 @@ class GitLabAPI:
                 "expires_in_seconds": left,
             }
         return Response(200, [("Content-Type", _DOORKEEPER_JSON)], _dumps(body))
+
+
+def paginate(request: Request, items: list, page: int, per_page: int | None) -> tuple[list, list[tuple[str, str]]]:
+    """GitLab's offset pagination (Kaminari + OffsetHeaderBuilder): one page of
+    *items* and the X-* and Link headers.  A page below 1 is page 1; a
+    per_page below 1 is the default, above 100 is 100."""
+    if per_page is None or per_page < 1:
+        per_page = DEFAULT_PER_PAGE
+    per_page = min(per_page, MAX_PER_PAGE)
+    page = max(page, 1)
+    total = len(items)
+    total_pages = -(-total // per_page)
+    out_of_range = page > total_pages
+    next_page = page + 1 if page < total_pages else None
+    prev_page = page - 1 if page > 1 and not out_of_range else None
+    shown = items[(page - 1) * per_page:page * per_page]
+    last_page = max(total_pages, 1)
+
+    query = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+             if k not in ("page", "per_page")]
+
+    def link(number: int) -> str:
+        target = urlencode([*query, ("page", str(number)), ("per_page", str(per_page))])
+        return f"{request.base_url}{request.raw_path}?{target}"
+
+    links = []
+    if prev_page is not None:
+        links.append(f'<{link(prev_page)}>; rel="prev"')
+    if next_page is not None:
+        links.append(f'<{link(next_page)}>; rel="next"')
+    links.append(f'<{link(1)}>; rel="first"')
+    links.append(f'<{link(last_page)}>; rel="last"')
+    headers = [
+        ("X-Per-Page", str(per_page)),
+        ("X-Page", str(page)),
+        ("X-Next-Page", str(next_page or "")),
+        ("X-Prev-Page", str(prev_page or "")),
+        ("Link", ", ".join(links)),
+        ("X-Total", str(total)),
+        ("X-Total-Pages", str(last_page)),
+    ]
+    return shown, headers
 
 
 def install(app) -> GitLabAPI:

@@ -14,8 +14,9 @@ The shape of the decision, in GitLab's order:
    token must reach the project), then the account password.  Nothing
    matched, or the token is expired/revoked: 401 with a Basic challenge.
    No credentials: only fetching a public project is allowed, else 401.
-2. The credential's abilities (from its scopes) must cover the command:
-   403 "You are not allowed to download/upload code." otherwise.
+2. The credential's abilities (from its scopes; a fine-grained PAT's from
+   its ``code_download`` / ``code_push`` permissions) must cover the
+   command: 403 "You are not allowed to download/upload code." otherwise.
 3. The project must exist and be visible to the credential: 404 otherwise
    (a CI job token gets 403 with a job-token specific message instead).
 4. Fetch needs download rights (reporter+ on private projects), push needs
@@ -54,6 +55,7 @@ __all__ = [
     "check_git_access",
     "authorize_git",
     "abilities_for_scopes",
+    "abilities_for_token",
     "can_read_project",
     "can_download_code",
     "can_push_code",
@@ -115,6 +117,24 @@ def abilities_for_scopes(scopes) -> frozenset[str]:
     out: set[str] = set()
     for scope in scopes:
         out |= _ABILITIES_BY_SCOPE.get(scope, frozenset())
+    return frozenset(out)
+
+
+# Fine-grained PATs: their Code permissions, and nothing for the container
+# registry (they cannot push images; pull is not modelled either).
+_ABILITIES_BY_PERMISSION: dict[str, frozenset[str]] = {
+    "code_download": frozenset({"read_project", "download_code"}),
+    "code_push": frozenset({"push_code"}),
+}
+
+
+def abilities_for_token(token: Token) -> frozenset[str]:
+    """What a PAT or OAuth token may do: its scopes, or a fine-grained PAT's permissions."""
+    if not token.granular:
+        return abilities_for_scopes(token.scopes)
+    out: set[str] = set()
+    for permission in token.permissions:
+        out |= _ABILITIES_BY_PERMISSION.get(permission, frozenset())
     return frozenset(out)
 
 
@@ -288,7 +308,7 @@ def find_for_git_client(state: GitLabState, login: str, password: str,
         if user is not None and token.scopes:
             if not (user.bot and project is not None and not can_read_project(state, user, project)):
                 state.touch(token)
-                return Identity("pat", abilities_for_scopes(token.scopes), user, token)
+                return Identity("pat", abilities_for_token(token), user, token)
 
     # 4. Deploy token: the username must be the token's own, and the token
     #    must reach the project (else it is as if the token did not exist).

@@ -41,6 +41,7 @@ __all__ = [
     "Package",
     "PackageFile",
     "PACKAGE_TYPES",
+    "ReuseDetection",
     "PAT",
     "DEPLOY",
     "OAUTH",
@@ -312,6 +313,12 @@ class Token:
     last_used_at: _dt.datetime | None = None
     # PAT: the most recent distinct client addresses (GitLab keeps five).
     last_used_ips: list[str] = field(default_factory=list)
+    # Fine-grained PAT: ``scopes`` is ("granular",) and ``permissions`` says
+    # what it may do (a small subset of GitLab's permission names:
+    # ``code_download``, ``code_push``, ``read_personal_access_token``,
+    # ``rotate_personal_access_token``, ``revoke_personal_access_token``).
+    granular: bool = False
+    permissions: frozenset[str] = frozenset()
 
     def expiry_instant(self) -> _dt.datetime | None:
         """The moment this token stops working, or None when it never expires."""
@@ -375,6 +382,16 @@ class Package:
     tags: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ReuseDetection:
+    """One firing of reuse detection: the revoked PAT that was presented to a
+    rotate route, and the ids of the tokens revoked because of it."""
+
+    token_id: int
+    revoked_ids: tuple[int, ...]
+    at: _dt.datetime
+
+
 @dataclass(eq=False)
 class OAuthApplication:
     """An OAuth application (Doorkeeper): ``uid`` is the client_id."""
@@ -424,6 +441,8 @@ class GitLabState:
         self._by_refresh: dict[str, Token] = {}
         self.ssh_keys: dict[int, SSHKey] = {}  # id -> SSHKey
         self.packages: dict[int, Package] = {}  # id -> Package, oldest first
+        # Every time reuse detection fired (a revoked PAT on a rotate route), oldest first.
+        self.reuse_detections: list[ReuseDetection] = []
         # Application 1 exists from the start: create_oauth_token() uses it.
         self.add_oauth_application("Fake GitLab OAuth application")
 
@@ -759,14 +778,23 @@ class GitLabState:
 
     def create_pat(self, user: str, scopes: Iterable[str] = ("api",), expires_at: _dt.date | None = None,
                    name: str = "token", *, routable: bool | None = None,
-                   previous_token_id: int | None = None, description: str = "") -> Token:
-        """A personal access token for an existing user."""
+                   previous_token_id: int | None = None, description: str = "",
+                   granular: bool = False, permissions: Iterable[str] = ()) -> Token:
+        """A personal access token for an existing user.
+
+        *granular*: a fine-grained PAT.  Its scopes are ``("granular",)``
+        whatever *scopes* says, and *permissions* is what it may do (see
+        ``Token.permissions``); git needs ``code_download`` / ``code_push``.
+        """
+        if not granular and permissions:
+            raise ValueError("only fine-grained (granular) tokens have permissions")
         with self.lock:
             owner = self.user(user)
             token = Token(self._next_id(PAT), PAT, new_pat_secret(self.pat_prefix, routable), name,
-                          tuple(scopes), self.now(), expires_at=expires_at,
+                          ("granular",) if granular else tuple(scopes), self.now(), expires_at=expires_at,
                           previous_token_id=previous_token_id, user=owner.username,
-                          description=description)
+                          description=description, granular=granular,
+                          permissions=frozenset(permissions))
             return self._register(token)
 
     def _create_bot_token(self, target: Project | Group, scopes: Iterable[str], level: str | int,
@@ -929,15 +957,55 @@ class GitLabState:
     def revoke_token_family(self, token: Token | str) -> list[Token]:
         """GitLab's reuse detection: revoke every active descendant of *token*.
 
-        Returns the tokens this call revoked.
+        Returns the tokens this call revoked.  Every call is recorded in
+        ``reuse_detections`` (even one that found nothing left to revoke).
         """
         with self.lock:
+            reused = self._resolve(token)
             revoked = []
-            for descendant in self.descendants(token):
+            for descendant in self.descendants(reused):
                 if self.is_active(descendant):
                     descendant.revoked = True
                     revoked.append(descendant)
+            self.reuse_detections.append(ReuseDetection(reused.id, tuple(t.id for t in revoked), self.now()))
             return revoked
+
+    def family_root(self, token: Token | str) -> Token:
+        """The oldest token still known on the server that *token* was rotated from."""
+        with self.lock:
+            root = self._resolve(token)
+            seen = {root.id}
+            while root.previous_token_id is not None:
+                parent = self.tokens.get((root.kind, root.previous_token_id))
+                if parent is None or parent.id in seen:
+                    break
+                seen.add(parent.id)
+                root = parent
+            return root
+
+    def family(self, token: Token | str) -> list[Token]:
+        """Every token of *token*'s family (the chain of
+        previous_personal_access_token_id links), oldest first."""
+        with self.lock:
+            root = self.family_root(token)
+            return sorted([root, *self.descendants(root)], key=lambda t: t.id)
+
+    def active_tokens_of_family(self, token: Token | str) -> list[Token]:
+        """The family's tokens that still work (normally at most one), oldest first."""
+        with self.lock:
+            return [t for t in self.family(token) if self.is_active(t)]
+
+    def rotation_count(self, token: Token | str) -> int:
+        """How many rotations committed in *token*'s family (any route): each
+        one added exactly one member."""
+        with self.lock:
+            return len(self.family(token)) - 1
+
+    def reuse_detections_of_family(self, token: Token | str) -> list["ReuseDetection"]:
+        """The reuse detections triggered by a token of *token*'s family."""
+        with self.lock:
+            ids = {t.id for t in self.family(token)}
+            return [d for d in self.reuse_detections if d.token_id in ids]
 
     def rotate_pat(self, token: Token | str, expires_at: _dt.date | None) -> Token:
         """Revoke *token* and create its successor, atomically (no validation).
@@ -951,8 +1019,10 @@ class GitLabState:
                 raise ValueError("only personal access tokens rotate")
             assert old.user is not None  # a PAT has an owner
             old.revoked = True
-            return self.create_pat(old.user, old.scopes, expires_at, old.name,
-                                   previous_token_id=old.id, description=old.description)
+            new = self.create_pat(old.user, old.scopes, expires_at, old.name,
+                                  previous_token_id=old.id, description=old.description,
+                                  granular=old.granular, permissions=old.permissions)
+            return new
 
     # --- OAuth applications and refresh tokens ------------------------------------------
 
