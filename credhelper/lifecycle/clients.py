@@ -29,8 +29,10 @@ def client_for(record: TokenRecord, settings: Settings, ctx: RequestContext) -> 
     base_url = "https://" + record.host
     if api_url and api_url.rstrip("/").endswith("/api/v4"):
         base_url = api_url.rstrip("/")[:-len("/api/v4")]   # OAuth lives beside the API
+    # the context's deadline is the whole budget; reads may wait as long as it leaves
     return GitLabClient(base_url, api_url, ca_file=host_settings.ca_file,
-                        deadline=ctx.deadline, proof=_prover(record, ctx))
+                        deadline=ctx.deadline, proof=_prover(record, ctx),
+                        timeout=max(ctx.time_left(), 0.0))
 
 
 def _prover(record: TokenRecord, ctx: RequestContext

@@ -25,6 +25,7 @@ from credhelper.rules.redact import redact
 # A rotate or refresh call gets this whole, fixed time (not what is left of the request's
 # budget): cut short, a call the server carries out anyway leaves the helper guessing.
 ROTATE_TIMEOUT = 30.0
+CHECK_TIMEOUT = 5.0     # asking about the old token right after an unanswered rotation
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class Renewal:
         if isinstance(error, Unavailable) and error.ambiguous:
             # Timed out or dropped: the server may have rotated.  Ask about the old token
             # now, so a lost answer is told at once rather than at the next git command.
-            record = self.journal.recover(record, ctx, quiet=True)
+            record = self.journal.recover(record, ctx.for_call(CHECK_TIMEOUT), quiet=True)
             if record.state != OK or not record.pending:
                 if record.state == OK:
                     outcomes.failed(self.book, record, "rotation", error, policy, ctx, strict)
