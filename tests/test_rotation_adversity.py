@@ -1,0 +1,66 @@
+"""Rotations interrupted while GitLab is still working on them (issue 10): a `get` killed or
+interrupted after its rotate request reached the server, which commits the rotation a moment
+later; more gets follow at once.  None of them may rotate the old token again (GitLab's reuse
+detection would revoke the whole family, docs/gitlab.md#reuse-detection)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+
+import pytest
+
+from tests.test_lifecycle_api import ROTATE, age_journal, get, new_pat, served, status
+
+TRIALS = int(os.environ.get("CREDHELPER_TRIALS", "20"))
+
+
+@pytest.fixture(autouse=True)
+def clean_faults(gitlab):
+    yield
+    gitlab.faults.clear()
+
+
+def start_get(host):
+    return subprocess.Popen(["git-credential-gitlab", "get"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def interrupted_rotation(gitlab, host, how, late):
+    """One trial: returns (the old token, what the gets right after were served)."""
+    old = new_pat(gitlab, host, expires_in_days=2)
+    fault = gitlab.faults.commit_late("POST", ROTATE, late)
+    first = start_get(host)
+    first.stdin.write("protocol=https\nhost=%s\n\n" % host)
+    first.stdin.close()
+    assert fault.wait_hit(30), "the rotate request never reached the server"
+    first.send_signal(how)
+    first.wait(timeout=30)
+    right_after = [served(get(host)) for _ in range(3)]     # while the server still works
+    assert fault.wait_committed(30)
+    after_commit = [served(get(host)) for _ in range(2)]
+    return old, right_after + after_commit
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_an_interrupted_rotation_is_never_repeated(gitlab, gitlab_host, how):
+    from credhelper.lifecycle.journal import SETTLE_SECONDS
+
+    rng = random.Random(10)
+    for _ in range(TRIALS):
+        rotations_before = len(gitlab.api.rotations)
+        old, answers = interrupted_rotation(gitlab, gitlab_host, how, rng.uniform(0.3, 1.5))
+        assert gitlab.state.reuse_detections_of_family(old.token) == []
+        assert len(gitlab.api.rotations) == rotations_before + 1      # the interrupted one
+        assert set(answers[:3]) == {old.token}      # the still-valid old token, no new rotate
+        # once the call cannot commit any more, the next get finds out what happened
+        age_journal(SETTLE_SECONDS + 1)
+        done = get(gitlab_host)
+        assert gitlab.state.reuse_detections_of_family(old.token) == []
+        assert "was rotated on the server" in done.stderr and old.token not in done.stderr
+        assert status(gitlab_host)[0]["state"] == "lost-in-rotation"
+        from tests.conftest import credhelper
+
+        credhelper("remove", gitlab_host)
