@@ -64,3 +64,23 @@ def test_an_interrupted_rotation_is_never_repeated(gitlab, gitlab_host, how):
         from tests.conftest import credhelper
 
         credhelper("remove", gitlab_host)
+
+
+def test_a_lost_answer_is_recovered_through_a_second_credential(gitlab, gitlab_host):
+    """The server rotated, the answer was lost: with an OAuth login of the same account
+    (api scope), the orphaned new token is found by name and rotated by id (issue 10)."""
+    from tests.conftest import credhelper
+
+    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    oauth = gitlab.state.create_oauth_token("alice", ["api"])
+    credhelper("add", gitlab_host, "--kind", "oauth", "--path", "elsewhere", input=oauth.token)
+    gitlab.faults.drop_after_commit("POST", ROTATE)
+    done = get(gitlab_host)
+    secret = served(done)
+    assert secret and secret != old.token and "recovered the lost rotation" in done.stderr
+    token = gitlab.state.find_token(secret)
+    assert gitlab.state.is_active(token)
+    assert gitlab.state.reuse_detections_of_family(old.token) == []
+    assert [t for t in gitlab.state.active_tokens_of_family(old.token)] == [token]
+    assert status(gitlab_host)[0]["state"] == "ok" and old.token not in done.stderr
+    assert served(get(gitlab_host)) == secret

@@ -77,6 +77,28 @@ class GitLabClient:
     def revoke_self(self, token: str) -> None:
         self._call("DELETE", self.api_url + "/personal_access_tokens/self", token)
 
+    # -- any of the user's own tokens, with an api-scoped credential (PAT or OAuth) -------
+
+    def list_tokens(self, credential: str, search: str, bearer: bool = False
+                    ) -> list[dict[str, Any]]:
+        """The caller's active tokens whose name contains ``search`` (first 100)."""
+        from urllib.parse import urlencode
+
+        query = urlencode({"state": "active", "search": search, "per_page": "100"})
+        response = self._call("GET", self.api_url + "/personal_access_tokens?" + query,
+                              credential, bearer=bearer)
+        try:
+            return wire.json_list(response.content)
+        except wire.BadBody as bad:
+            raise Unavailable("%s answered with %s" % (_where(self.api_url), bad)) from None
+
+    def rotate_token(self, credential: str, token_id: int, expires_at: str | None,
+                     bearer: bool = False) -> dict[str, Any]:
+        data = {"expires_at": expires_at} if expires_at else None
+        return self._json("POST", "%s/personal_access_tokens/%d/rotate" % (self.api_url,
+                                                                          token_id),
+                          credential, data=data, bearer=bearer)
+
     # -- OAuth ------------------------------------------------------------------------------
 
     def oauth_info(self, token: str | None) -> dict[str, Any]:

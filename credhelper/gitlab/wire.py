@@ -31,9 +31,26 @@ class BadBody(ValueError):
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """The JSON object *body* holds, or ``BadBody``: not UTF-8, over ``MAX_BODY``, not JSON,
-    not an object, nested deeper than ``MAX_DEPTH``, ``NaN``/``Infinity``, a float that
-    overflows to infinity, or an integer of 2**63 or more.  Nothing else is raised."""
+    """The JSON object *body* holds, or ``BadBody`` (see ``json_value``; also when it is not
+    an object)."""
+    value = json_value(body)
+    if not isinstance(value, dict):
+        raise BadBody("JSON that is not an object")
+    return value
+
+
+def json_list(body: bytes) -> list[dict[str, Any]]:
+    """The JSON array of objects *body* holds (a GitLab listing), or ``BadBody``."""
+    value = json_value(body)
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise BadBody("JSON that is not a list of objects")
+    return value
+
+
+def json_value(body: bytes) -> Any:
+    """The JSON *body* holds, or ``BadBody``: not UTF-8, over ``MAX_BODY``, not JSON, nested
+    deeper than ``MAX_DEPTH``, ``NaN``/``Infinity``, a float that overflows to infinity, or an
+    integer of 2**63 or more.  Nothing else is raised."""
     if len(body) > MAX_BODY:
         raise BadBody("a body over %d KiB" % (MAX_BODY // 1024))
     try:
@@ -43,15 +60,12 @@ def json_object(body: bytes) -> dict[str, Any]:
     if nesting(text) > MAX_DEPTH:
         raise BadBody("JSON nested deeper than %d levels" % MAX_DEPTH)
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)
     except BadBody:
         raise
     except (ValueError, RecursionError):
         raise BadBody("a body that is not JSON") from None
-    if not isinstance(value, dict):
-        raise BadBody("JSON that is not an object")
-    return value
 
 
 def nesting(text: str) -> int:

@@ -49,10 +49,12 @@ def recovery_steps(record: TokenRecord) -> str:
     return ("the access token %s for %s was rotated on the server (GitLab revoked it) but the "
             "new token never arrived, so it is lost. To recover: 1. open %s/-/user_settings/"
             "personal_access_tokens (or the project's or group's Settings > Access tokens), "
-            "2. revoke the active token named %r created at %s UTC, 3. create a new token "
+            "2. revoke the active token named %r created at %s UTC%s, 3. create a new token "
             "with scopes %s, 4. run: credhelper add %s%s" % (
                 record.hint, record.host, base, record.token_name or "(same name)",
                 time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)),
+                " (id %s)" % ", ".join(str(i) for i in record.extra["orphans"])
+                if record.extra.get("orphans") else "",
                 ",".join(record.scopes or ["(the same)"]), record.host, path))
 
 

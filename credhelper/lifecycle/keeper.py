@@ -161,7 +161,9 @@ class Keeper:
     def _finish_interrupted(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
         """What a crashed process left: a stale secret to delete, a journal entry to settle."""
         record = self.journal.bring_home(self.journal.drop_stale_secret(record, ctx))
-        return self.journal.recover(record, ctx) if record.pending else record
+        if not record.pending:
+            return record
+        return self.renewal.salvage(self.journal.recover(record, ctx), ctx)
 
     def _ask(self, record: TokenRecord, secret: str, ctx: RequestContext
              ) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from credhelper.lifecycle.facts import (
 )
 from credhelper.local import audit
 from credhelper.rules import freshness
-from credhelper.rules.model import OK
+from credhelper.rules.model import LOST, OK, PAT
 from credhelper.rules.redact import redact
 
 # A rotate or refresh call gets this whole, fixed time (not what is left of the request's
@@ -66,7 +66,7 @@ class Renewal:
         except ApiError as error:
             return self._rotation_failed(record, error, policy, ctx, strict)
         failpoints.reached("after-server-commit")
-        return self._rotated(record, response, policy, ctx)
+        return self.rotated(record, response, policy, ctx)
 
     def _rotate_call(self, client: GitLabClient, record: TokenRecord, secret: str,
                      expires_at: str, ctx: RequestContext) -> dict[str, Any]:
@@ -107,7 +107,8 @@ class Renewal:
         if isinstance(error, Unavailable) and error.ambiguous:
             # Timed out or dropped: the server may have rotated.  Ask about the old token
             # now, so a lost answer is told at once rather than at the next git command.
-            record = self.journal.recover(record, ctx.for_call(CHECK_TIMEOUT), quiet=True)
+            record = self.salvage(
+                self.journal.recover(record, ctx.for_call(CHECK_TIMEOUT), quiet=True), ctx)
             if record.state != OK or not record.pending:
                 if record.state == OK:
                     outcomes.failed(self.book, record, "rotation", error, policy, ctx, strict)
@@ -117,13 +118,14 @@ class Renewal:
         return outcomes.failed(self.book, record.replace(pending=None), "rotation", error,
                                policy, ctx, strict)
 
-    def _rotated(self, record: TokenRecord, response: dict[str, Any], policy: Policy,
+    def rotated(self, record: TokenRecord, response: dict[str, Any], policy: Policy,
                  ctx: RequestContext) -> TokenRecord:
         now = ctx.now()
         new_secret = response.get("token")
         if not plausible_token(new_secret):
             # the server committed but sent no usable token: the same as a lost response
-            return self.journal.lost(record, "the rotation answer held no token", ctx)
+            return self.salvage(
+                self.journal.lost(record, "the rotation answer held no token", ctx), ctx)
         assert isinstance(new_secret, str)
         facts = pat_facts(response)
         facts.pop("state", None)
@@ -140,6 +142,15 @@ class Renewal:
             kind_name(record), record.host, record.hint, new_record.hint,
             new_record.expires_at or "no expiry"))
         return new_record
+
+    def salvage(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
+        """A rotation found lost: recover its token through a second credential if the user
+        has one (orphans.py), else leave it lost (the user is told what to do)."""
+        if record.state != LOST or record.kind != PAT:
+            return record
+        from credhelper.lifecycle.orphans import adopt
+
+        return adopt(self, record, ctx) or record
 
     # -- OAuth tokens -------------------------------------------------------------------------
 
