@@ -409,3 +409,24 @@ def test_status_refresh_gives_every_token_its_own_network_budget(gitlab, gitlab_
     assert [t.get("backoff_until") for t in tokens] == [None] * 4
     assert all(row["state"] == "ok" for row in rows)
     assert calls(gitlab, "GET", SELF) >= 8     # four at add, four slow ones at refresh
+
+
+def test_a_401_without_gitlabs_body_is_no_verdict(gitlab, gitlab_host):
+    """A gateway's bare 401 (HTML, no GitLab error body) never marks a working token dead."""
+    token = new_pat(gitlab, gitlab_host)
+    erase(gitlab_host, token.token)
+    gitlab.faults.status("GET", SELF, 401, body="<html>Unauthorized</html>")
+    first = get(gitlab_host)
+    assert served(first) == token.token and "without GitLab's error body" in first.stderr
+    assert status()[0]["state"] != "unknown"
+
+
+def test_an_unknown_token_is_asked_about_twice(gitlab, gitlab_host):
+    """GitLab's own "401 Unauthorized" once, then a normal answer: the token stays good."""
+    token = new_pat(gitlab, gitlab_host)
+    erase(gitlab_host, token.token)
+    gitlab.faults.status("GET", SELF, 401, body='{"message":"401 Unauthorized"}')
+    before = calls(gitlab, "GET", SELF)
+    assert served(get(gitlab_host)) == token.token
+    assert status()[0]["state"] == "ok"
+    assert calls(gitlab, "GET", SELF) - before == 2    # asked again before any verdict

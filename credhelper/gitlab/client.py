@@ -217,7 +217,10 @@ def _unauthorized(error: object, description: str, url: str) -> ApiError:
         return TokenRejected("expired", "the server says the token has expired")
     if error == "invalid_token" and "revoked" in description.lower():
         return TokenRejected("revoked", "the server says the token was revoked")
-    return TokenRejected("unknown", "the server does not know the token")
+    if error == "invalid_token" or description.startswith("401 Unauthorized"):
+        return TokenRejected("unknown", "the server does not know the token")
+    # not GitLab's words (a proxy, a gateway, a captive portal): no verdict on the token
+    return Unavailable("%s answered 401 without GitLab's error body" % _where(url), 401)
 
 
 def _body(response: requests.Response) -> dict[str, Any]:

@@ -175,6 +175,19 @@ class Keeper:
             facts = pat_facts(client.token_self(secret))
         return facts.pop("state", OK), facts
 
+    def _ask_confirmed(self, record: TokenRecord, secret: str, ctx: RequestContext
+                       ) -> tuple[str, dict[str, Any]]:
+        """``_ask``, with "unknown token" asked twice before it counts: unlike revoked and
+        expired, which GitLab words itself, a bare 401 can come from anything on the way."""
+        from credhelper.gitlab.errors import TokenRejected
+
+        try:
+            return self._ask(record, secret, ctx)
+        except TokenRejected as rejected:
+            if rejected.reason != "unknown":
+                raise
+        return self._ask(record, secret, ctx)
+
     def _check(self, record: TokenRecord, secret: str, policy: Policy, ctx: RequestContext
                ) -> TokenRecord:
         """Ask the server about the token and record the answer."""
@@ -182,7 +195,7 @@ class Keeper:
 
         now = ctx.now()
         try:
-            state, changes = self._ask(record, secret, ctx)
+            state, changes = self._ask_confirmed(record, secret, ctx)
         except TokenRejected as rejected:
             audit.record_event("rejected", record, reason=rejected.reason)
             return self.book.save(record.replace(state=REJECTION_STATES[rejected.reason],
