@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.test_lifecycle_api import ROTATE, age_journal, get, new_pat, served, status
+from tests.test_lifecycle_api import ROTATE, age_journal, get, new_pat, served, status, utc_today
 
 TRIALS = int(os.environ.get("CREDHELPER_TRIALS", "20"))
 
@@ -84,3 +84,43 @@ def test_a_lost_answer_is_recovered_through_a_second_credential(gitlab, gitlab_h
     assert [t for t in gitlab.state.active_tokens_of_family(old.token)] == [token]
     assert status(gitlab_host)[0]["state"] == "ok" and old.token not in done.stderr
     assert served(get(gitlab_host)) == secret
+
+
+BAD_ANSWERS = {
+    "500": lambda f: f.commit_then_status("POST", ROTATE, 500),
+    "502": lambda f: f.commit_then_status("POST", ROTATE, 502),
+    "504": lambda f: f.commit_then_status("POST", ROTATE, 504),
+    "html": lambda f: f.commit_then_garbage("POST", ROTATE, "<html>Bad gateway</html>"),
+    "list": lambda f: f.commit_then_garbage("POST", ROTATE, "[]"),
+    "truncated": lambda f: f.commit_then_garbage("POST", ROTATE, '{"id": 9, "tok',
+                                                  content_length=400),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(BAD_ANSWERS))
+@pytest.mark.parametrize("second_credential", [False, True], ids=["alone", "with-oauth"])
+def test_a_committed_rotation_with_a_bad_answer_is_recovered_or_explained(
+        gitlab, gitlab_host, answer, second_credential):
+    """The server rotated, then answered badly: never "nothing happened" (issue 10)."""
+    from tests.conftest import credhelper
+
+    user = "user-%s-%s" % (answer, second_credential)    # orphans of other tests apart
+    gitlab.state.add_user(user)
+    old = gitlab.state.create_pat(user, ["api"], expires_at=utc_today(2))
+    credhelper("add", gitlab_host, input=old.token)
+    if second_credential:
+        oauth = gitlab.state.create_oauth_token(user, ["api"])
+        credhelper("add", gitlab_host, "--kind", "oauth", "--path", "other", input=oauth.token)
+    BAD_ANSWERS[answer](gitlab.faults)
+    done = get(gitlab_host)
+    assert gitlab.state.reuse_detections_of_family(old.token) == []
+    assert not gitlab.state.is_active(gitlab.state.find_token(old.token))
+    if second_credential:
+        secret = served(done)
+        assert gitlab.state.active_tokens_of_family(old.token) == [
+            gitlab.state.find_token(secret)]
+    else:
+        assert served(done) is None
+        assert "was rotated on the server" in done.stderr and "'token'" in done.stderr
+        assert status(gitlab_host)[0]["state"] == "lost-in-rotation"
+    assert old.token not in done.stderr

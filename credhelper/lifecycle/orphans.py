@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from credhelper.lifecycle.renewal import Renewal
     from credhelper.rules.model import TokenRecord
 
-CLOCK_SKEW = 600     # seconds the server's created_at may run behind ours
+CLOCK_SKEW = 300     # seconds the server's created_at may run behind ours
 
 
 def helper_credential(records: list[TokenRecord], lost: TokenRecord) -> TokenRecord | None:
@@ -39,12 +39,16 @@ def helper_credential(records: list[TokenRecord], lost: TokenRecord) -> TokenRec
 
 
 def orphans(listing: list[dict[str, Any]], lost: TokenRecord) -> list[dict[str, Any]]:
-    """The tokens in a listing that can be the lost rotation's new token."""
+    """The tokens in a listing that can be the lost rotation's new token: the old one's
+    name, never used, the expiry the rotation asked for, created since it started."""
     started = (lost.pending or {}).get("started_at") or lost.extra.get("lost_at") or 0
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(float(started) - CLOCK_SKEW))
+    wanted_expiry = (lost.pending or {}).get("expires_at")
     return [t for t in listing
             if t.get("name") == lost.token_name and t.get("id") != lost.token_id
-            and t.get("active") is not False and str(t.get("created_at", "")) >= since]
+            and t.get("active") is not False and t.get("last_used_at") is None
+            and (not wanted_expiry or t.get("expires_at") in (wanted_expiry, None))
+            and str(t.get("created_at", "")) >= since]
 
 
 def adopt(renewal: Renewal, lost: TokenRecord, ctx: RequestContext) -> TokenRecord | None:

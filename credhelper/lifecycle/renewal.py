@@ -110,9 +110,7 @@ class Renewal:
             record = self.salvage(
                 self.journal.recover(record, ctx.for_call(CHECK_TIMEOUT), quiet=True), ctx)
             if record.state != OK or not record.pending:
-                if record.state == OK:
-                    outcomes.failed(self.book, record, "rotation", error, policy, ctx, strict)
-                return self.book.reload(record) or record
+                return self.book.reload(record) or record    # lost, or recovered
             return outcomes.failed(self.book, record, "rotation", error, policy, ctx, strict)
         # the server answered: nothing happened
         return outcomes.failed(self.book, record.replace(pending=None), "rotation", error,
