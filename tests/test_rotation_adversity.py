@@ -124,3 +124,62 @@ def test_a_committed_rotation_with_a_bad_answer_is_recovered_or_explained(
         assert "was rotated on the server" in done.stderr and "'token'" in done.stderr
         assert status(gitlab_host)[0]["state"] == "lost-in-rotation"
     assert old.token not in done.stderr
+
+
+# -- deadlines that fit the step ------------------------------------------------------------
+
+@pytest.mark.parametrize("late", [5.5, 25.0])
+def test_a_slow_rotate_answer_is_waited_for_and_kept(gitlab, gitlab_host, late):
+    """A rotate that takes longer than a check's budget still ends with the new token: once
+    sent, its call has its own fixed time (lifecycle/renewal.py, ROTATE_TIMEOUT)."""
+    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    gitlab.faults.commit_late("POST", ROTATE, late)
+    done = get(gitlab_host)
+    new = gitlab.state.find_token(served(done))
+    assert new.previous_token_id == old.id and gitlab.state.is_active(new)
+    assert gitlab.state.reuse_detections_of_family(old.token) == []
+
+
+def test_a_dripped_answer_does_not_hold_a_get(gitlab, gitlab_host):
+    import time
+
+    from tests.test_lifecycle_api import SELF
+
+    token = new_pat(gitlab, gitlab_host)
+    from tests.test_lifecycle_api import erase
+
+    erase(gitlab_host, token.token)                  # the next get checks with the server
+    gitlab.faults.drip("GET", SELF, 0.5)
+    start = time.monotonic()
+    done = get(gitlab_host)
+    assert time.monotonic() - start < 10
+    assert served(done) == token.token and done.stderr.count("\n") == 1
+
+
+def test_a_stopped_secret_service_does_not_hold_a_get(gitlab, gitlab_host, tmp_path,
+                                                      monkeypatch):
+    import time
+
+    from tests.conftest import credhelper
+    from tests.support.secret_service import SecretService
+
+    service = SecretService(tmp_path / "secret-service")
+    env = service.start()
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
+        token = gitlab.state.create_pat("alice", ["read_repository"]).token
+        credhelper("add", gitlab_host, "--store", "keyring", input=token)
+        assert served(get(gitlab_host)) == token
+        assert service.keyring is not None
+        os.kill(service.keyring.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            done = get(gitlab_host)
+            elapsed = time.monotonic() - start
+        finally:
+            os.kill(service.keyring.pid, signal.SIGCONT)
+        assert elapsed < 10 and served(done) is None
+        assert "did not answer" in done.stderr and token not in done.stderr
+        assert served(get(gitlab_host)) == token          # running again: served again
+    finally:
+        service.stop()

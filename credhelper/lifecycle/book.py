@@ -74,13 +74,14 @@ class TokenBook:
         slot; returns those.  The secret is written first and the metadata second, both
         atomically, so an interruption leaves at worst an unreferenced secret, never a record
         without its token."""
+        if record.origin == ADDED:
+            self._refuse_duplicate(self.tokens.load(), record, secret)
+        # outside the index lock: a keyring write may wait for a person to unlock it
+        self.secrets.set(record, secret)
+        if refresh_token:
+            self.secrets.set(refresh_slot(record), refresh_token)
         with self.tokens.lock():
             current = self.tokens.load()
-            if record.origin == ADDED:
-                self._refuse_duplicate(current, record, secret)
-            self.secrets.set(record, secret)
-            if refresh_token:
-                self.secrets.set(refresh_slot(record), refresh_token)
             replaced = [r for r in current if r.slot() == record.slot()]
             self.tokens.save([r for r in current if r not in replaced] + [record])
         for old in replaced:

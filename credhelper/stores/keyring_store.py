@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from credhelper.rules.model import TokenRecord
 
 SERVICE_PREFIX = "credhelper:"
+# Wall-clock limits for keyring calls; writes may wait for an unlock prompt.
+CALL_DEADLINES = {"read": 5.0, "write": 60.0, "delete": 20.0}
 
 
 class KeyringStore(SecretStore):
@@ -30,9 +32,14 @@ class KeyringStore(SecretStore):
 
     def get(self, record: TokenRecord) -> str | None:
         if self.backend_name == "keyring.backends.SecretService.Keyring":
-            from credhelper.stores.secret_service import read
+            from credhelper.stores.secret_service import READ_DEADLINE, NoAnswer, read
 
-            secret = read(_service(record), record.id)     # fast path: jeepney only
+            try:
+                secret = read(_service(record), record.id)     # fast path: jeepney only
+            except NoAnswer:
+                raise StoreError("the Secret Service did not answer within %.0f s (is it "
+                                 "stopped?); the token for %s could not be read"
+                                 % (READ_DEADLINE, record.host)) from None
             if secret is not None:
                 return secret
         return self._call("read", record, lambda kr: kr.get_password(_service(record), record.id))
@@ -61,13 +68,32 @@ class KeyringStore(SecretStore):
         return self._backend
 
     def _call(self, verb: str, record: TokenRecord, action: Callable[[Any], Any]) -> Any:
-        try:
-            return action(self.backend())
-        except StoreError:
-            raise
-        except Exception as error:  # any backend failure: D-Bus down, locked, denied...
-            raise StoreError("cannot %s the token for %s in the keyring: %s"
-                             % (verb, record.host, _one_line(error))) from None
+        """``action(backend)`` within a wall-clock deadline: keyring's own calls have none,
+        and a hung keyring daemon must not hang git.  A call still running at the deadline
+        is left to finish on its own (its thread does not keep the process alive)."""
+        import threading
+
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, action(self.backend())))
+            except Exception as error:  # any backend failure: D-Bus down, locked, denied...
+                outcome.append((False, error))
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(CALL_DEADLINES[verb])
+        if not outcome:
+            raise StoreError("the keyring did not %s the token for %s within %.0f s"
+                             % (verb, record.host, CALL_DEADLINES[verb]))
+        ok, value = outcome[0]
+        if ok:
+            return value
+        if isinstance(value, StoreError):
+            raise value
+        raise StoreError("cannot %s the token for %s in the keyring: %s"
+                         % (verb, record.host, _one_line(value)))
 
 
 def _service(record: TokenRecord) -> str:
