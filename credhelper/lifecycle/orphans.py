@@ -30,12 +30,14 @@ def helper_credential(records: list[TokenRecord], lost: TokenRecord) -> TokenRec
     """Another working credential of the same account, on the same host, with ``api``."""
     if lost.user_id is None:
         return None
-    for other in records:
-        if (other.origin == ADDED and other.id != lost.id and other.host == lost.host
-                and other.kind in (PAT, OAUTH) and other.state == OK
-                and other.user_id == lost.user_id and "api" in (other.scopes or ())):
-            return other
-    return None
+    return next((other for other in records if _can_help(other, lost)), None)
+
+
+def _can_help(other: TokenRecord, lost: TokenRecord) -> bool:
+    same_account = (other.host == lost.host and other.user_id == lost.user_id
+                    and other.id != lost.id)
+    return (same_account and other.origin == ADDED and other.kind in (PAT, OAUTH)
+            and other.state == OK and "api" in (other.scopes or ()))
 
 
 def orphans(listing: list[dict[str, Any]], lost: TokenRecord) -> list[dict[str, Any]]:
@@ -44,40 +46,57 @@ def orphans(listing: list[dict[str, Any]], lost: TokenRecord) -> list[dict[str, 
     started = (lost.pending or {}).get("started_at") or lost.extra.get("lost_at") or 0
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(float(started) - CLOCK_SKEW))
     wanted_expiry = (lost.pending or {}).get("expires_at")
-    return [t for t in listing
-            if t.get("name") == lost.token_name and t.get("id") != lost.token_id
-            and t.get("active") is not False and t.get("last_used_at") is None
-            and (not wanted_expiry or t.get("expires_at") in (wanted_expiry, None))
-            and str(t.get("created_at", "")) >= since]
+    return [t for t in listing if _may_be_orphan(t, lost, since, wanted_expiry)]
+
+
+def _may_be_orphan(token: dict[str, Any], lost: TokenRecord, since: str,
+                   wanted_expiry: str | None) -> bool:
+    if token.get("name") != lost.token_name or token.get("id") == lost.token_id:
+        return False
+    if token.get("active") is False or token.get("last_used_at") is not None:
+        return False
+    expiry_fits = not wanted_expiry or token.get("expires_at") in (wanted_expiry, None)
+    return expiry_fits and str(token.get("created_at", "")) >= since
 
 
 def adopt(renewal: Renewal, lost: TokenRecord, ctx: RequestContext) -> TokenRecord | None:
     """The lost rotation's token, recovered through a second credential, or None (the
     candidates found, if any, are noted on the record for the message)."""
     from credhelper.gitlab.errors import ApiError
-    from credhelper.lifecycle.renewal import CHECK_TIMEOUT, ROTATE_TIMEOUT
 
     helper = helper_credential(renewal.book.tokens.load(), lost)
     secret = renewal.book.secret(helper, ctx) if helper is not None else None
     if helper is None or secret is None or not lost.token_name or lost.pending is None:
         return None
-    bearer = helper.kind == OAUTH
     try:
-        client = renewal.clients(helper, renewal.settings, ctx.for_call(CHECK_TIMEOUT))
-        found = orphans(client.list_tokens(secret, lost.token_name, bearer), lost)
-        if len(found) != 1:
-            renewal.book.save(lost.replace(extra=dict(
-                lost.extra, orphans=[t.get("id") for t in found][:5])))
-            return None
-        client = renewal.clients(helper, renewal.settings, ctx.for_call(ROTATE_TIMEOUT))
-        response = client.rotate_token(secret, int(found[0]["id"]),
-                                       lost.pending.get("expires_at"), bearer)
+        response = _rotate_orphan(renewal, helper, secret, lost, ctx)
     except ApiError as error:
         ctx.warn("could not recover the lost rotation for %s through another credential "
                  "(%s)" % (lost.host, error))
         return None
+    if response is None:
+        return None
     ctx.warn("recovered the lost rotation of %s for %s through the %s %s"
-             % (lost.hint, lost.host, "OAuth token" if bearer else "access token", helper.hint))
+             % (lost.hint, lost.host, "OAuth token" if helper.kind == OAUTH else
+                "access token", helper.hint))
     clean = lost.replace(extra={key: value for key, value in lost.extra.items()
                                 if key not in ("lost_at", "orphans")})
     return renewal.rotated(clean, response, renewal.settings.policy(lost.host), ctx)
+
+
+def _rotate_orphan(renewal: Renewal, helper: TokenRecord, secret: str, lost: TokenRecord,
+                   ctx: RequestContext) -> dict[str, Any] | None:
+    """Find the one orphan and rotate it by id; None (candidates noted) unless exactly one."""
+    from credhelper.lifecycle.renewal import CHECK_TIMEOUT, ROTATE_TIMEOUT
+
+    assert lost.pending is not None and lost.token_name
+    bearer = helper.kind == OAUTH
+    client = renewal.clients(helper, renewal.settings, ctx.for_call(CHECK_TIMEOUT))
+    found = orphans(client.list_tokens(secret, lost.token_name, bearer), lost)
+    if len(found) != 1:
+        renewal.book.save(lost.replace(extra=dict(
+            lost.extra, orphans=[t.get("id") for t in found][:5])))
+        return None
+    client = renewal.clients(helper, renewal.settings, ctx.for_call(ROTATE_TIMEOUT))
+    return client.rotate_token(secret, int(found[0]["id"]), lost.pending.get("expires_at"),
+                               bearer)
