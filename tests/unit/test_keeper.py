@@ -270,3 +270,49 @@ def test_a_new_token_the_store_refuses_is_rescued_served_and_moved_home(tmp_path
     home = world.keeper.attend(world.only_record(), world.ctx())
     assert "rescued" not in home.extra and real.get(home) == NEW
     assert Secrets(str(tmp_path / "data")).rescued(home) is None
+
+
+class ShortLivedServer(ScriptedClient):
+    """A GitLab whose instance maximum lifetime is ``max_days``: every rotation is granted
+    at most that, whatever was asked (docs/gitlab.md#rotation)."""
+
+    def __init__(self, world, max_days):
+        super().__init__({})
+        self.world, self.max_days, self.rotations = world, max_days, 0
+        self.expires_at = date_from_days(NOW // DAY + 3)
+
+    def token_self(self, token):
+        self.calls.append(("token_self", token))
+        return self_info(expires_at=self.expires_at)
+
+    def rotate(self, token, expires_at=None):
+        self.calls.append(("rotate", token, expires_at))
+        self.rotations += 1
+        limit = date_from_days(int(self.world.now // DAY) + self.max_days)
+        self.expires_at = min(expires_at or limit, limit)
+        return dict(rotated(), expires_at=self.expires_at)
+
+
+def test_a_short_instance_lifetime_does_not_make_every_get_rotate(tmp_path):
+    """An instance maximum of 5 days and the default 7-day window: 20 gets over a day, one
+    rotation (the window adapts to what was granted; issue 10)."""
+    world = World(tmp_path, {})
+    server = world.client = ShortLivedServer(world, max_days=5)
+    world.add(pat(**due()))
+    for step in range(20):
+        world.now = NOW + step * DAY // 20
+        (record,) = world.index.load()
+        if needs_attention(record, world.now):
+            world.keeper.attend(record, world.ctx())
+    assert server.rotations == 1
+    assert world.secrets.get(world.only_record()) == NEW
+
+
+def test_a_policy_that_would_rotate_on_every_get_is_refused():
+    from credhelper.errors import ConfigError
+    from credhelper.local.config import parse
+
+    with pytest.raises(ConfigError, match="rotate_before_days .* must be less than"):
+        parse("[policy]\nrotate_before_days = 30\nnew_lifetime_days = 30\n")
+    with pytest.raises(ConfigError, match='hosts.gitlab.example.com'):
+        parse('[hosts."gitlab.example.com"]\nrotate_before_days = 40\n')
