@@ -430,3 +430,16 @@ def test_an_unknown_token_is_asked_about_twice(gitlab, gitlab_host):
     assert served(get(gitlab_host)) == token.token
     assert status()[0]["state"] == "ok"
     assert calls(gitlab, "GET", SELF) - before == 2    # asked again before any verdict
+
+
+def test_attend_rotates_off_the_git_path(gitlab, gitlab_host):
+    """`credhelper attend` (a systemd timer's command) does what a get would have done."""
+    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    done = credhelper("attend")
+    (new,) = gitlab.state.active_tokens_of_family(old.token)
+    assert new.previous_token_id == old.id and not gitlab.state.is_active(
+        gitlab.state.find_token(old.token))
+    assert "rotates itself from" in done.stdout and old.token not in done.stdout + done.stderr
+    assert served(get(gitlab_host)) == new.token
+    again = credhelper("attend")
+    assert "rotated" not in again.stderr        # nothing more to do

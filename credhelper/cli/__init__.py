@@ -22,6 +22,7 @@ import sys
 
 from credhelper.cli import (
     add,
+    attend,
     doctor,
     dpop_gen,
     goauth,
@@ -68,6 +69,7 @@ def build_parser() -> Parser:
     listing.register(commands)
     status.register(commands)
     rotate.register(commands)
+    attend.register(commands)
     remove.register(commands)
     setup.register(commands)
     doctor.register(commands)

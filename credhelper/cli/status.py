@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from credhelper.cli.common import Commands
     from credhelper.rules.model import TokenRecord
 
-HEADER = ("HOST", "KIND", "USERNAME", "PATH", "SCOPES", "EXPIRES", "STORE", "TOKEN", "STATE")
+HEADER = ("HOST", "KIND", "USERNAME", "PATH", "SCOPES", "EXPIRES", "STORE", "TOKEN", "STATE",
+          "NEXT")
 
 
 def register(commands: Commands) -> None:
@@ -66,7 +67,7 @@ def _cells(row: dict[str, Any]) -> tuple[object, ...]:
     return (row["host"], row["kind"], row["username"], row["path"] or "-",
             ",".join(row["scopes"]) if row["scopes"] else "?",
             "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
-            row["store"], row["token"], row["state"])
+            row["store"], row["token"], row["state"], row["next"])
 
 
 def state_name(record: TokenRecord, now: float) -> str:
@@ -77,7 +78,9 @@ def state_name(record: TokenRecord, now: float) -> str:
     if freshness.unusable_reason(record, now):
         return "expired"
     if record.pending:
-        return "rotating"
+        return "unsettled"       # a rotation was sent, and its outcome is not known yet
+    if record.extra.get("rescued"):
+        return "rescued"
     return state
 
 
@@ -89,4 +92,35 @@ def describe(record: TokenRecord, now: float) -> dict[str, Any]:
         "days_left": freshness.days_left(record, now), "store": record.store,
         "token": record.hint, "state": state_name(record, now), "origin": record.origin,
         "registry": record.registry, "checked_at": record.checked_at,
+        "next": next_action(record, now),
     }
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
+def next_action(record: TokenRecord, now: float) -> str:
+    """What credhelper will do about the token, or what the user must do."""
+    from credhelper.rules.model import ADDED, LOST, OAUTH
+
+    if record.state == LOST:
+        return "lost in rotation: credhelper rotate %s prints the recovery steps" % record.host
+    if record.state in freshness.FINAL_STATES or freshness.unusable_reason(record, now):
+        return "create a new token, then: credhelper add %s" % record.host
+    waiting = record.backoff_until is not None and now < record.backoff_until
+    if record.pending:
+        return ("rotation unanswered: outcome checked after %s" % _utc(record.backoff_until or 0)
+                if waiting else "interrupted rotation: settled at the next use")
+    if record.extra.get("rescued"):
+        return "the new token waits in the rescue file: moved to its store at the next use"
+    if waiting:
+        return "the last call failed: tried again after %s" % _utc(record.backoff_until or 0)
+    if record.origin == ADDED and freshness.can_use_api(record) and record.checked_at is None:
+        return "never checked: checked at the next use"
+    if record.kind == OAUTH and record.client_id:
+        return "refreshed when 10 minutes are left"
+    rotates = freshness.rotate_at(record, freshness.DEFAULT_POLICY.rotate_before_days)
+    if freshness.renews_itself(record, freshness.DEFAULT_POLICY) and rotates is not None:
+        return "rotates itself from %s" % _utc(max(rotates, now))[:10]
+    return "expires %s; it cannot renew itself" % record.expires_at if record.expires_at else "-"
