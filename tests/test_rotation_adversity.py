@@ -183,3 +183,64 @@ def test_a_stopped_secret_service_does_not_hold_a_get(gitlab, gitlab_host, tmp_p
         assert served(get(gitlab_host)) == token          # running again: served again
     finally:
         service.stop()
+
+
+# -- random kills ---------------------------------------------------------------------------
+
+KILLS = int(os.environ.get("CREDHELPER_KILLS", "50"))
+
+
+def random_kill_trial(gitlab, host, rng, n, with_oauth):
+    """One get killed at a random moment of its rotation; then gets until it is settled.
+    Returns how it ended: "not started", "completed", "recovered" or "lost"."""
+    import time
+
+    from credhelper.lifecycle.journal import SETTLE_SECONDS
+    from tests.conftest import credhelper
+
+    user = "kill-%s-%d" % (with_oauth, n)
+    gitlab.state.add_user(user)
+    old = gitlab.state.create_pat(user, ["api"], expires_at=utc_today(2))
+    credhelper("add", host, input=old.token)
+    if with_oauth:
+        oauth = gitlab.state.create_oauth_token(user, ["api"])
+        credhelper("add", host, "--kind", "oauth", "--path", "other", input=oauth.token)
+    rotations = len(gitlab.api.rotations)
+    victim = start_get(host)
+    victim.stdin.write("protocol=https\nhost=%s\n\n" % host)
+    victim.stdin.close()
+    time.sleep(rng.uniform(0.05, 0.9))      # the random moment of the kill is the point
+    victim.kill()
+    victim.wait(timeout=30)
+    committed = len(gitlab.api.rotations) > rotations
+    get(host)
+    age_journal(SETTLE_SECONDS + 1)
+    done = get(host)
+    assert gitlab.state.reuse_detections_of_family(old.token) == []
+    secret = served(done)
+    pat_record = [r for r in status(host) if r["kind"] == "pat"][0]
+    try:
+        if pat_record["state"] == "lost-in-rotation":
+            assert "was rotated on the server" in done.stderr and old.token not in done.stderr
+            return "lost"
+        token = gitlab.state.find_token(secret)
+        assert gitlab.state.is_active(token) and token.kind == "personal_access_token"
+        if token.id == old.id or not committed:
+            return "not started"
+        return "recovered" if "recovered the lost rotation" in done.stderr else "completed"
+    finally:
+        credhelper("remove", host, "--all")
+
+
+@pytest.mark.parametrize("with_oauth", [False, True], ids=["alone", "with-oauth"])
+def test_random_kills_during_rotations_recover_or_are_explained(gitlab, gitlab_host,
+                                                                with_oauth, capsys):
+    rng = random.Random(50 + with_oauth)
+    outcomes = [random_kill_trial(gitlab, gitlab_host, rng, n, with_oauth)
+                for n in range(KILLS)]
+    shares = {kind: outcomes.count(kind) for kind in sorted(set(outcomes))}
+    with capsys.disabled():
+        print("\nrandom kills (%s): %s" % ("with an OAuth login" if with_oauth else "alone",
+                                           shares))
+    if with_oauth:
+        assert "lost" not in shares       # the second credential closes the window
