@@ -244,3 +244,49 @@ def test_random_kills_during_rotations_recover_or_are_explained(gitlab, gitlab_h
                                            shares))
     if with_oauth:
         assert "lost" not in shares       # the second credential closes the window
+
+
+# -- a hostile server -------------------------------------------------------------------------
+
+PEAK_RSS = ("import resource, subprocess, sys\n"
+            "done = subprocess.run(sys.argv[1:])\n"
+            "sys.stderr.write('PEAK %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN)"
+            ".ru_maxrss)\n"
+            "sys.exit(done.returncode)\n")
+
+
+@pytest.mark.parametrize("what", ["gzip_bomb", "deep", "overflow", "nan", "infinity",
+                                  "big_int"])
+def test_a_hostile_answer_costs_one_line_and_little_memory(gitlab, gitlab_host, what):
+    """Peak memory of the helper under 64 MiB, one line, the token still served, and the
+    next get is not hurt again (issue 10)."""
+    import sys
+
+    from tests.test_lifecycle_api import SELF, calls, erase
+
+    token = new_pat(gitlab, gitlab_host)
+    erase(gitlab_host, token.token)                  # the next get asks the server
+    gitlab.faults.huge("GET", SELF, what)
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS, "git-credential-gitlab", "get"],
+                          input="protocol=https\nhost=%s\n\n" % gitlab_host,
+                          capture_output=True, text=True, timeout=60)
+    lines = done.stderr.splitlines()
+    peak_kib = int(lines[-1].split()[1])
+    print("peak RSS (%s): %.1f MiB" % (what, peak_kib / 1024))
+    assert served(done) == token.token and peak_kib < 64 * 1024
+    assert len(lines) == 2 and "Traceback" not in done.stderr    # one line, then PEAK
+    before = calls(gitlab, "GET", SELF)
+    again = get(gitlab_host)
+    assert served(again) == token.token and again.stderr == ""
+    assert calls(gitlab, "GET", SELF) == before        # backing off, not asking again
+
+
+def test_a_rotated_token_that_is_not_ascii_is_never_stored(gitlab, gitlab_host):
+    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    gitlab.faults.commit_then_garbage("POST", ROTATE, '{"id": 1, "token": "glpat-\\u00fc'
+                                      'nicodeunicodeunicode"}')
+    done = get(gitlab_host)
+    assert "Traceback" not in done.stderr and gitlab.state.reuse_detections_of_family(
+        old.token) == []
+    assert status(gitlab_host)[0]["state"] == "lost-in-rotation"
+    assert get(gitlab_host).stderr.count("\n") == 1      # explained again, never a crash

@@ -92,6 +92,11 @@ def day_before_limit(message: str) -> str | None:
     return dates.date_from_days(dates.days_from_civil(year, month, day) - 1)
 
 
+MAX_TOKEN_LENGTH = 1024    # routable tokens run to about 316 characters; never a fixed length
+
+
 def plausible_token(value: object) -> bool:
-    return isinstance(value, str) and 8 <= len(value) <= 4096 and value.isprintable() \
-        and not any(c.isspace() for c in value)
+    """A token a server's answer may hand us: printable ASCII without spaces, of a sane
+    length (docs/gitlab.md#changes-in-gitlab-2024-2026: dots allowed, no fixed length)."""
+    return (isinstance(value, str) and 8 <= len(value) <= MAX_TOKEN_LENGTH
+            and value.isascii() and value.isprintable() and " " not in value)
