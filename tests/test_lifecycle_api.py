@@ -443,3 +443,13 @@ def test_attend_rotates_off_the_git_path(gitlab, gitlab_host):
     assert served(get(gitlab_host)) == new.token
     again = credhelper("attend")
     assert "rotated" not in again.stderr        # nothing more to do
+
+
+def test_a_config_typo_never_blocks_a_valid_token(gitlab, gitlab_host, home):
+    """Any config edit makes every token due for a check; a typo in it must not stop git."""
+    token = new_pat(gitlab, gitlab_host)
+    write_config(home, "[policy]\nrotatee = true\n")
+    done = get(gitlab_host)
+    assert served(done) == token.token
+    assert done.stderr.count("\n") == 1 and "unknown setting policy.rotatee" in done.stderr
+    assert "Traceback" not in done.stderr
