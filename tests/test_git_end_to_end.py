@@ -222,3 +222,14 @@ def test_push_right_when_the_token_is_due_for_rotation(gitlab, project, tmp_path
     assert pushes[-1].carries(new[0].token)
     (row,) = json.loads(credhelper("status", "--json").stdout)
     assert row["token"].endswith(new[0].token[-4:]) and row["store"] == store
+
+
+def test_a_fine_grained_pat_clones_and_pushes(gitlab, project, gitlab_host, tmp_path):
+    """Fine-grained PATs report scopes ["granular"]: their permissions are not in the scopes,
+    so credhelper must still hand them to git (issue 10, GitLab of 2025-2026)."""
+    token = gitlab.state.create_pat("alice", ["granular"], granular=True,
+                                    permissions={"code_download", "code_push"})
+    add(gitlab_host, token.token)
+    assert credhelper("status", "--json").stdout.count('"granular"') == 1   # checked
+    credhelper("setup", "git", gitlab_host)
+    assert_clone_and_push(gitlab, project, tmp_path, "granular")

@@ -75,7 +75,9 @@ class TokenBook:
         atomically, so an interruption leaves at worst an unreferenced secret, never a record
         without its token."""
         if record.origin == ADDED:
-            self._refuse_duplicate(self.tokens.load(), record, secret)
+            current = self.tokens.load()
+            self._refuse_duplicate(current, record, secret)
+            _refuse_unsettled(current, record)
         # outside the index lock: a keyring write may wait for a person to unlock it
         self.secrets.set(record, secret)
         if refresh_token:
@@ -116,6 +118,19 @@ class TokenBook:
                     "record (it serves any username); to move it: credhelper remove %s%s"
                     % (where, " as " + other.username if other.username else "", other.host,
                        " --path " + other.path if other.path else ""))
+
+
+def _refuse_unsettled(current: list[TokenRecord], record: TokenRecord) -> None:
+    """Replacing a record whose rotation is unsettled would forget the journal entry, and with
+    it the new token if the server committed: wait until it is settled (or lost)."""
+    from credhelper.rules.model import LOST
+
+    for old in current:
+        if old.slot() == record.slot() and old.pending and old.state != LOST:
+            from credhelper.errors import InvalidInput
+            from credhelper.lifecycle.explain import unsettled
+
+            raise InvalidInput("not replaced: " + unsettled(old))
 
 
 def _lock_key() -> bytes:

@@ -80,11 +80,17 @@ def accepts_username(record: TokenRecord, requested: str | None, service: str = 
     return record.username == requested
 
 
+def _permissions_unknown(record: TokenRecord) -> bool:
+    """No scopes recorded, or a fine-grained PAT, whose permissions its scopes do not show
+    (it reports ``["granular"]``; docs/gitlab.md#changes-in-gitlab-2024-2026)."""
+    return record.scopes is None or "granular" in record.scopes
+
+
 def serves(record: TokenRecord, service: str) -> bool:
-    """Could this token be of any use for the service?  (Unknown scopes: maybe.)"""
-    if record.scopes is None or record.kind in (JOB, PASSWORD):
+    """Could this token be of any use for the service?  (Unknown permissions: maybe.)"""
+    if _permissions_unknown(record) or record.kind in (JOB, PASSWORD):
         return True
-    return bool(SCOPES[service][0].intersection(record.scopes))
+    return bool(SCOPES[service][0].intersection(record.scopes or ()))
 
 
 def can_write(record: TokenRecord, service: str = GIT) -> bool | None:
@@ -92,8 +98,9 @@ def can_write(record: TokenRecord, service: str = GIT) -> bool | None:
     if record.kind == JOB:
         # a job token writes its own project's registries, never (by default) to git
         return None if service != GIT else False
-    if record.scopes is None:
+    if _permissions_unknown(record):
         return None
+    assert record.scopes is not None
     return bool(SCOPES[service][1].intersection(record.scopes))
 
 

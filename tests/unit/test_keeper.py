@@ -316,3 +316,16 @@ def test_a_policy_that_would_rotate_on_every_get_is_refused():
         parse("[policy]\nrotate_before_days = 30\nnew_lifetime_days = 30\n")
     with pytest.raises(ConfigError, match='hosts.gitlab.example.com'):
         parse('[hosts."gitlab.example.com"]\nrotate_before_days = 40\n')
+
+
+def test_re_adding_a_token_with_an_unsettled_rotation_is_refused(tmp_path):
+    from credhelper.errors import InvalidInput
+
+    world = World(tmp_path, {})
+    world.add(pat(pending={"new_id": "n1", "started_at": NOW - 30}, backoff_until=NOW + 90))
+    with pytest.raises(InvalidInput, match="may still complete"):
+        world.keeper.book.register(pat(id="t2"), "glpat-readdedreaddedreadded", None, print)
+    assert [r.id for r in world.index.load()] == ["t1"]
+    world.keeper.book.save(world.only_record().replace(state=LOST))   # told, then re-added
+    world.keeper.book.register(pat(id="t2"), "glpat-readdedreaddedreadded", None, print)
+    assert [r.id for r in world.index.load()] == ["t2"]
