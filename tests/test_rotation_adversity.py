@@ -39,19 +39,23 @@ def interrupted_rotation(gitlab, host, how, late):
     first.send_signal(how)
     first.wait(timeout=30)
     right_after = [served(get(host)) for _ in range(3)]     # while the server still works
-    assert fault.wait_committed(30)
+    assert fault.wait_committed(60)
     after_commit = [served(get(host)) for _ in range(2)]
     return old, right_after + after_commit
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_an_interrupted_rotation_is_never_repeated(gitlab, gitlab_host, how):
+@pytest.mark.parametrize("how, lateness, trials", [
+    (signal.SIGKILL, (0.3, 1.5), TRIALS), (signal.SIGINT, (0.3, 1.5), TRIALS),
+    (signal.SIGTERM, (0.3, 1.5), TRIALS),        # a CI job's timeout, `timeout git fetch`
+    (signal.SIGKILL, (10.0, 30.0), 2),           # GitLab itself slow: commits 10-30 s later
+], ids=["SIGKILL", "SIGINT", "SIGTERM", "SIGKILL-commit-10-30s"])
+def test_an_interrupted_rotation_is_never_repeated(gitlab, gitlab_host, how, lateness, trials):
     from credhelper.lifecycle.journal import SETTLE_SECONDS
 
     rng = random.Random(10)
-    for _ in range(TRIALS):
+    for _ in range(trials):
         rotations_before = len(gitlab.api.rotations)
-        old, answers = interrupted_rotation(gitlab, gitlab_host, how, rng.uniform(0.3, 1.5))
+        old, answers = interrupted_rotation(gitlab, gitlab_host, how, rng.uniform(*lateness))
         assert gitlab.state.reuse_detections_of_family(old.token) == []
         assert len(gitlab.api.rotations) == rotations_before + 1      # the interrupted one
         assert set(answers[:3]) == {old.token}      # the still-valid old token, no new rotate
@@ -290,3 +294,24 @@ def test_a_rotated_token_that_is_not_ascii_is_never_stored(gitlab, gitlab_host):
         old.token) == []
     assert status(gitlab_host)[0]["state"] == "lost-in-rotation"
     assert get(gitlab_host).stderr.count("\n") == 1      # explained again, never a crash
+
+
+def test_a_full_disk_never_costs_a_token(gitlab, gitlab_host):
+    """No file may grow (RLIMIT_FSIZE 0, as on a full disk) while a rotation is due: the
+    valid token is served with one line, and nothing is rotated that could not be kept."""
+    import resource
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write fails (EFBIG), as ENOSPC would
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    rotations = len(gitlab.api.rotations)
+    done = subprocess.run(["git-credential-gitlab", "get"], preexec_fn=full_disk,
+                          input="protocol=https\nhost=%s\n\n" % gitlab_host,
+                          capture_output=True, text=True, timeout=60)
+    assert served(done) == old.token and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr and len(gitlab.api.rotations) == rotations
+    assert gitlab.state.is_active(gitlab.state.find_token(old.token))
+    new = gitlab.state.find_token(served(get(gitlab_host)))        # the disk has room again
+    assert new.previous_token_id == old.id

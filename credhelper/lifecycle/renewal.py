@@ -58,6 +58,13 @@ class Renewal:
         from credhelper.gitlab.errors import ApiError
 
         now = ctx.now()
+        cannot = self.book.secrets.probe(record)
+        if cannot is not None:
+            # not now: the new token could not be kept, and the old one stays valid for days
+            from credhelper.gitlab.errors import Unavailable
+
+            return outcomes.failed(self.book, record, "rotation", Unavailable(
+                "its store cannot take a new token: %s" % cannot), policy, ctx, strict)
         expires_at = freshness.new_expiry_date(now, policy)
         record = self.journal.begin(record, now, expires_at=expires_at)
         client = self.clients(record, self.settings, ctx.for_call(ROTATE_TIMEOUT))

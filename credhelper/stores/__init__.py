@@ -109,6 +109,20 @@ class Secrets:
              % (record.store, record.host, reason, self._rescue().path))
         return True
 
+    def probe(self, record: TokenRecord) -> str | None:
+        """Can the record's store take a new secret right now?  None if it can, else why not
+        (a full or read-only disk, a locked keyring).  Asked before a step that cannot be
+        undone: a rotation revokes the old token the moment the server commits it."""
+        from ..errors import StoreError
+
+        probe = record.replace(id=record.id + ".probe")
+        try:
+            self.store_for(probe).set(probe, "probe-" + os.urandom(8).hex())
+            self.store_for(probe).delete(probe)
+        except (StoreError, OSError) as error:
+            return str(error) or error.__class__.__name__
+        return None
+
     def rescued(self, record: TokenRecord) -> str | None:
         """A secret ``keep`` could not put in its store, if any (only looked for on a miss)."""
         if record.id in self._held:

@@ -252,11 +252,21 @@ class LockedStore:
         self.inner.delete(record)
 
 
+class LocksAfterTheProbe(LockedStore):
+    """Takes the probe write before a rotation, then locks: the keyring locked (or the disk
+    filled) between the probe and the new token's arrival."""
+
+    def set(self, record, secret):
+        if record.id.endswith(".probe"):
+            return self.inner.set(record, secret)
+        return super().set(record, secret)
+
+
 def test_a_new_token_the_store_refuses_is_rescued_served_and_moved_home(tmp_path):
     world = World(tmp_path, {"token_self": [self_info()], "rotate": [rotated()]})
     world.add(pat(**due()))
     real = world.secrets.store_for(world.only_record())
-    world.secrets._open[("file", None)] = LockedStore(real)
+    world.secrets._open[("file", None)] = LocksAfterTheProbe(real)
     result = world.keeper.attend(world.only_record(), world.ctx())
     assert result.extra.get("rescued") and world.secrets.get(result) == NEW
     assert any("kept in" in w and NEW not in w for w in world.warnings)
@@ -329,3 +339,25 @@ def test_re_adding_a_token_with_an_unsettled_rotation_is_refused(tmp_path):
     world.keeper.book.save(world.only_record().replace(state=LOST))   # told, then re-added
     world.keeper.book.register(pat(id="t2"), "glpat-readdedreaddedreadded", None, print)
     assert [r.id for r in world.index.load()] == ["t2"]
+
+
+class FullDisk(LockedStore):
+    def set(self, record, secret):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("store", [LockedStore, FullDisk], ids=["locked-keyring", "full-disk"])
+def test_no_rotation_starts_when_the_new_token_could_not_be_kept(tmp_path, store):
+    """Before the point of no return: a store that cannot take a new token postpones the
+    rotation; the old token, valid for days, is kept and served (issue 10)."""
+    world = World(tmp_path, {"token_self": [self_info()], "rotate": [rotated()]})
+    world.add(pat(**due()))
+    real = world.secrets.store_for(world.only_record())
+    world.secrets._open[("file", None)] = store(real)
+    result = world.keeper.attend(world.only_record(), world.ctx())
+    assert [call[0] for call in world.client.calls] == ["token_self"]     # no rotate
+    assert result.id == "t1" and result.pending is None and result.backoff_until > NOW
+    assert world.secrets.get(result) == OLD
+    assert any("cannot take a new token" in w for w in world.warnings)
