@@ -2,6 +2,7 @@
 only credential helper and prompts disabled, once with each store."""
 
 import itertools
+import json
 import os
 
 import pytest
@@ -233,3 +234,32 @@ def test_a_fine_grained_pat_clones_and_pushes(gitlab, project, gitlab_host, tmp_
     assert credhelper("status", "--json").stdout.count('"granular"') == 1   # checked
     credhelper("setup", "git", gitlab_host)
     assert_clone_and_push(gitlab, project, tmp_path, "granular")
+
+
+def test_a_revoked_deploy_token_is_named_after_git_refuses_it(gitlab, project, tmp_path):
+    """Deploy tokens have no self endpoint: after git's rejection the registry's token
+    service tells whether GitLab still accepts it (issue 10)."""
+    deploy = gitlab.state.create_deploy_token(project, ["read_repository"],
+                                              username="ci-reader")
+    add(host_of(gitlab), deploy.token, "--username", "ci-reader")
+    credhelper("setup", "git")
+    git(gitlab, "ls-remote", clone_url(gitlab, project))
+    gitlab.state.revoke(deploy)
+    first = git(gitlab, "ls-remote", clone_url(gitlab, project), check=False)
+    assert first.returncode != 0                       # git refused it, and said erase
+    second = git(gitlab, "ls-remote", clone_url(gitlab, project), check=False)
+    assert second.returncode != 0
+    assert "GitLab refuses the deploy token" in second.stderr
+    assert deploy.token not in second.stderr
+    assert json.loads(credhelper("status", "--json").stdout)[0]["state"] == "revoked"
+
+
+def test_a_deploy_token_git_refused_once_but_still_valid_stays(gitlab, project, tmp_path):
+    deploy = gitlab.state.create_deploy_token(project, ["read_repository"],
+                                              username="flaky-reader")
+    add(host_of(gitlab), deploy.token, "--username", "flaky-reader")
+    credhelper("setup", "git")
+    run("git-credential-gitlab", "erase", input="protocol=https\nhost=%s\nusername=flaky-reader"
+        "\npassword=%s\n" % (host_of(gitlab), deploy.token))
+    git(gitlab, "ls-remote", clone_url(gitlab, project))
+    assert json.loads(credhelper("status", "--json").stdout)[0]["state"] == "ok"

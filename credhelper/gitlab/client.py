@@ -99,6 +99,22 @@ class GitLabClient:
                                                                           token_id),
                           credential, data=data, bearer=bearer)
 
+    # -- deploy tokens: no self endpoint (docs/gitlab.md#changes-in-gitlab-2024-2026) -------
+
+    def deploy_token_valid(self, username: str, token: str) -> bool:
+        """Does GitLab still accept this deploy token?  Asked through the registry's token
+        service, which judges Basic credentials as git does: 401 means refused (revoked,
+        expired, unknown); a token, or 403 for a token without registry scopes, means it
+        works.  Anything else (a 404: no registry here) raises Unavailable."""
+        try:
+            self._call("GET", self.base_url + "/jwt/auth?service=container_registry", None,
+                       basic=(username, token))
+        except InsufficientScope:
+            return True
+        except TokenRejected:
+            return False
+        return True
+
     # -- OAuth ------------------------------------------------------------------------------
 
     def oauth_info(self, token: str | None) -> dict[str, Any]:
@@ -122,11 +138,17 @@ class GitLabClient:
                 from None
 
     def _call(self, method: str, url: str, token: str | None,
-              data: dict[str, str] | None = None, bearer: bool = False) -> requests.Response:
+              data: dict[str, str] | None = None, bearer: bool = False,
+              basic: tuple[str, str] | None = None) -> requests.Response:
         started = time.monotonic()
         ends, timeout = self._budget()
         headers: dict[str, str] = {}
-        if token is not None:
+        if basic is not None:
+            import base64
+
+            pair = ("%s:%s" % basic).encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        elif token is not None:
             if bearer:
                 headers["Authorization"] = "Bearer " + token
             else:
@@ -184,6 +206,8 @@ def _raise_for_status(response: requests.Response, url: str, method: str) -> Non
     body = _body(response)
     description = _description(body)
     if status == 401:
+        if _registry_refusal(body):
+            raise TokenRejected("unknown", "the server refuses the token")
         raise _unauthorized(body.get("error"), description, url)
     if status == 403:
         raise InsufficientScope("the token lacks the scope for this (%s)"
@@ -195,6 +219,13 @@ def _raise_for_status(response: requests.Response, url: str, method: str) -> Non
                           retry_after=_retry_after(response.headers.get("Retry-After")),
                           ambiguous=method in NOT_IDEMPOTENT)
     raise Refused(description or "%s answered %d" % (_where(url), status), status)
+
+
+def _registry_refusal(body: Mapping[str, Any]) -> bool:
+    """The registry token service's 401: ``{"errors":[{"code":"UNAUTHORIZED",...}]}``."""
+    errors = body.get("errors")
+    return (isinstance(errors, list) and bool(errors) and isinstance(errors[0], dict)
+            and errors[0].get("code") == "UNAUTHORIZED")
 
 
 def _description(body: Mapping[str, Any]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from credhelper.rules import freshness, resolver
-from credhelper.rules.model import ADDED, KIND_NAMES, LOST, OAUTH, REVOKED, UNKNOWN
+from credhelper.rules.model import ADDED, DEPLOY, KIND_NAMES, LOST, OAUTH, REVOKED, UNKNOWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +29,10 @@ def explain_unusable(record: TokenRecord, reason: str) -> str:
         return ("the %s %s for %s is unknown to the server (deleted, or made on another "
                 "instance); check it, then run: %s" % (kind_name(record), record.hint,
                                                       record.host, add_again(record)))
+    if record.state == REVOKED and record.kind == DEPLOY:
+        return ("GitLab refuses the deploy token %s for %s (revoked or expired); create a new "
+                "one and run: %s --username NAME" % (record.hint, record.host,
+                                                     add_again(record)))
     if record.state == REVOKED:
         return ("the %s %s for %s was revoked on the server; create a new one and run: %s"
                 % (kind_name(record), record.hint, record.host, add_again(record)))

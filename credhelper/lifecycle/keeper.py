@@ -25,7 +25,7 @@ from credhelper.lifecycle.renewal import ROTATE_TIMEOUT, Renewal
 from credhelper.local import audit
 from credhelper.local.files import LockTimeout
 from credhelper.rules import freshness
-from credhelper.rules.model import NEEDS_CHECK, OAUTH, OK, REVOKED
+from credhelper.rules.model import DEPLOY, NEEDS_CHECK, OAUTH, OK, REVOKED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class Keeper:
         """The record to serve after whatever it needed (it may be a new, rotated record, or
         one now known to be unusable); None when it was removed meanwhile."""
         if not freshness.can_use_api(record) and not record.pending:
+            if record.kind == DEPLOY and record.state == NEEDS_CHECK:
+                return self._probe_deploy(record, ctx)
             outcomes.warn_expiry(self.book, record, self.settings.policy(record.host), ctx)
             return record
         secret = self.book.secret(record)
@@ -174,6 +176,25 @@ class Keeper:
         else:
             facts = pat_facts(client.token_self(secret))
         return facts.pop("state", OK), facts
+
+    def _probe_deploy(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
+        """Git refused a deploy token, which has no self endpoint: ask the registry's token
+        service whether GitLab still accepts it, so a revoked one is named."""
+        from credhelper.gitlab.errors import ApiError
+
+        secret = self.book.secret(record, ctx)
+        if secret is None or not record.username:
+            return record
+        policy = self.settings.policy(record.host)
+        try:
+            valid = self.clients(record, self.settings, ctx).deploy_token_valid(
+                record.username, secret)
+        except ApiError as error:
+            return outcomes.failed(self.book, record, "check", error, policy, ctx)
+        if not valid:
+            audit.record_event("rejected", record, reason="deploy token refused")
+        return self.book.save(record.replace(state=OK if valid else REVOKED,
+                                             checked_at=int(ctx.now()), backoff_until=None))
 
     def _ask_confirmed(self, record: TokenRecord, secret: str, ctx: RequestContext
                        ) -> tuple[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from credhelper.rules.dates import date_from_days, days_from_civil, parse_date
 from credhelper.rules.model import (
     ADDED,
+    DEPLOY,
     EXPIRED,
     LOST,
     NEEDS_CHECK,
@@ -84,6 +85,8 @@ def needs_attention(record: TokenRecord, now: float, config_changed_at: float | 
         return not (record.backoff_until and now < record.backoff_until)  # unless backing off
     if record.extra.get("stale_secret") or record.extra.get("rescued"):
         return True                       # a secret to delete, or one to move to its store
+    if record.kind == DEPLOY and record.state == NEEDS_CHECK:
+        return not (record.backoff_until and now < record.backoff_until)   # git refused it
     if check_due(record, now, config_changed_at):
         return True
     if record.state in FINAL_STATES:
