@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.test_lifecycle_api import ROTATE, age_journal, get, new_pat, served, status, utc_today
+from tests.test_lifecycle_api import ROTATE, age_journal, get, served, status, utc_today
 
 TRIALS = int(os.environ.get("CREDHELPER_TRIALS", "20"))
 
@@ -23,6 +23,26 @@ def clean_faults(gitlab):
     gitlab.faults.clear()
 
 
+_users = iter(range(1_000_000))
+
+
+def fresh_user(gitlab):
+    """A user of this test alone: other tests' settings (DPoP turned on, orphans named like
+    ours) must not decide what happens here."""
+    name = "adversity-%d" % next(_users)
+    gitlab.state.add_user(name)
+    return name
+
+
+def fresh_pat(gitlab, host, expires_in_days=90, scopes=("api",)):
+    from tests.conftest import credhelper
+
+    user = fresh_user(gitlab)
+    token = gitlab.state.create_pat(user, list(scopes), expires_at=utc_today(expires_in_days))
+    credhelper("add", host, input=token.token)
+    return token
+
+
 def start_get(host):
     return subprocess.Popen(["git-credential-gitlab", "get"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -30,7 +50,7 @@ def start_get(host):
 
 def interrupted_rotation(gitlab, host, how, late):
     """One trial: returns (the old token, what the gets right after were served)."""
-    old = new_pat(gitlab, host, expires_in_days=2)
+    old = fresh_pat(gitlab, host, expires_in_days=2)
     fault = gitlab.faults.commit_late("POST", ROTATE, late)
     first = start_get(host)
     first.stdin.write("protocol=https\nhost=%s\n\n" % host)
@@ -75,8 +95,8 @@ def test_a_lost_answer_is_recovered_through_a_second_credential(gitlab, gitlab_h
     (api scope), the orphaned new token is found by name and rotated by id (issue 10)."""
     from tests.conftest import credhelper
 
-    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
-    oauth = gitlab.state.create_oauth_token("alice", ["api"])
+    old = fresh_pat(gitlab, gitlab_host, expires_in_days=2)
+    oauth = gitlab.state.create_oauth_token(old.user, ["api"])
     credhelper("add", gitlab_host, "--kind", "oauth", "--path", "elsewhere", input=oauth.token)
     gitlab.faults.drop_after_commit("POST", ROTATE)
     done = get(gitlab_host)
@@ -136,7 +156,7 @@ def test_a_committed_rotation_with_a_bad_answer_is_recovered_or_explained(
 def test_a_slow_rotate_answer_is_waited_for_and_kept(gitlab, gitlab_host, late):
     """A rotate that takes longer than a check's budget still ends with the new token: once
     sent, its call has its own fixed time (lifecycle/renewal.py, ROTATE_TIMEOUT)."""
-    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    old = fresh_pat(gitlab, gitlab_host, expires_in_days=2)
     gitlab.faults.commit_late("POST", ROTATE, late)
     done = get(gitlab_host)
     new = gitlab.state.find_token(served(done))
@@ -149,7 +169,7 @@ def test_a_dripped_answer_does_not_hold_a_get(gitlab, gitlab_host):
 
     from tests.test_lifecycle_api import SELF
 
-    token = new_pat(gitlab, gitlab_host)
+    token = fresh_pat(gitlab, gitlab_host)
     from tests.test_lifecycle_api import erase
 
     erase(gitlab_host, token.token)                  # the next get checks with the server
@@ -171,7 +191,7 @@ def test_a_stopped_secret_service_does_not_hold_a_get(gitlab, gitlab_host, tmp_p
     env = service.start()
     try:
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
-        token = gitlab.state.create_pat("alice", ["read_repository"]).token
+        token = gitlab.state.create_pat(fresh_user(gitlab), ["read_repository"]).token
         credhelper("add", gitlab_host, "--store", "keyring", input=token)
         assert served(get(gitlab_host)) == token
         assert service.keyring is not None
@@ -268,7 +288,7 @@ def test_a_hostile_answer_costs_one_line_and_little_memory(gitlab, gitlab_host, 
 
     from tests.test_lifecycle_api import SELF, calls, erase
 
-    token = new_pat(gitlab, gitlab_host)
+    token = fresh_pat(gitlab, gitlab_host)
     erase(gitlab_host, token.token)                  # the next get asks the server
     gitlab.faults.huge("GET", SELF, what)
     done = subprocess.run([sys.executable, "-c", PEAK_RSS, "git-credential-gitlab", "get"],
@@ -286,7 +306,7 @@ def test_a_hostile_answer_costs_one_line_and_little_memory(gitlab, gitlab_host, 
 
 
 def test_a_rotated_token_that_is_not_ascii_is_never_stored(gitlab, gitlab_host):
-    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    old = fresh_pat(gitlab, gitlab_host, expires_in_days=2)
     gitlab.faults.commit_then_garbage("POST", ROTATE, '{"id": 1, "token": "glpat-\\u00fc'
                                       'nicodeunicodeunicode"}')
     done = get(gitlab_host)
@@ -305,7 +325,7 @@ def test_a_full_disk_never_costs_a_token(gitlab, gitlab_host):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write fails (EFBIG), as ENOSPC would
         resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
-    old = new_pat(gitlab, gitlab_host, expires_in_days=2)
+    old = fresh_pat(gitlab, gitlab_host, expires_in_days=2)
     rotations = len(gitlab.api.rotations)
     done = subprocess.run(["git-credential-gitlab", "get"], preexec_fn=full_disk,
                           input="protocol=https\nhost=%s\n\n" % gitlab_host,
