@@ -79,7 +79,8 @@ def test_an_interrupted_rotation_is_never_repeated(gitlab, gitlab_host, how, lat
         old, answers = interrupted_rotation(gitlab, gitlab_host, how, rng.uniform(*lateness))
         assert gitlab.state.reuse_detections_of_family(old.token) == []
         assert len(gitlab.api.rotations) == rotations_before + 1      # the interrupted one
-        assert set(answers[:3]) == {old.token}      # the still-valid old token, no new rotate
+        # the still-valid old token, or nothing once the commit revoked it: never a new rotate
+        assert set(answers[:3]) <= {old.token, None}
         # once the call cannot commit any more, the next get finds out what happened
         age_journal(SETTLE_SECONDS + 1)
         done = get(gitlab_host)
@@ -400,8 +401,9 @@ def test_interrupted_rotations_that_commit_1_to_30_s_late(gitlab, gitlab_host, h
         victim.send_signal(how)
     for victim in victims:
         victim.wait(timeout=30)
-    for env, old in trials:                  # at once, while GitLab still works on them
-        assert [served(get(gitlab_host, env)) for _ in range(2)] == [old.token] * 2
+    for env, old in trials:        # at once, while GitLab still works on most of them:
+        # the old token while it is valid, nothing once a commit revoked it
+        assert {served(get(gitlab_host, env)) for _ in range(2)} <= {old.token, None}
     assert all(fault.wait_committed(60) for fault in faults)
     assert len(gitlab.api.rotations) == rotations + TRIALS
     for env, old in trials:
