@@ -76,9 +76,16 @@ class _Handler(BaseHTTPRequestHandler):
             # client that dies during the hold cannot take its body back
             import io
 
-            data = body.read()
+            # (``hit`` is set only then: a client killed before its body went out never
+            # reached GitLab's handler)
+            try:
+                data = body.read()
+            except (OSError, BodyError):
+                self._drop()
+                return
             body = RequestBody(io.BytesIO(data), len(data), False)
             request.body = body
+            fault.hit.set()
         if fault is not None:
             record.fault = fault.kind
             if fault.kind == "drop":
