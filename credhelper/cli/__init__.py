@@ -7,7 +7,8 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper remove HOST [--path P] [--all] [--revoke]
     credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
-    credhelper token HOST | npmrc HOST [--project ID|--group ID] [--write FILE] | goauth [URL]
+    credhelper token HOST | npmrc HOST [--project ID|--group ID] [--print|--remove]
+    credhelper npmrc --refresh | goauth [URL]
     credhelper doctor | selftest | version
 
 Each command is a module here with ``register(commands)``, which adds its subparser with

@@ -41,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
     if args.revoke:
         for record in chosen:
             revoke(service, record)
+    secrets = {secret for record in chosen if (secret := service.secret(record, quiet=True))}
     service.forget(chosen)
+    from credhelper.cli.npmrc import forget_tokens
+
+    forget_tokens(secrets)           # npm's copy in ~/.npmrc (README, "Package managers")
     for record in chosen:
         print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
                                          path_note(record.path)))
