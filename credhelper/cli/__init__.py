@@ -28,6 +28,7 @@ from credhelper.cli import (
     goauth,
     listing,
     npmrc,
+    registries,
     remove,
     rotate,
     selftest,
@@ -75,6 +76,7 @@ def build_parser() -> Parser:
     doctor.register(commands)
     token.register(commands)
     npmrc.register(commands)
+    registries.register(commands)
     goauth.register(commands)
     dpop_gen.register(commands)
     selftest.register(commands)
