@@ -2,18 +2,23 @@
 credential for a registry, ``docker logout``, and the list of registries served.
 
 A registry host is not the GitLab host that owns the tokens
-(docs/gitlab.md#container-registry); ``rules.container_registries`` maps one to the other.
+(docs/gitlab.md#container-registry); ``rules.container_registries`` maps one to the other, and
+a conventional name is served only once ``lifecycle.registry_proof`` says the registry is that
+host's.  The CI job's registry is answered by the job's own records (stores/ci_env.py).
 """
 
 from __future__ import annotations
 
 from credhelper.errors import CredhelperError
 from credhelper.rules import container_registries, resolver
-from credhelper.rules.model import ADDED, DOCKER_STORE, REGISTRY, Answer, Request
+from credhelper.rules.model import ADDED, CI_ENV, DOCKER_STORE, REGISTRY, Answer, Request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from credhelper.rules.model import TokenRecord
     from credhelper.service import Service
+
+PROVEN = "proven: its /v2/ names %s's token service"
 
 
 def lookup_registry(service: Service, request: Request) -> Answer | None:
@@ -23,12 +28,34 @@ def lookup_registry(service: Service, request: Request) -> Answer | None:
     answer = service.lookup(request, records, explain=False)
     if answer is not None:
         return answer
-    owner = container_registries.gitlab_host_for(request.host, records, service.environ,
-                                                 service.config)
+    owner = registry_owner(service, request, records)
     if owner is None or owner == request.host:
         return None
     return service.lookup(Request(request.protocol, owner, service=REGISTRY,
                                   operation=request.operation), records)
+
+
+def registry_owner(service: Service, request: Request, records: list[TokenRecord],
+                   quiet: bool = False) -> str | None:
+    """The GitLab host whose tokens serve the registry ``request`` names, or None: a
+    conventional name only over https, for a registry that has proven it is that host's."""
+    owned = container_registries.owner_for(request.host, records, service.config)
+    if owned is None:
+        return None
+    owner, why = owned
+    if why == container_registries.PROOF_NEEDED and not _proven(
+            service, request.protocol, request.host, owner, quiet):
+        return None
+    return owner
+
+
+def _proven(service: Service, protocol: str, registry: str, owner: str, quiet: bool) -> bool:
+    if protocol != "https":
+        return False           # plain http: never by convention, proof or not
+    from credhelper.lifecycle import registry_proof
+
+    return registry_proof.proven(registry, owner, service.config().host(owner).ca_file,
+                                 service.clock(), None if quiet else service.warn)
 
 
 def forget_registry(service: Service, request: Request) -> int:
@@ -39,8 +66,7 @@ def forget_registry(service: Service, request: Request) -> int:
     if forgotten:
         return forgotten
     records = service.records()
-    owner = container_registries.gitlab_host_for(request.host, records, service.environ,
-                                                 service.config)
+    owner = registry_owner(service, request, records, quiet=True)
     managed = [r for r in records if r.host == owner and r.origin == ADDED]
     if owner is not None and managed:
         from credhelper.local import audit
@@ -52,17 +78,37 @@ def forget_registry(service: Service, request: Request) -> int:
     return 0
 
 
-def list_registries(service: Service) -> dict[str, str]:
-    """{registry: username} for everything ``get`` would answer."""
+def served_registries(service: Service) -> dict[str, tuple[str, str]]:
+    """{registry: (username, why)} for everything ``get`` would answer."""
     records = service.records()
+    listing = _mapped(service, records)
+    for host in sorted({r.host for r in records if r.origin == CI_ENV and r.registry == r.host}):
+        found = resolver.candidates(records, Request("https", host, service=REGISTRY),
+                                    service.clock())
+        if found:
+            listing[host] = (found[0].login_name(), "the CI job's CI_REGISTRY")
+    for record in records:
+        if record.origin == DOCKER_STORE:
+            listing[record.host] = (record.login_name(), "docker login")
+    return listing
+
+
+def _mapped(service: Service, records: list[TokenRecord]) -> dict[str, tuple[str, str]]:
+    """{registry: (username, why)} for the registries served with a GitLab host's token."""
     listing = {}
-    served = container_registries.served_registries(records, service.environ, service.config())
-    for registry, owner in served.items():
+    mapped = container_registries.served_registries(records, service.config())
+    for registry, (owner, why) in mapped.items():
+        if why == container_registries.PROOF_NEEDED:
+            if not _proven(service, "https", registry, owner, quiet=True):
+                continue
+            why = "%s, %s" % (why, PROVEN % owner)
         found = resolver.candidates(records, Request("https", owner, service=REGISTRY),
                                     service.clock())
         if found:
-            listing[registry] = found[0].login_name()
-    for record in records:
-        if record.origin == DOCKER_STORE:
-            listing[record.host] = record.login_name()
+            listing[registry] = (found[0].login_name(), "%s (%s)" % (why, owner))
     return listing
+
+
+def list_registries(service: Service) -> dict[str, str]:
+    """{registry: username} for everything ``get`` would answer (docker's ``list``)."""
+    return {registry: username for registry, (username, _) in served_registries(service).items()}

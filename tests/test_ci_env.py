@@ -41,6 +41,7 @@ def test_deploy_credentials_come_before_the_job_token(monkeypatch):
 
 
 def test_registry_credentials_for_the_registry_host(monkeypatch):
+    monkeypatch.setenv("GITLAB_CI", "true")        # in a real job (ci_env.job_present)
     monkeypatch.setenv("CI_SERVER_URL", "https://gitlab.example.com")
     monkeypatch.setenv("CI_JOB_TOKEN", JOB)
     monkeypatch.setenv("CI_REGISTRY", "registry.example.com:5050")

@@ -63,10 +63,18 @@ def test_malformed_server_urls_are_an_error_and_get_nothing(server_url):
     assert DEPLOY not in done.stdout + done.stderr
 
 
-def test_gitlab_conventions_map_registries_to_their_instance():
+def test_gitlab_conventions_map_registries_to_their_instance(home):
+    """A conventional name is served once proven (tests/test_registry_conventions.py) or
+    mapped; these do not resolve here, so they prove nothing until the config maps them."""
     credhelper("add", "gitlab.example.com", "--username", "puller", "--scopes", "read_registry",
                input=DEPLOY)
     for registry in ("registry.gitlab.example.com", "gitlab.example.com:5050"):
+        done = get(registry)
+        assert done.returncode == 1 and DEPLOY not in done.stdout + done.stderr
+        assert "--registry %s" % registry in done.stderr      # how to map it
+        config = home / ".config" / "credhelper" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text('[hosts."gitlab.example.com"]\nregistry = "%s"\n' % registry)
         assert get(registry)["Secret"] == DEPLOY
     assert get("registry.example.com").returncode == 1   # not a convention: needs --registry
     credhelper("add", "gitlab.com", "--username", "d", "--scopes", "read_registry",
@@ -89,6 +97,7 @@ def test_a_token_without_registry_scopes_is_not_served_to_the_registry():
 
 
 def test_ci_registry_variables(monkeypatch):
+    monkeypatch.setenv("GITLAB_CI", "true")        # in a real job (ci_env.job_present)
     monkeypatch.setenv("CI_SERVER_URL", "https://gitlab.example.com")
     monkeypatch.setenv("CI_JOB_TOKEN", "glcbt-64_cijobtokencijobtoken")
     monkeypatch.setenv("CI_REGISTRY", "registry.example.com")

@@ -29,6 +29,7 @@ from credhelper.cli import (
     goauth,
     listing,
     npmrc,
+    registries,
     remove,
     rotate,
     selftest,
@@ -76,6 +77,7 @@ def build_parser() -> Parser:
     doctor.register(commands)
     token.register(commands)
     npmrc.register(commands)
+    registries.register(commands)
     goauth.register(commands)
     dpop_gen.register(commands)
     selftest.register(commands)

@@ -2,13 +2,20 @@
 
 A registry host is not the GitLab host that owns the tokens (registry.gitlab.com belongs to
 gitlab.com; a self-managed instance may use registry.example.com or gitlab.example.com:5050),
-so `get` for a registry first finds its GitLab host.  In order:
+so `get` for a registry first finds its GitLab host (``owner_for``).  In order:
 
 1. a token registered with ``--registry REGISTRY`` (its own host);
-2. the CI job's ``CI_REGISTRY`` (the job's server);
-3. GitLab's own conventions for a known GitLab host H: ``registry.H`` and ``H:5050``, and
-   registry.gitlab.com for gitlab.com;
-4. ``registry = "..."`` in the config's ``[hosts."H"]`` table.
+2. ``registry = "..."`` in the config's ``[hosts."H"]`` table;
+3. registry.gitlab.com for gitlab.com: GitLab's own, a fixed fact;
+4. GitLab's conventions for a host H the user added a token for: ``registry.H`` and
+   ``H:5050``.  A name is not proof: Harbor or Artifactory may answer on registry.H, any
+   local user on port 5050.  So these are candidates (``PROOF_NEEDED``) that the caller
+   serves only once the registry shows that its token service is H
+   (lifecycle/registry_proof.py), and never for a loopback name or plain http.
+
+The CI job's ``CI_REGISTRY`` is not mapped here: stores/ci_env.py gives it records of its own
+holding the job's variables only, so a variable never sends a token the user added anywhere.
+Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -16,17 +23,22 @@ from __future__ import annotations
 from credhelper.errors import InvalidInput
 from credhelper.rules.hosts import normalise_host
 from credhelper.rules.model import ADDED
-from credhelper.stores import ci_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
 
     from credhelper.local.config import Config
     from credhelper.rules.model import TokenRecord
 
 CONVENTIONS = {"registry.gitlab.com": "gitlab.com"}
 REGISTRY_PORT = "5050"     # GitLab's default when the registry shares the GitLab host name
+
+# Why a registry is served (`credhelper registries` shows it); PROOF_NEEDED is a candidate.
+BY_TOKEN = "token added with --registry"
+BY_CONFIG = "registry in the config's [hosts] table"
+WELL_KNOWN = "GitLab's own registry for gitlab.com"
+PROOF_NEEDED = "GitLab's naming convention"
 
 
 def parse_server_url(text: str) -> tuple[str, str]:
@@ -44,45 +56,50 @@ def parse_server_url(text: str) -> tuple[str, str]:
     return protocol, normalise_host(host, protocol)
 
 
-def gitlab_host_for(registry: str, records: Iterable[TokenRecord], environ: Mapping[str, str],
-                    config_loader: Callable[[], Config]) -> str | None:
-    """The GitLab host whose tokens serve ``registry``, or None (the order is the module's)."""
+def owner_for(registry: str, records: Iterable[TokenRecord],
+              config_loader: Callable[[], Config]) -> tuple[str, str] | None:
+    """(GitLab host, why) for ``registry``, or None (the order is the module's).  With why
+    PROOF_NEEDED the host is only a candidate."""
     records = list(records)
-    for record in records:
-        if record.registry == registry and record.origin == ADDED:
-            return record.host
-    from_ci = _ci_owner(registry, environ)
-    if from_ci is not None:
-        return from_ci
-    by_convention = _conventional_owner(registry, {r.host for r in records if r.origin == ADDED})
-    if by_convention is not None:
-        return by_convention
-    for host, settings in config_loader().hosts.items():
-        if settings.registry == registry:
-            return host
-    return None
-
-
-def _conventional_owner(registry: str, known: set[str]) -> str | None:
-    """The known GitLab host whose conventional registry name ``registry`` is."""
-    if registry in CONVENTIONS and CONVENTIONS[registry] in known:
-        return CONVENTIONS[registry]
+    # the config is read only when needed: a --registry token is docker's hot path
+    explicit = _by_token(records).get(registry) or _by_config(config_loader()).get(registry)
+    if explicit is not None:
+        return explicit
+    known = {r.host for r in records if r.origin == ADDED}
+    if CONVENTIONS.get(registry) in known:
+        return CONVENTIONS[registry], WELL_KNOWN
+    if is_loopback(registry):
+        return None            # anyone on this machine may listen there: never by convention
     for host in sorted(known):
         if registry in conventional_registries(host):
-            return host
+            return host, PROOF_NEEDED
     return None
 
 
-def _ci_owner(registry: str, environ: Mapping[str, str]) -> str | None:
-    """The CI job's server, when ``registry`` is the job's ``CI_REGISTRY``."""
-    if not environ.get("CI_REGISTRY"):
-        return None
-    try:
-        if normalise_host(environ["CI_REGISTRY"]) == registry:
-            return ci_env.server_host(environ)
-    except InvalidInput:
-        pass
-    return None
+def _by_token(records: list[TokenRecord]) -> dict[str, tuple[str, str]]:
+    """{registry: (host, BY_TOKEN)} for the tokens added with --registry (the first wins)."""
+    found: dict[str, tuple[str, str]] = {}
+    for record in records:
+        if record.origin == ADDED and record.registry:
+            found.setdefault(record.registry, (record.host, BY_TOKEN))
+    return found
+
+
+def _by_config(config: Config) -> dict[str, tuple[str, str]]:
+    """{registry: (host, BY_CONFIG)} for the config's ``registry`` keys (the first wins)."""
+    found: dict[str, tuple[str, str]] = {}
+    for host, settings in config.hosts.items():
+        if settings.registry:
+            found.setdefault(settings.registry, (host, BY_CONFIG))
+    return found
+
+
+def is_loopback(host: str) -> bool:
+    """Does the name itself say "this machine" (localhost, *.localhost, 127.x, ::1)?  Judged
+    on the name the client asked for, not on what it resolves to."""
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    return (name in ("localhost", "[::1]", "0.0.0.0", "[::]") or name.endswith(".localhost")
+            or (name.startswith("127.") and name.replace(".", "").isdigit()))
 
 
 def conventional_registries(host: str) -> set[str]:
@@ -93,22 +110,42 @@ def conventional_registries(host: str) -> set[str]:
     return found
 
 
-def served_registries(records: Iterable[TokenRecord], environ: Mapping[str, str],
-                      config: Config) -> dict[str, str]:
-    """{registry: gitlab host} for every registry credhelper can answer (for `list`, setup)."""
-    found: dict[str, str] = {}
-    for record in records:
-        if record.origin == ADDED and record.registry:
-            found.setdefault(record.registry, record.host)
-    for host, settings in config.hosts.items():
-        if settings.registry:
-            found.setdefault(settings.registry, host)
-    if environ.get("CI_REGISTRY") and ci_env.server_host(environ):
-        try:
-            registry = normalise_host(environ["CI_REGISTRY"])
-            owner = ci_env.server_host(environ)
-            assert owner is not None     # the same environ gave a host just above
-            found.setdefault(registry, owner)
-        except InvalidInput:
-            pass
+def served_registries(records: Iterable[TokenRecord], config: Config
+                      ) -> dict[str, tuple[str, str]]:
+    """{registry: (gitlab host, why)} for every registry credhelper may answer, conventional
+    candidates (why PROOF_NEEDED, loopback names left out) included."""
+    records = list(records)
+    found = _by_config(config)
+    found.update(_by_token(records))         # a --registry token wins over the config
+    for host in sorted({r.host for r in records if r.origin == ADDED}):
+        for registry in sorted(conventional_registries(host) - set(found)):
+            owned = owner_for(registry, records, lambda: config)
+            if owned is not None:
+                found[registry] = owned
     return found
+
+
+def challenge_realm(header: str) -> str | None:
+    """The ``realm`` of a ``WWW-Authenticate: Bearer realm="...",service="..."`` challenge
+    (RFC 6750, as the distribution registry sends it), or None for any other challenge."""
+    import re
+
+    scheme, _, params = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    found = dict(re.findall(r'([A-Za-z]+)="([^"]*)"', params))
+    return found.get("realm")
+
+
+def realm_is_hosts_token_service(realm: str, host: str) -> bool:
+    """Is ``realm`` GitLab's registry token service (``https://HOST/jwt/auth``, under a
+    relative URL root too) at exactly ``host``?"""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(realm)
+        named = normalise_host(parts.netloc) if parts.scheme == "https" else None
+    except (InvalidInput, ValueError):
+        return False
+    return (named == host and "@" not in parts.netloc
+            and (parts.path == "/jwt/auth" or parts.path.endswith("/jwt/auth")))
