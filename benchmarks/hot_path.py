@@ -67,8 +67,9 @@ def main():
             HOST = "gitlab.example.com:%d" % gitlab.port
             REQUEST = ("protocol=https\nhost=%s\n\n" % HOST).encode()
             gitlab.state.add_user("bench")
-            config = '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n' % (
-                HOST, gitlab.port, ca.ca_file)
+            config = ('[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n'
+                      'allow_api_origin = "https://localhost:%d"\n'
+                      % (HOST, gitlab.port, ca.ca_file, gitlab.port))
             commands = prepare(work, helper, admin, bus_env, config,
                                lambda: gitlab.state.create_pat("bench", ["api"]).token)
             api_calls_before = len(gitlab.requests)

@@ -28,8 +28,36 @@ def host_argument(text: str) -> str:
     if "://" in text:
         protocol, _, text = text.partition("://")
         text = text.split("/", 1)[0]
+    if looks_like_token(text):
+        # checked before normalise_host, whose errors quote the host
+        raise InvalidInput("HOST looks like a token, not a host name (a token goes on stdin, "
+                           "never on the command line: revoke this one if others can see "
+                           "your shell history)")
     host: str = normalise_host(text, protocol.lower())
     return host
+
+
+def looks_like_token(text: str) -> bool:
+    """A secret pasted where the host goes: a GitLab token prefix, or a long random-looking
+    string without a dot (host names without one are short words: ``gitlab``,
+    ``localhost:8443``; those with letters, digits and capitals mixed are not typed)."""
+    from credhelper.rules.redact import KNOWN_PREFIXES
+
+    name = text.strip()
+    if name.count(":") == 1:
+        name = name.split(":")[0]        # a port
+    if name.lower().startswith(KNOWN_PREFIXES):
+        return True
+    if "." in name or name.startswith("[") or len(name) < 16:
+        return False
+    return "_" in name or _random_looking(name)
+
+
+def _random_looking(name: str) -> bool:
+    """Capitals, small letters and digits mixed, or a long hex string."""
+    mixed = any(c.isupper() for c in name) and any(c.islower() for c in name) and \
+        any(c.isdigit() for c in name)
+    return mixed or (len(name) >= 32 and all(c in "0123456789abcdefABCDEF" for c in name))
 
 
 def check_token(token: str) -> str:

@@ -78,7 +78,8 @@ class Service:
         allow_http = self.allow_http(request)
         now = self.clock()
         for record in resolver.candidates(records, request, now, allow_http):
-            if freshness.needs_attention(record, now, self.settings.changed_at()):
+            if freshness.needs_attention(record, now, self.settings.changed_at()) \
+                    and not self.environ.get("CREDHELPER_READ_ONLY"):   # cli/doctor.py
                 attended = self._attend(record)
                 if attended is None or freshness.unusable_reason(attended, self.clock()):
                     continue

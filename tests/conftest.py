@@ -123,7 +123,8 @@ def gitlab_host(gitlab, home):
     for that host only, as a user of a self-managed instance would set it up."""
     host = "gitlab.example.com:%d" % gitlab.port
     write_config(home, '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n'
-                 % (host, gitlab.port, gitlab.ca.ca_file))
+                 'allow_api_origin = "https://localhost:%d"\n'
+                 % (host, gitlab.port, gitlab.ca.ca_file, gitlab.port))
     return host
 
 

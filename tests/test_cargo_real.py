@@ -104,7 +104,8 @@ def know_host(home, gitlab, registry):
     """credhelper's table for the registry's host: its API is the fake GitLab's."""
     write_config(home,
                  '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n'
-                 % (registry.host, gitlab.port, gitlab.ca.ca_file))
+                 'allow_api_origin = "https://localhost:%d"\n'
+                 % (registry.host, gitlab.port, gitlab.ca.ca_file, gitlab.port))
 
 
 def fetched_with(registry, token):

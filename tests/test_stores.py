@@ -83,12 +83,14 @@ def test_file_store_modes(tmp_path):
     assert stat.S_IMODE((tmp_path / "data" / "secrets.json").stat().st_mode) == 0o600
 
 
-def test_existing_loose_directory_is_tightened(tmp_path):
+def test_an_existing_directory_is_used_as_it_is(tmp_path):
+    """Never chmodded (issue 11: it may not be ours to change); doctor reports it readable."""
     loose = tmp_path / "data"
     loose.mkdir(mode=0o755)
     os.chmod(loose, 0o755)
     open_store("file", data_dir=str(loose)).set(record("t"), SECRET)
-    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o755
+    assert stat.S_IMODE((loose / "secrets.json").stat().st_mode) == 0o600
 
 
 def test_atomic_write_leaves_old_content_when_the_writer_dies(tmp_path):

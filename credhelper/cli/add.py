@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
 _SCOPE = re.compile(r"^[a-z_]{1,64}$")
-_API_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
 def register(commands: Commands) -> None:
@@ -74,12 +73,13 @@ def run(args: argparse.Namespace) -> int:
         raise CredhelperError("--refresh-token needs --client-id (the OAuth application's id)")
     if args.refresh_token and args.kind != "oauth":
         raise CredhelperError("--refresh-token is for --kind oauth")
+    service = Service()
+    api_url = checked_api_url(service, host, args.api_url)   # before the token is asked for
     lines = read_secret("Token for %s: " % host, 2 if args.refresh_token else 1)
     token = accounts.check_token(lines[0])
     refresh_token = accounts.check_token(lines[1]) if args.refresh_token else None
-    service = Service()
     record = build_record(host, token, args.kind, args.username, args.path,
-                          args.expires_at, args.registry, args.api_url, args.scopes,
+                          args.expires_at, args.registry, api_url, args.scopes,
                           today=dates.date_from_days(int(time.time() // 86400)),
                           client_id=args.client_id)
     if args.dpop_key:
@@ -134,14 +134,26 @@ def build_record(host: str, token: str, kind: str | None = None, username: str |
         except ValueError:
             raise InvalidInput("--expires-at must be a date as YYYY-MM-DD") from None
     scope_list = _scopes(scopes)
-    if api_url is not None and not _API_URL.match(api_url):
-        raise InvalidInput("--api-url must be an http(s) URL, e.g. https://%s/api/v4" % host)
     return TokenRecord(
         id=new_id(), host=host, kind=kind, username=username, path=normalise_path(path),
         scopes=scope_list, expires_at=expires_at,
         registry=normalise_host(registry) if registry else None,
         api_url=api_url.rstrip("/") if api_url else None, origin=ADDED, hint=redact(token),
         added_at=today, client_id=client_id)
+
+
+def checked_api_url(service: Service, host: str, api_url: str | None) -> str | None:
+    """``--api-url`` on ``host``'s own origin, or on the one the config allows for it
+    (rules/destinations.py; lifecycle/clients.py checks it again at every use)."""
+    if api_url is None:
+        return None
+    from credhelper.rules.destinations import check_api_url
+
+    settings = service.config().host(host)
+    try:
+        return check_api_url(host, api_url, settings.allow_http, settings.allow_api_origin)
+    except InvalidInput as reason:
+        raise InvalidInput("--api-url %s (e.g. https://%s/api/v4)" % (reason, host)) from None
 
 
 def _login(kind: str, username: str | None) -> str | None:

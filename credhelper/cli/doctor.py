@@ -1,9 +1,16 @@
 """`credhelper doctor`: what is configured, where secrets go, and whether git really gets
 credhelper's token.  ``report`` returns report lines and a list of problems; ``run``
-prints them."""
+prints them.
+
+It only looks: no token is checked, rotated or refreshed and no file is written, by doctor
+or by the helper git runs for it (CREDHELPER_READ_ONLY).  git is asked from a fresh empty
+directory with GIT_DIR and friends unset, so the repository doctor runs in cannot change
+the answer; the user's global and system config count, as for a clone.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -17,11 +24,17 @@ from credhelper.rules.redact import scrub
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
     from credhelper.cli.common import Commands
     from credhelper.local.config import Config
-    from credhelper.rules.model import Answer, TokenRecord
+    from credhelper.rules.model import TokenRecord
     from credhelper.service import Service
+
+# what makes git look at a repository other than the one found from the cwd
+_REPOSITORY_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE",
+                         "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                         "GIT_NAMESPACE", "GIT_PREFIX")
 
 
 def register(commands: Commands) -> None:
@@ -45,7 +58,10 @@ def report(service: Service | None = None) -> tuple[list[str], list[str]]:
 
     service = service or Service()
     lines: list[str] = ["credhelper %s" % __version__]
-    problems: list[str] = []
+    problems: list[str] = unsafe_files(service)
+    if problems:           # nothing in them can be trusted: reading on would only mislead
+        lines.append("not reading further: files others can write (see problems)")
+        return lines, problems
     settings = _config_report(service, lines, problems)
     _data_dir_report(service.tokens.directory, lines, problems)
     lines.append("state dir: %s" % paths.state_dir())
@@ -57,9 +73,51 @@ def report(service: Service | None = None) -> tuple[list[str], list[str]]:
         problems.append(str(error))
     records = list(service.tokens.load())
     _tokens_report(service, records, lines, problems)
-    lines.extend(_git_report(service, records, problems))
+    with _neutral_git():
+        lines.extend(_git_report(service, records, problems))
     lines.extend(_docker_report(service, problems))
     return lines, problems
+
+
+def unsafe_files(service: Service) -> list[str]:
+    """Why each config, data or state file or directory others can write is refused
+    (local/files.py), as problems."""
+    from credhelper.local import files, paths
+
+    data = service.tokens.directory
+    config = os.path.abspath(paths.config_file())
+    found = []
+    for path in (os.path.dirname(config), config, data, paths.state_dir(),
+                 *(os.path.join(data, name) for name in ("tokens.json", "secrets.json",
+                                                         "rescued.json"))):
+        try:
+            reason = files.unsafe_reason(os.stat(path), path)
+        except OSError:
+            continue                      # absent: nothing to trust yet
+        if reason:
+            found.append(reason)
+    return found
+
+
+@contextlib.contextmanager
+def _neutral_git() -> Iterator[None]:
+    """Run git from a fresh empty directory, without the variables that name a repository,
+    and tell our helper not to act on what it finds (CREDHELPER_READ_ONLY)."""
+    import tempfile
+
+    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="credhelper-doctor-") as neutral:
+        try:
+            os.chdir(neutral)
+            for name in _REPOSITORY_VARIABLES:
+                os.environ.pop(name, None)
+            os.environ["GIT_CEILING_DIRECTORIES"] = os.path.dirname(neutral)
+            os.environ["CREDHELPER_READ_ONLY"] = "1"
+            yield
+        finally:
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
 
 
 def _config_report(service: Service, lines: list[str], problems: list[str]) -> Config:
@@ -157,17 +215,21 @@ def _git_verdict(service: Service, host: str, problems: list[str]) -> str:
     if got is None:
         problems.append("git finds no credential for %s" % host)
         return "git gets nothing (is the helper on PATH?)"
-    if got[1] == ours.secret:
+    if got[1] == ours:
         return "git gets credhelper's token"
     problems.append("for %s git uses another helper's credential; run credhelper "
                     "setup git %s --reset-other-helpers" % (host, host))
     return "another helper answers first"
 
 
-def _quiet_lookup(service: Service, host: str) -> Answer | None:
-    """``lookup`` for ``https://HOST`` without warnings (the report explains itself)."""
-    saved, service.warn = service.warn, lambda message: None
-    try:
-        return service.lookup(Request("https", host))
-    finally:
-        service.warn = saved
+def _quiet_lookup(service: Service, host: str) -> str | None:
+    """The secret ``get`` would serve for ``https://HOST`` as the token stands now: no
+    check, rotation or warning (the keeper is never asked; the report explains itself)."""
+    from credhelper.rules import resolver
+
+    for record in resolver.candidates(service.records(), Request("https", host),
+                                      service.clock()):
+        secret = service.secret(record, quiet=True)
+        if secret:
+            return secret
+    return None

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from credhelper.gitlab.client import GitLabClient
     from credhelper.gitlab.sshkeys import SigningKey
     from credhelper.lifecycle.context import RequestContext
+    from credhelper.local.config import HostSettings
     from credhelper.local.settings import Settings
     from credhelper.rules.model import TokenRecord
 
@@ -25,14 +26,27 @@ def client_for(record: TokenRecord, settings: Settings, ctx: RequestContext) -> 
     from credhelper.gitlab.client import GitLabClient
 
     host_settings = settings.host(record.host)
-    api_url = record.api_url or host_settings.api_url
-    base_url = "https://" + record.host
-    if api_url and api_url.rstrip("/").endswith("/api/v4"):
-        base_url = api_url.rstrip("/")[:-len("/api/v4")]   # OAuth lives beside the API
+    base_url, api_url = destinations_of(record, host_settings)
     # the context's deadline is the whole budget; reads may wait as long as it leaves
     return GitLabClient(base_url, api_url, ca_file=host_settings.ca_file,
                         deadline=ctx.deadline, proof=_prover(record, ctx),
                         timeout=max(ctx.time_left(), 0.0))
+
+
+def destinations_of(record: TokenRecord, host_settings: HostSettings) -> tuple[str, str]:
+    """(base URL, API URL) for ``record``: the one place every API call, DPoP proof and
+    OAuth refresh gets its origin, so a record or config naming another origin (a record
+    stored before the rule, a hand-edited index) is refused here, never followed."""
+    from credhelper.errors import ConfigError, InvalidInput
+    from credhelper.rules.destinations import endpoints
+
+    api_url = record.api_url or host_settings.api_url
+    try:
+        return endpoints(record.host, api_url, host_settings.allow_http,
+                         host_settings.allow_api_origin)
+    except InvalidInput as reason:
+        raise ConfigError("not calling the API of %s: its api_url %s"
+                          % (record.host, reason)) from None
 
 
 def _prover(record: TokenRecord, ctx: RequestContext

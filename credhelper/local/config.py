@@ -8,6 +8,7 @@ user put them.  It never holds secrets.  Example::
 
     [hosts."gitlab.example.com"]
     api_url = "https://gitlab.example.com/api/v4"   # default: https://HOST/api/v4
+    allow_api_origin = "https://api.example.com"    # let api_url name this other origin
     registry = "registry.example.com"               # its container registry
     ca_file = "/etc/ssl/example-ca.pem"             # trust a self-managed instance's CA
     allow_http = false                              # serve tokens over plain http (never do)
@@ -29,8 +30,8 @@ from __future__ import annotations
 
 import os
 
-from credhelper.errors import ConfigError
-from credhelper.local import paths
+from credhelper.errors import ConfigError, InvalidInput
+from credhelper.local import files, paths
 from credhelper.rules.hosts import normalise_host
 
 TYPE_CHECKING = False
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 STORE_CHOICES = ("auto", "keyring", "file")
 _HOST_KEYS: dict[str, type] = {"api_url": str, "registry": str, "ca_file": str,
-                               "allow_http": bool}
+                               "allow_http": bool, "allow_api_origin": str}
 # policy key -> (type, Policy attribute, factor to the attribute's unit)
 _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
     "rotate": (bool, "rotate", None),
@@ -56,23 +57,27 @@ _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
 
 
 class HostSettings:
-    __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "policy")
+    __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "allow_api_origin",
+                 "policy")
 
     host: str
     api_url: str | None
     registry: str | None
     ca_file: str | None
     allow_http: bool
+    allow_api_origin: str | None
     policy: dict[str, Any]
 
     def __init__(self, host: str, api_url: str | None = None, registry: str | None = None,
                  ca_file: str | None = None, allow_http: bool = False,
-                 policy: dict[str, Any] | None = None) -> None:
+                 policy: dict[str, Any] | None = None,
+                 allow_api_origin: str | None = None) -> None:
         self.host = host
         self.api_url = api_url
         self.registry = registry
         self.ca_file = ca_file
         self.allow_http = allow_http
+        self.allow_api_origin = allow_api_origin   # the one other origin api_url may name
         self.policy = policy or {}       # overrides of [policy] for this host
 
 
@@ -99,11 +104,15 @@ def load(path: str | None = None) -> Config:
     path = path or paths.config_file()
     try:
         with open(path, "rb") as handle:
+            # others who can write the config can send the tokens anywhere (api_url)
+            files.refuse_unsafe(os.fstat(handle.fileno()), path)
             raw = handle.read()
     except FileNotFoundError:
         raw = None
     except OSError as error:
         raise ConfigError("cannot read %s: %s" % (path, error.strerror)) from None
+    if raw is not None:
+        files.refuse_unsafe_dir(os.path.dirname(os.path.abspath(path)))
     config = parse(raw.decode("utf-8", "replace"), path) if raw is not None else Config(path=path)
     override = os.environ.get("CREDHELPER_STORE")
     if override:
@@ -169,9 +178,27 @@ def _host_settings(name: str, table: object, path: str) -> HostSettings:
         values[key] = value
     if values.get("registry"):
         values["registry"] = normalise_host(values["registry"])
+    _check_destination(host, values, "%s: hosts.%s" % (path, name))
     overrides = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     values["policy"] = _policy_values(overrides, "hosts.%s" % name, path)
     return HostSettings(host, **values)
+
+
+def _check_destination(host: str, values: dict[str, Any], where: str) -> None:
+    """``api_url`` on the host's own origin, or on the one ``allow_api_origin`` names
+    (rules/destinations.py): refused here, with the line to fix, before any token goes."""
+    from credhelper.rules.destinations import check_allowed_origin, check_api_url
+
+    allow_http = values.get("allow_http", False)
+    key = "allow_api_origin"
+    try:
+        if values.get(key) is not None:
+            values[key] = check_allowed_origin(values[key], allow_http)
+        key = "api_url"
+        if values.get(key) is not None:
+            check_api_url(host, values[key], allow_http, values.get("allow_api_origin"))
+    except InvalidInput as reason:
+        raise ConfigError("%s.%s %s" % (where, key, reason)) from None
 
 
 def _policy_values(table: dict[str, Any], where: str, path: str) -> dict[str, Any]:

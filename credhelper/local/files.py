@@ -19,22 +19,91 @@ if TYPE_CHECKING:
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+# Files and directories we read must be the user's (or root's: root can change them anyway)
+# and writable by no one else, as ssh's StrictModes asks of ~/.ssh: anyone who can write
+# them can send the tokens elsewhere (README "Configuration").  None where there are no uids.
+_OWNERS = (os.geteuid(), 0) if hasattr(os, "geteuid") else None
+_STICKY = 0o1000
+
+
+def unsafe_reason(info: os.stat_result, path: str) -> str | None:
+    """Why ``path`` (whose stat is ``info``) must not be trusted, or None when it may."""
+    if _OWNERS is None:
+        return None
+    if info.st_uid not in _OWNERS:
+        return "%s is owned by another user (uid %d); credhelper does not use it" % (
+            path, info.st_uid)
+    # a sticky directory (/tmp) lets no one else replace what is ours in it
+    if info.st_mode & 0o022 and not (info.st_mode & _STICKY and _is_dir(info)):
+        return "%s is writable by others; credhelper does not use it (chmod go-w it)" % path
+    return None
+
+
+def _is_dir(info: os.stat_result) -> bool:
+    return info.st_mode & 0o170000 == 0o040000      # stat.S_ISDIR, without the import
+
+
+def refuse_unsafe(info: os.stat_result, path: str) -> None:
+    """ConfigError (one line) when ``path`` is not safe to trust; ``info`` comes from the
+    opened file's fstat, so what is checked is what is read."""
+    reason = unsafe_reason(info, path)
+    if reason:
+        raise ConfigError(reason)
+
+
+_safe_dirs: set[str] = set()      # directories checked in this process (one stat each)
+
+
+def refuse_unsafe_dir(directory: str) -> None:
+    if directory not in _safe_dirs:
+        refuse_unsafe_path(directory)
+        _safe_dirs.add(directory)
+
+
+def refuse_unsafe_path(path: str) -> None:
+    """``refuse_unsafe`` by name, for a file not opened yet (absent is fine)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    refuse_unsafe(info, path)
 
 
 def ensure_private_dir(path: str) -> None:
-    """Create ``path`` (and parents) 0700; tighten an existing one that is group/world readable."""
-    os.makedirs(path, mode=PRIVATE_DIR_MODE, exist_ok=True)
-    mode = os.stat(path).st_mode & 0o777
-    if mode & 0o077:
-        os.chmod(path, mode & ~0o077)
+    """Create ``path`` and any missing parents 0700; an existing one is never chmodded, only
+    refused when others can write it."""
+    _create_missing_dirs(path)
+    refuse_unsafe(os.stat(path), path)
+
+
+def _create_missing_dirs(path: str) -> None:
+    """Each missing directory on the way to ``path`` 0700, whatever the umask; every
+    existing one left exactly as it is."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue                     # another process made it first: it is theirs to set
+        os.chmod(directory, PRIVATE_DIR_MODE)  # ours, just made: the umask may have cut bits
 
 
 def write_private(path: str, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data`` (bytes), mode 0600, durable when this returns."""
+    """Atomically replace ``path`` with ``data`` (bytes), mode 0600, durable when this returns.
+
+    The directory is not ours to change (``.npmrc`` in a project, docker's config.json):
+    only a missing one is created.  Our own data files go through ``write_json``.
+    """
     directory = os.path.dirname(path)
-    ensure_private_dir(directory)
+    _create_missing_dirs(directory)
     temp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    fd = _create_exclusive(temp)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -47,15 +116,29 @@ def write_private(path: str, data: bytes) -> None:
     _fsync_dir(directory)
 
 
+def _create_exclusive(temp: str) -> int:
+    """A new 0600 temporary file: never one that exists (in a shared directory someone else
+    could have made it, and would read what we write), but a stale one of ours is replaced."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        return os.open(temp, flags, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        os.unlink(temp)                  # left by a killed writer with our pid
+        return os.open(temp, flags, PRIVATE_FILE_MODE)
+
+
 def read_json(path: str, default: Any) -> Any:
-    """The parsed content of ``path``, or ``default`` when it does not exist."""
+    """The parsed content of our data file ``path``, or ``default`` when it does not exist;
+    refused when others can write it or its directory."""
     try:
         with open(path, "rb") as handle:
+            refuse_unsafe(os.fstat(handle.fileno()), path)
             raw = handle.read()
     except FileNotFoundError:
         return default
     except OSError as error:
         raise ConfigError("cannot read %s: %s" % (path, error.strerror)) from None
+    refuse_unsafe_dir(os.path.dirname(path))
     try:
         return json.loads(raw)
     except ValueError:
@@ -63,6 +146,8 @@ def read_json(path: str, default: Any) -> Any:
 
 
 def write_json(path: str, value: Any) -> None:
+    """Replace our data file ``path`` (in our 0700 directory) with ``value`` as JSON."""
+    ensure_private_dir(os.path.dirname(path))
     write_private(path, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
 
 

@@ -10,7 +10,7 @@ import os
 
 from credhelper.errors import ConfigError
 from credhelper.local import paths
-from credhelper.local.files import FileLock, read_json, write_json
+from credhelper.local.files import FileLock, read_json, refuse_unsafe_path, write_json
 from credhelper.rules.model import TokenRecord
 
 TYPE_CHECKING = False
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 FORMAT_VERSION = 1
+# the file store's files beside the index (stores/file.py, stores/__init__.py)
+SECRET_FILES = ("secrets.json", "rescued.json")
 
 
 class TokenIndex:
@@ -28,6 +30,8 @@ class TokenIndex:
     def load(self) -> list[TokenRecord]:
         """Every record, in registration order."""
         data = read_json(self.path, {"version": FORMAT_VERSION, "tokens": []})
+        for name in SECRET_FILES:         # refused now, in one line, not halfway through a get
+            refuse_unsafe_path(os.path.join(self.directory, name))
         if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
             raise ConfigError("%s has an unknown layout; move it away and add tokens again"
                               % self.path)

@@ -45,7 +45,8 @@ def run(say: Callable[[str], object] = print) -> None:
             os.makedirs(os.path.dirname(config))
             with open(config, "w") as handle:
                 handle.write('[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\n'
-                             'ca_file = "%s"\n' % (host, port, ca.ca_file))
+                             'allow_api_origin = "https://localhost:%d"\nca_file = "%s"\n'
+                             % (host, port, port, ca.ca_file))
             added = step(env, [os.path.join(bin_dir, "credhelper"), "add", host], token + "\n")
             if "The server says" not in added.stdout:
                 raise CredhelperError("the token could not be checked with the API")
