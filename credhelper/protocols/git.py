@@ -59,8 +59,10 @@ def parse(data: bytes) -> Attributes:
                 values.append(value)
             else:
                 values.clear()  # an empty array value resets the list, as in git
-        elif key == "url":
-            attributes.update(_url_parts(value))
+        elif key == "url":   # shorthand for its parts, read by the one strict URL parser
+            from credhelper.rules.urls import url_parts  # rare: git sends the parts
+
+            attributes.update(url_parts(value))
         else:
             attributes[key] = value
     return attributes
@@ -87,24 +89,6 @@ def request_from(attributes: Attributes, operation: str | None = None) -> Reques
     return Request(protocol, normalise_host(host, protocol),
                    normalise_path(attributes.get("path")), attributes.get("username") or None,
                    operation)
-
-
-def _url_parts(url: str) -> dict[str, str]:
-    """``url=`` is shorthand for its parts (git splits it the same way)."""
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url)
-    found = {"protocol": parts.scheme}
-    if parts.hostname is not None:
-        host = parts.netloc.rpartition("@")[2]
-        found["host"] = host
-    if parts.username:
-        found["username"] = unquote(parts.username)
-    if parts.password:
-        found["password"] = unquote(parts.password)
-    if parts.path.strip("/"):
-        found["path"] = unquote(parts.path.lstrip("/"))
-    return found
 
 
 def run(action: str, data: bytes, service: Callable[[], Service]) -> bytes:
