@@ -17,9 +17,12 @@ answer.
                            exception's text (it could hold a token); with CREDHELPER_DEBUG set
                            the exception is raised as usual
 
+``launch`` is the top level of every executable (bin/*, [project.scripts], install.sh's
+launchers: ``run_git`` and the others below), around everything ``serve`` does not see: the
+import of the adapter, its argument checks, the last flush of stdout, a closed stdin or stdout.
 ``serve`` is a whole helper call; ``settle`` is one request, for adapters that answer several
 in one call (cargo) or answer in-process (the keyring backend); ``refusal`` words the line for
-both.  This package's ``__init__`` is on git's ``get`` path (kept here so the path loads
+all three.  This package's ``__init__`` is on git's ``get`` path (kept here so the path loads
 no extra module): it imports nothing at run time that the path does
 not load anyway (typing only under TYPE_CHECKING).
 """
@@ -43,6 +46,61 @@ if TYPE_CHECKING:
 
 INTERRUPTED = 130
 DEBUG = "CREDHELPER_DEBUG"
+
+
+def launch(prog: str, module: str, errors: str = "stderr", prefix: str | None = None) -> int:
+    """``module.main()``'s exit code, for the executable ``prog``; anything that escapes it is
+    one line (``refusal``) on stderr, or stdout for docker, and exit 1; Ctrl-C exits 130.
+    Closed standard streams become /dev/null and a last flush that fails is silenced, so
+    even a closed stdout or a reader gone away costs no traceback."""
+    try:
+        for name in ("stdin", "stdout", "stderr"):
+            if getattr(sys, name) is None:   # its fd was closed when Python started
+                setattr(sys, name, open(os.devnull, "r" if name == "stdin" else "w"))
+        return int(__import__(module, fromlist=["main"]).main())
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception as error:
+        line = refusal(prog, error, prefix)
+        _silenced((sys.stdout if errors == "stdout" else sys.stderr).write, line + "\n")
+        return 1
+    finally:
+        _silenced(sys.stdout.flush)
+
+
+def _silenced(call: Callable[..., object], *args: object) -> None:
+    """``call(*args)``; if writing fails, fd 1 goes to /dev/null (the Python docs' recipe
+    against "Exception ignored ... BrokenPipeError" at exit)."""
+    try:
+        call(*args)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+def run_git() -> int:
+    return launch("git-credential-gitlab", "credhelper.protocols.git")
+
+
+def run_docker() -> int:
+    # docker reads a helper's errors from stdout, and has always seen them as "credhelper: "
+    return launch("docker-credential-gitlab", "credhelper.protocols.docker", "stdout",
+                  "credhelper")
+
+
+def run_cargo() -> int:
+    return launch("cargo-credential-gitlab", "credhelper.protocols.cargo")
+
+
+def run_terraform() -> int:
+    return launch("terraform-credentials-gitlab", "credhelper.protocols.terraform")
+
+
+def run_credhelper() -> int:
+    return launch("credhelper", "credhelper.cli")
 
 
 def lazy_service(service: Service | None = None) -> Callable[[], Service]:
@@ -102,6 +160,8 @@ def refusal(prog: str, error: Exception, prefix: str | None = None) -> str:
         return "%s: %s" % (prefix, message) if prefix else message
     if os.environ.get(DEBUG):
         raise  # the exception being handled, with its traceback
+    if isinstance(error, BrokenPipeError):
+        return "%s: the reader closed its end before the answer was written" % prog
     # a bug: one line, no traceback, no text (it could hold a token)
     return "%s: internal error (%s); set %s=1 for details" % (prog, error.__class__.__name__,
                                                                DEBUG)

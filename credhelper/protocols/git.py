@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 PROG = "git-credential-gitlab"
 MAX_LINE = 65535
+MAX_INPUT = 16 * (MAX_LINE + 1)   # longer input is refused, not answered cut short
 
 
 def parse(data: bytes) -> Attributes:
@@ -126,11 +127,13 @@ def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
     action, out = argv[0], stdout or sys.stdout.buffer
 
     def answer(data: bytes, services: Callable[[], Service]) -> int:
+        if len(data) > MAX_INPUT:
+            raise ProtocolError("input longer than %d bytes" % MAX_INPUT)
         out.write(run(action, data, services))
         out.flush()
         return 0
 
-    return serve(PROG, answer, stdin=stdin, limit=16 * (MAX_LINE + 1), service=service)
+    return serve(PROG, answer, stdin=stdin, limit=MAX_INPUT + 1, service=service)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ def blocks(service: Service, url: str | None = None) -> str:
     from credhelper.rules.urls import parse_url
 
     hosts = sorted({r.host for r in service.tokens.load() if r.origin == ADDED})
-    if url:
+    if url is not None:
         # a URL that clients could read as another host is refused (one line, exit 1)
-        wanted = parse_url(url if "://" in url else "https://" + url)[2]
-        hosts = [h for h in hosts if h == wanted]
+        scheme, _, wanted, _ = parse_url(url if "://" in url else "https://" + url)
+        hosts = [h for h in hosts if h == wanted and scheme == "https"]
     out = []
     for host in hosts:
         found = service.lookup(Request("https", host, operation="read", service=PACKAGES))

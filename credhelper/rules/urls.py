@@ -38,12 +38,7 @@ def parse_url(text: str) -> tuple[str, str | None, str, str]:
     host as ``normalise_host`` gives it for that scheme, path).  The path starts with ``/``
     (or is empty) and is still percent-encoded; query and fragment are dropped.  A URL that
     clients could read as another host raises InvalidInput."""
-    if not text.isascii() or not text.isprintable() or " " in text or "\\" in text:
-        raise _bad_url("it has a backslash, a space, a control or non-ASCII character")
-    scheme, sep, rest = text.partition("://")
-    scheme = scheme.lower()
-    if not sep or not scheme or scheme[0] not in SCHEME_START or scheme.strip(SCHEME_CHARS):
-        raise _bad_url("it does not start SCHEME://")
+    scheme, rest = _scheme(text)
     end = _first(rest, "/?#")
     authority, path = rest[:end], rest[end:]
     if authority.count("@") > 1:
@@ -78,6 +73,17 @@ def _decoded(text: str) -> str:
     from urllib.parse import unquote
 
     return unquote(text)
+
+
+def _scheme(text: str) -> tuple[str, str]:
+    """(the scheme in lower case, the rest after ``://``) of a URL that is plain ASCII."""
+    if not text.isascii() or not text.isprintable() or " " in text or "\\" in text:
+        raise _bad_url("it has a backslash, a space, a control or non-ASCII character")
+    scheme, sep, rest = text.partition("://")
+    scheme = scheme.lower()
+    if not sep or not scheme or scheme[0] not in SCHEME_START or scheme.strip(SCHEME_CHARS):
+        raise _bad_url("it does not start SCHEME://")
+    return scheme, rest
 
 
 def _bad_url(reason: str) -> InvalidInput:
