@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 # the JSON types of the fields credhelper writes; fields it does not know are kept as they are
 FIELD_TYPES: dict[str, Any] = dict(
-    dict.fromkeys(TokenRecord.__slots__ + ("backend",), str),
-    **dict.fromkeys(("checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc",
-                     "config_mtime", "token_id", "user_id"), (int, float)),
-    scopes=list, pending=dict, extra=object)
+    dict.fromkeys(TokenRecord.__slots__ + ("backend",), str), scopes=list,
+    pending=dict, extra=object, **dict.fromkeys((
+        "checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc",
+        "config_mtime", "token_id", "user_id"), (int, float)))
 
 
 class TokenIndex:
@@ -72,10 +72,9 @@ class TokenIndex:
 
 
 def _typed(name: str, value: object) -> bool:
-    if isinstance(value, list) and name == "scopes":
+    if name == "pending" and isinstance(value, dict):   # a rotation's journal (journal.py)
+        return isinstance(value.get("new_id"), str) and isinstance(value.get(
+            "started_at", 0), (int, float)) and isinstance(value.get("expires_at") or "", str)
+    if name == "scopes" and isinstance(value, list):
         return all(isinstance(scope, str) for scope in value)
-    if isinstance(value, dict) and name == "pending":   # a rotation's journal (journal.py)
-        return isinstance(value.get("new_id"), str) and \
-            isinstance(value.get("started_at", 0), (int, float)) and \
-            isinstance(value.get("expires_at"), (str, type(None)))
     return value is None or isinstance(value, FIELD_TYPES.get(name, object))

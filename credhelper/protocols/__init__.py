@@ -17,14 +17,12 @@ answer.
                            exception's text (it could hold a token); with CREDHELPER_DEBUG set
                            the exception is raised as usual
 
-``launch`` is the top level of every executable (bin/*, [project.scripts], install.sh's
-launchers: ``run_git`` and the others below), around everything ``serve`` does not see: the
-import of the adapter, its argument checks, the last flush of stdout, a closed stdin or stdout.
-``serve`` is a whole helper call; ``settle`` is one request, for adapters that answer several
-in one call (cargo) or answer in-process (the keyring backend); ``refusal`` words the line for
-all three.  This package's ``__init__`` is on git's ``get`` path (kept here so the path loads
-no extra module): it imports nothing at run time that the path does
-not load anyway (typing only under TYPE_CHECKING).
+``launch`` is every executable's top level (``run_git``...): the adapter's import and argv,
+the last flush, closed streams.  ``serve`` is a whole helper call; ``settle`` is one request,
+for adapters that answer several in one call (cargo) or answer in-process (the keyring
+backend); ``refusal`` words the line for all three.  This package's ``__init__`` is on git's
+``get`` path (kept here so the path loads no extra module): it imports nothing at run time
+that the path does not load anyway (typing only under TYPE_CHECKING).
 """
 
 from __future__ import annotations
@@ -49,10 +47,9 @@ DEBUG = "CREDHELPER_DEBUG"
 
 
 def launch(prog: str, module: str, errors: str = "stderr", prefix: str | None = None) -> int:
-    """``module.main()``'s exit code, for the executable ``prog``; anything that escapes it is
-    one line (``refusal``) on stderr, or stdout for docker, and exit 1; Ctrl-C exits 130.
-    Closed standard streams become /dev/null and a last flush that fails is silenced, so
-    even a closed stdout or a reader gone away costs no traceback."""
+    """``module.main()``'s exit code; what escapes it is one line (``refusal``) on stderr (on
+    stdout for docker) and exit 1, Ctrl-C 130.  Closed std streams become /dev/null, and a
+    failed flush at the end points stdout there (no "Exception ignored" at exit)."""
     try:
         for name in ("stdin", "stdout", "stderr"):
             if getattr(sys, name) is None:   # its fd was closed when Python started
@@ -61,46 +58,38 @@ def launch(prog: str, module: str, errors: str = "stderr", prefix: str | None = 
     except KeyboardInterrupt:
         return INTERRUPTED
     except Exception as error:
-        line = refusal(prog, error, prefix)
-        _silenced((sys.stdout if errors == "stdout" else sys.stderr).write, line + "\n")
-        return 1
+        stream = sys.stdout if errors == "stdout" else sys.stderr
+        return _last_words(stream, refusal(prog, error, prefix) + "\n")
     finally:
-        _silenced(sys.stdout.flush)
+        _last_words(sys.stdout, "")
 
 
-def _silenced(call: Callable[..., object], *args: object) -> None:
-    """``call(*args)``; if writing fails, fd 1 goes to /dev/null (the Python docs' recipe
-    against "Exception ignored ... BrokenPipeError" at exit)."""
+def _last_words(stream: TextIO, line: str) -> int:
+    """Write and flush ``line``, then stdout; when that fails fd 1 goes to /dev/null (the
+    Python docs' recipe), and there is nowhere left to say more: exit 1 still does."""
     try:
-        call(*args)
+        stream.write(line)
+        stream.flush()
         sys.stdout.flush()
     except (OSError, ValueError):
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
+    return 1
 
 
-def run_git() -> int:
-    return launch("git-credential-gitlab", "credhelper.protocols.git")
+def _executable(*how: str) -> Callable[[], int]:
+    return lambda: launch(*how)
 
 
-def run_docker() -> int:
-    # docker reads a helper's errors from stdout, and has always seen them as "credhelper: "
-    return launch("docker-credential-gitlab", "credhelper.protocols.docker", "stdout",
-                  "credhelper")
-
-
-def run_cargo() -> int:
-    return launch("cargo-credential-gitlab", "credhelper.protocols.cargo")
-
-
-def run_terraform() -> int:
-    return launch("terraform-credentials-gitlab", "credhelper.protocols.terraform")
-
-
-def run_credhelper() -> int:
-    return launch("credhelper", "credhelper.cli")
+# [project.scripts], bin/* and install.sh's launchers; docker reads errors on stdout
+run_git = _executable("git-credential-gitlab", "credhelper.protocols.git")
+run_docker = _executable("docker-credential-gitlab", "credhelper.protocols.docker", "stdout",
+                         "credhelper")
+run_cargo = _executable("cargo-credential-gitlab", "credhelper.protocols.cargo")
+run_terraform = _executable("terraform-credentials-gitlab", "credhelper.protocols.terraform")
+run_credhelper = _executable("credhelper", "credhelper.cli")
 
 
 def lazy_service(service: Service | None = None) -> Callable[[], Service]:
