@@ -66,20 +66,20 @@ rm -rf "$here/build/lib" "$here"/build/bdist.*
 # pip's console-script wrappers import re and compile a regex on every start (half a million
 # instructions); git runs a helper twice per command.  Plain launchers instead, isolated (-I)
 # from PYTHONPATH and the user's site-packages.  (A venv path with spaces keeps pip's.)
-write_launcher() {
-    local name=$1 module=$2 tmp
+write_launcher() {   # NAME FUNCTION: credhelper.protocols.FUNCTION (one error handler for all)
+    local name=$1 function=$2 tmp
     case "$venv" in *[[:space:]]*) return 0 ;; esac
     tmp=$(mktemp "$venv/bin/.$name.XXXXXX")
-    printf '#!%s -I\nimport sys\n\nfrom %s import main\n\nsys.exit(main())\n' \
-        "$venv/bin/python" "$module" >"$tmp"
+    printf '#!%s -I\nimport sys\n\nfrom credhelper.protocols import %s\n\nsys.exit(%s())\n' \
+        "$venv/bin/python" "$function" "$function" >"$tmp"
     chmod 755 "$tmp"
     mv -f "$tmp" "$venv/bin/$name"
 }
-write_launcher credhelper credhelper.cli
-write_launcher git-credential-gitlab credhelper.protocols.git
-write_launcher docker-credential-gitlab credhelper.protocols.docker
-write_launcher cargo-credential-gitlab credhelper.protocols.cargo
-write_launcher terraform-credentials-gitlab credhelper.protocols.terraform
+write_launcher credhelper run_credhelper
+write_launcher git-credential-gitlab run_git
+write_launcher docker-credential-gitlab run_docker
+write_launcher cargo-credential-gitlab run_cargo
+write_launcher terraform-credentials-gitlab run_terraform
 
 # --- 3. executables on PATH ------------------------------------------------------------------
 mkdir -p "$bindir"

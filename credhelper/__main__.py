@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from credhelper.cli import main
+from credhelper.protocols import run_credhelper
 
-sys.exit(main())
+sys.exit(run_credhelper())

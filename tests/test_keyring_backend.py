@@ -65,3 +65,43 @@ def test_tokens_in_the_keyring_are_read_without_recursion(with_secret_service):
     assert [t["backend"] for t in tokens] == [
         "keyring.backends.SecretService.Keyring"]
     assert keyring_cli("get", URL, "__token__").stdout == TOKEN + "\n"
+
+
+PLANTED = '''open(%r, "w").close()     # proof of import
+class Keyring:
+    priority = 10
+    def get_password(self, service, username):
+        return "planted-secret"
+'''
+
+
+@pytest.mark.parametrize("backend", ["planted_backend.Keyring", "os.system",
+                                     "keyring.backends.chainer.ChainerBackend",
+                                     "credhelper.protocols.keyring_backend.GitLabPackagesKeyring"])
+def test_a_backend_named_in_tokens_json_is_never_imported_by_that_name(tmp_path, backend):
+    """tokens.json names the keyring backend of a token; a name keyring itself does not offer
+    (a module planted on sys.path, a function, the chainer, ourselves) is refused with one line
+    and not imported, by git's helper and by the keyring backend in pip's process."""
+    import json
+    import os
+
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    marker = tmp_path / "imported"
+    (plant / "planted_backend.py").write_text(PLANTED % str(marker))
+    pat = "glpat-plantedbackendplantedback"
+    credhelper("add", HOST, "--scopes", "api", "--no-check", "--store", "file", input=pat)
+    path = os.path.join(os.environ["XDG_DATA_HOME"], "credhelper", "tokens.json")
+    data = json.load(open(path))
+    data["tokens"][0].update(store="keyring", backend=backend)
+    with open(path, "w") as handle:
+        json.dump(data, handle)
+    env = dict(os.environ, PYTHONPATH=str(plant))
+    git = run("git-credential-gitlab", "get", input="protocol=https\nhost=%s\n\n" % HOST,
+              check=False, env=env)
+    pip = run("keyring", "get", URL, "__token__", check=False, env=env)
+    for done in (git, pip):
+        assert "is not one keyring offers here" in done.stderr
+        assert "Traceback" not in done.stderr and "planted-secret" not in done.stdout
+        assert "password=" not in done.stdout and pat not in done.stdout
+    assert not marker.exists()

@@ -137,7 +137,10 @@ def parse(text: str, path: str = "config.toml") -> Config:
         raise ConfigError("%s: [policy] must be a table" % path)
     policy = _policy_values(policy, "policy", path)
     hosts: dict[str, HostSettings] = {}
-    for name, table in (data.get("hosts") or {}).items():
+    tables = data.get("hosts") or {}
+    if not isinstance(tables, dict):
+        raise ConfigError("%s: [hosts] must be a table" % path)
+    for name, table in tables.items():
         settings = _host_settings(name, table, path)
         hosts[settings.host] = settings
     unknown = set(data) - {"store", "hosts", "policy"}

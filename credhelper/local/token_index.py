@@ -16,10 +16,17 @@ from credhelper.rules.model import TokenRecord
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 FORMAT_VERSION = 1
 # the file store's files beside the index (stores/file.py, stores/__init__.py)
 SECRET_FILES = ("secrets.json", "rescued.json")
+# the JSON types of the fields credhelper writes; fields it does not know are kept as they are
+FIELD_TYPES: dict[str, Any] = dict(
+    dict.fromkeys(TokenRecord.__slots__ + ("backend",), str), scopes=list,
+    pending=dict, extra=object, **dict.fromkeys((
+        "checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc",
+        "config_mtime", "token_id", "user_id"), (int, float)))
 
 
 class TokenIndex:
@@ -32,12 +39,24 @@ class TokenIndex:
         data = read_json(self.path, {"version": FORMAT_VERSION, "tokens": []})
         for name in SECRET_FILES:         # refused now, in one line, not halfway through a get
             refuse_unsafe_path(os.path.join(self.directory, name))
-        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list) or \
+                not isinstance(data.get("version", 1), int):
             raise ConfigError("%s has an unknown layout; move it away and add tokens again"
                               % self.path)
         if data.get("version", 1) > FORMAT_VERSION:
             raise ConfigError("%s was written by a newer credhelper; upgrade" % self.path)
-        return [TokenRecord.from_json(item) for item in data["tokens"] if isinstance(item, dict)]
+        return [TokenRecord.from_json(self._checked(item)) for item in data["tokens"]
+                if isinstance(item, dict)]
+
+    def _checked(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The record, when its fields have the types credhelper writes: a number for a host
+        is one line here, not a crash further on."""
+        wrong = [k for k, v in item.items() if not _typed(k, v)]
+        wrong += [k for k in ("id", "host", "kind") if not isinstance(item.get(k), str)]
+        if wrong:
+            raise ConfigError("%s: a token's %s is missing or of the wrong type; fix or move "
+                              "the file away" % (self.path, wrong[0][:40]))
+        return item
 
     def lock(self) -> FileLock:
         return FileLock(os.path.join(self.directory, ".lock"))
@@ -54,3 +73,12 @@ class TokenIndex:
             records = change(self.load())
             self.save(records)
             return records
+
+
+def _typed(name: str, value: object) -> bool:
+    if name == "pending" and isinstance(value, dict):   # a rotation's journal (journal.py)
+        return isinstance(value.get("new_id"), str) and isinstance(value.get(
+            "started_at", 0), (int, float)) and isinstance(value.get("expires_at") or "", str)
+    if name == "scopes" and isinstance(value, list):
+        return all(isinstance(scope, str) for scope in value)
+    return value is None or isinstance(value, FIELD_TYPES.get(name, object))

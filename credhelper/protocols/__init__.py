@@ -17,11 +17,12 @@ answer.
                            exception's text (it could hold a token); with CREDHELPER_DEBUG set
                            the exception is raised as usual
 
-``serve`` is a whole helper call; ``settle`` is one request, for adapters that answer several
-in one call (cargo) or answer in-process (the keyring backend); ``refusal`` words the line for
-both.  This package's ``__init__`` is on git's ``get`` path (kept here so the path loads
-no extra module): it imports nothing at run time that the path does
-not load anyway (typing only under TYPE_CHECKING).
+``launch`` is every executable's top level (``run_git``...): the adapter's import and argv,
+the last flush, closed streams.  ``serve`` is a whole helper call; ``settle`` is one request,
+for adapters that answer several in one call (cargo) or answer in-process (the keyring
+backend); ``refusal`` words the line for all three.  This package's ``__init__`` is on git's
+``get`` path (kept here so the path loads no extra module): it imports nothing at run time
+that the path does not load anyway (typing only under TYPE_CHECKING).
 """
 
 from __future__ import annotations
@@ -43,6 +44,52 @@ if TYPE_CHECKING:
 
 INTERRUPTED = 130
 DEBUG = "CREDHELPER_DEBUG"
+
+
+def launch(prog: str, module: str, errors: str = "stderr", prefix: str | None = None) -> int:
+    """``module.main()``'s exit code; what escapes it is one line (``refusal``) on stderr (on
+    stdout for docker) and exit 1, Ctrl-C 130.  Closed std streams become /dev/null, and a
+    failed flush at the end points stdout there (no "Exception ignored" at exit)."""
+    try:
+        for name in ("stdin", "stdout", "stderr"):
+            if getattr(sys, name) is None:   # its fd was closed when Python started
+                setattr(sys, name, open(os.devnull, "r" if name == "stdin" else "w"))
+        return int(__import__(module, fromlist=["main"]).main())
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception as error:
+        stream = sys.stdout if errors == "stdout" else sys.stderr
+        return _last_words(stream, refusal(prog, error, prefix) + "\n")
+    finally:
+        _last_words(sys.stdout, "")
+
+
+def _last_words(stream: TextIO, line: str) -> int:
+    """Write and flush ``line``, then stdout; when that fails fd 1 goes to /dev/null (the
+    Python docs' recipe), and there is nowhere left to say more: exit 1 still does."""
+    try:
+        stream.write(line)
+        stream.flush()
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    return 1
+
+
+def _executable(*how: str) -> Callable[[], int]:
+    return lambda: launch(*how)
+
+
+# [project.scripts], bin/* and install.sh's launchers; docker reads errors on stdout
+run_git = _executable("git-credential-gitlab", "credhelper.protocols.git")
+run_docker = _executable("docker-credential-gitlab", "credhelper.protocols.docker", "stdout",
+                         "credhelper")
+run_cargo = _executable("cargo-credential-gitlab", "credhelper.protocols.cargo")
+run_terraform = _executable("terraform-credentials-gitlab", "credhelper.protocols.terraform")
+run_credhelper = _executable("credhelper", "credhelper.cli")
 
 
 def lazy_service(service: Service | None = None) -> Callable[[], Service]:
@@ -102,6 +149,8 @@ def refusal(prog: str, error: Exception, prefix: str | None = None) -> str:
         return "%s: %s" % (prefix, message) if prefix else message
     if os.environ.get(DEBUG):
         raise  # the exception being handled, with its traceback
+    if isinstance(error, BrokenPipeError):
+        return "%s: the reader closed its end before the answer was written" % prog
     # a bug: one line, no traceback, no text (it could hold a token)
     return "%s: internal error (%s); set %s=1 for details" % (prog, error.__class__.__name__,
                                                                DEBUG)

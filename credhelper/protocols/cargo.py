@@ -40,28 +40,19 @@ MAX_REQUEST = 1 << 20   # characters in one request line; cargo's are a few hund
 
 def answer(request: Message, service: Service) -> Message:
     """One request (a dict) -> one response (a dict)."""
-    from credhelper.rules.container_registries import parse_server_url
     from credhelper.rules.model import CARGO_STORE, PACKAGES, Request
 
     kind = request.get("kind")
-    registry = request.get("registry") or {}
-    index_url = registry.get("index-url") if isinstance(registry, dict) else None
     if request.get("v") != 1:
         return _error("other", "unsupported protocol version %r" % (request.get("v"),))
     if kind not in ("get", "login", "logout"):
         return _error("operation-not-supported")
-    if not isinstance(index_url, str) or not index_url:
-        return _error("url-not-supported")
-    url = index_url.split("+", 1)[1] if index_url.startswith("sparse+") else index_url
-    try:
-        protocol, host = parse_server_url(url)
-    except CredhelperError:
-        return _error("url-not-supported")
-    if not service.manages(host):
+    found_host = _registry_host(request.get("registry"))
+    if found_host is None or not service.manages(found_host[1]):
         return _error("url-not-supported")
     operation = "write" if request.get("operation") in ("publish", "yank", "unyank",
                                                           "owners") else "read"
-    target = Request(protocol, host, None, operation=operation, service=PACKAGES)
+    target = Request(*found_host, None, operation=operation, service=PACKAGES)
     if kind == "get":
         found = service.lookup(target)
         if found is None:
@@ -76,6 +67,23 @@ def answer(request: Message, service: Service) -> Message:
         return {"Ok": {"kind": "login"}}
     forgotten = service.forget_stored(target, CARGO_STORE)
     return {"Ok": {"kind": "logout"}} if forgotten else _error("not-found")
+
+
+def _registry_host(registry: object) -> tuple[str, str] | None:
+    """(protocol, host) of the registry's index URL, through the one strict URL parser; None
+    for anything that is not a URL of its own (cargo then asks its next provider)."""
+    from credhelper.rules.container_registries import parse_server_url
+
+    index_url = registry.get("index-url") if isinstance(registry, dict) else None
+    if not isinstance(index_url, str):
+        return None
+    url = index_url[len("sparse+"):] if index_url.startswith("sparse+") else index_url
+    if "://" not in url:    # cargo's index URLs always name their scheme
+        return None
+    try:
+        return parse_server_url(url)
+    except CredhelperError:
+        return None
 
 
 def _error(kind: str, message: str | None = None) -> Message:

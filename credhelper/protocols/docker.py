@@ -48,7 +48,7 @@ def run(action: str, data: bytes, service: Callable[[], Service]) -> tuple[str, 
     text = _text(data)
     if action == "store":
         return _store(text, service)
-    server_url = text.strip()
+    server_url = text.strip(" \t\r\n")   # ASCII only: str.strip() also drops U+2003
     if not server_url:
         return MISSING_URL + "\n", 1
     _check_value(server_url)

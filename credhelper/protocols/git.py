@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 PROG = "git-credential-gitlab"
 MAX_LINE = 65535
+MAX_INPUT = 16 * (MAX_LINE + 1)   # longer input is refused, not answered cut short
 
 
 def parse(data: bytes) -> Attributes:
@@ -59,8 +60,10 @@ def parse(data: bytes) -> Attributes:
                 values.append(value)
             else:
                 values.clear()  # an empty array value resets the list, as in git
-        elif key == "url":
-            attributes.update(_url_parts(value))
+        elif key == "url":   # shorthand for its parts, read by the one strict URL parser
+            from credhelper.rules.urls import url_parts  # rare: git sends the parts
+
+            attributes.update(url_parts(value))
         else:
             attributes[key] = value
     return attributes
@@ -87,24 +90,6 @@ def request_from(attributes: Attributes, operation: str | None = None) -> Reques
     return Request(protocol, normalise_host(host, protocol),
                    normalise_path(attributes.get("path")), attributes.get("username") or None,
                    operation)
-
-
-def _url_parts(url: str) -> dict[str, str]:
-    """``url=`` is shorthand for its parts (git splits it the same way)."""
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url)
-    found = {"protocol": parts.scheme}
-    if parts.hostname is not None:
-        host = parts.netloc.rpartition("@")[2]
-        found["host"] = host
-    if parts.username:
-        found["username"] = unquote(parts.username)
-    if parts.password:
-        found["password"] = unquote(parts.password)
-    if parts.path.strip("/"):
-        found["path"] = unquote(parts.path.lstrip("/"))
-    return found
 
 
 def run(action: str, data: bytes, service: Callable[[], Service]) -> bytes:
@@ -142,11 +127,13 @@ def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
     action, out = argv[0], stdout or sys.stdout.buffer
 
     def answer(data: bytes, services: Callable[[], Service]) -> int:
+        if len(data) > MAX_INPUT:
+            raise ProtocolError("input longer than %d bytes" % MAX_INPUT)
         out.write(run(action, data, services))
         out.flush()
         return 0
 
-    return serve(PROG, answer, stdin=stdin, limit=16 * (MAX_LINE + 1), service=service)
+    return serve(PROG, answer, stdin=stdin, limit=MAX_INPUT + 1, service=service)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import sys
 
-from credhelper.errors import CredhelperError
 from credhelper.protocols import serve
 
 TYPE_CHECKING = False
@@ -27,16 +26,14 @@ PROG = "credhelper goauth"
 
 
 def blocks(service: Service, url: str | None = None) -> str:
-    from credhelper.rules.hosts import normalise_host
     from credhelper.rules.model import ADDED, PACKAGES, Request
+    from credhelper.rules.urls import parse_url
 
     hosts = sorted({r.host for r in service.tokens.load() if r.origin == ADDED})
-    if url:
-        try:
-            wanted = normalise_host(url.split("://", 1)[-1].split("/", 1)[0])
-        except CredhelperError:
-            return ""
-        hosts = [h for h in hosts if h == wanted]
+    if url is not None:
+        # a URL that clients could read as another host is refused (one line, exit 1)
+        scheme, _, wanted, _ = parse_url(url if "://" in url else "https://" + url)
+        hosts = [h for h in hosts if h == wanted and scheme == "https"]
     out = []
     for host in hosts:
         found = service.lookup(Request("https", host, operation="read", service=PACKAGES))

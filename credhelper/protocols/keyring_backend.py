@@ -71,7 +71,11 @@ def _find(url: str, service: Callable[[], Service]) -> Answer | None:
 
 
 def _warn(line: str) -> None:
+    """One line on stderr; we run inside pip, so a closed stderr must not raise into it."""
     import sys
 
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass

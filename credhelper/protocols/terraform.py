@@ -40,17 +40,25 @@ def run(action: str, host_argument: str, data: bytes, service: Callable[[], Serv
         found = service().lookup(request)
         return json.dumps({"token": found.secret} if found else {}) + "\n"
     if action == "store":
-        try:
-            body = json.loads(data or b"")
-        except ValueError:
-            raise ProtocolError("the credentials are not valid JSON") from None
-        token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token.strip() or any(c in token for c in "\r\n\0"):
-            raise ProtocolError("the credentials object needs a \"token\" string")
-        service().remember(request, "terraform", token.strip(), origin=TERRAFORM_STORE)
+        token = _stored_token(data)
+        service().remember(request, "terraform", token, origin=TERRAFORM_STORE)
         return ""
     service().forget_stored(request, TERRAFORM_STORE)
     return ""
+
+
+def _stored_token(data: bytes) -> str:
+    """The token in what ``store`` reads: ``{"token": "..."}``."""
+    if len(data) > MAX_INPUT:
+        raise ProtocolError("input longer than %d bytes" % MAX_INPUT)
+    try:
+        body = json.loads(data or b"")
+    except ValueError:
+        raise ProtocolError("the credentials are not valid JSON") from None
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token.strip() or any(c in token for c in "\r\n\0"):
+        raise ProtocolError("the credentials object needs a \"token\" string")
+    return token.strip()
 
 
 def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
@@ -66,7 +74,7 @@ def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
         out.flush()
         return 0
 
-    return serve(PROG, answer, stdin=stdin, limit=MAX_INPUT if action == "store" else 0,
+    return serve(PROG, answer, stdin=stdin, limit=MAX_INPUT + 1 if action == "store" else 0,
                  service=service)
 
 

@@ -42,18 +42,17 @@ PROOF_NEEDED = "GitLab's naming convention"
 
 
 def parse_server_url(text: str) -> tuple[str, str]:
-    """What docker passes (``host``, ``host:port``, ``https://host/v1/``...) -> (protocol, host)."""
-    text = text.strip()
-    protocol = "https"
-    if "://" in text:
-        protocol, _, text = text.partition("://")
-        protocol = protocol.lower()
-        if protocol not in ("https", "http"):
-            raise InvalidInput("unsupported server URL scheme %r" % protocol[:20])
-    host = text.split("/", 1)[0]
-    if not host:
-        raise InvalidInput("no registry host in the server URL")
-    return protocol, normalise_host(host, protocol)
+    """What docker passes (``host``, ``host:port``, ``https://host/v1/``...) -> (protocol, host),
+    through the one strict URL parser (rules/urls.py): ambiguous URLs raise InvalidInput."""
+    from credhelper.rules.urls import parse_url
+
+    text = text.strip(" \t\r\n")
+    protocol, userinfo, host, _ = parse_url(text if "://" in text else "https://" + text)
+    if protocol not in ("https", "http"):
+        raise InvalidInput("unsupported server URL scheme %r" % protocol[:20])
+    if userinfo is not None:
+        raise InvalidInput("a server URL with a user name is not supported")
+    return protocol, host
 
 
 def owner_for(registry: str, records: Iterable[TokenRecord],

@@ -15,36 +15,28 @@ registered with ``--path`` apply to their projects.
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-from credhelper.errors import InvalidInput
-from credhelper.rules.hosts import normalise_host, normalise_path
+from credhelper.rules.hosts import normalise_path
 from credhelper.rules.model import PACKAGES, Request
+from credhelper.rules.urls import parse_url
 
 API = "/api/v4/"
 
 
 def request_for(url: str, operation: str | None = None) -> Request | None:
-    """The Request for a package API URL, or None when the URL is not one."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
+    """The Request for a package API URL, or None when the URL is not one.  A URL that
+    clients could read as another host raises InvalidInput (rules/urls.py)."""
+    scheme, _, host, path = parse_url(url)
+    if scheme not in ("https", "http") or not path.startswith(API):
         return None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return None
-    if not parts.path.startswith(API):
-        return None
-    found, owner = _package_owner(parts.path[len(API):].split("/"))
+    found, owner = _package_owner(path[len(API):].split("/"))
     if not found:
         return None
-    try:
-        host = normalise_host(parts.netloc.rpartition("@")[2], parts.scheme)
-        project_path = None
-        if owner and not owner.isdigit():
-            project_path = normalise_path(unquote(owner))
-    except InvalidInput:
-        return None
-    return Request(parts.scheme, host, project_path, username=None, operation=operation,
+    project_path = None
+    if owner and not (owner.isascii() and owner.isdigit()):
+        project_path = normalise_path(unquote(owner))
+    return Request(scheme, host, project_path, username=None, operation=operation,
                    service=PACKAGES)
 
 

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 def server_host(environ: Mapping[str, str]) -> str | None:
     url = environ.get("CI_SERVER_URL", "")
     if url.startswith("https://") or url.startswith("http://"):
-        protocol, _, rest = url.partition("://")
-        return normalise_host(rest.split("/", 1)[0], protocol)
+        from credhelper.rules.urls import parse_url  # strict: the one URL parser
+
+        return parse_url(url)[2]
     host = environ.get("CI_SERVER_HOST")
     if host:
         port = environ.get("CI_SERVER_PORT")

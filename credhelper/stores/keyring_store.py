@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from credhelper.rules.model import TokenRecord
 
 SERVICE_PREFIX = "credhelper:"
+SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
+NOT_STORES = ("keyring.backends.fail", "keyring.backends.null", "keyring.backends.chainer")
 # Wall-clock limits for keyring calls; writes may wait for an unlock prompt.
 CALL_DEADLINES = {"read": 5.0, "write": 60.0, "delete": 20.0}
 
@@ -31,7 +33,7 @@ class KeyringStore(SecretStore):
         self._backend: Any = None
 
     def get(self, record: TokenRecord) -> str | None:
-        if self.backend_name == "keyring.backends.SecretService.Keyring":
+        if self.backend_name == SECRET_SERVICE:
             from credhelper.stores.secret_service import READ_DEADLINE, NoAnswer, read
 
             try:
@@ -101,54 +103,61 @@ def _service(record: TokenRecord) -> str:
 
 
 def load_backend(name: str | None = None) -> Any:
-    """The backend class ``module.Class`` when given (fast), else keyring's own choice."""
-    if name:
-        module_name, _, class_name = name.rpartition(".")
-        try:
-            import importlib
+    """The backend recorded as ``module.Class`` when given, else keyring's own choice.
 
-            backend = getattr(importlib.import_module(module_name), class_name)()
-        except Exception as error:
-            raise StoreError("keyring backend %s is not available: %s"
-                             % (name, _one_line(error))) from None
-        return backend
-    import keyring
-
-    return keyring.get_keyring()
-
-
-def choose_backend() -> str | None:
-    """The keyring backend to record for new tokens, or None when no usable one exists.
-
-    "Usable" means a real store: keyring's ``fail`` backend, the ``null`` one and chainers with
-    nothing behind them are not.
-    """
-    try:
+    The name comes from tokens.json, so it is never imported as such (that would import any
+    module named there): Secret Service, the common case, is built by its fixed name without
+    keyring's entry-point discovery (fast); any other name must be one of the backends keyring
+    itself discovers (``keyring.backend.get_all_keyring``), or it is refused."""
+    if not name:
         import keyring
-        from keyring.backends import chainer, fail
 
-        backend = keyring.get_keyring()
-    except Exception:
-        return None
-    if isinstance(backend, chainer.ChainerBackend):
-        backends = [b for b in backend.backends if b.priority > 0 and not _ours(b)]
-        if not backends:
-            return None
-        backend = backends[0]
-    if _ours(backend):
-        return None   # our own package backend stores nothing: never store secrets "in" it
-    if isinstance(backend, fail.Keyring) or backend.__class__.__module__ == "keyring.backends.null":
-        return None
+        return keyring.get_keyring()
     try:
-        if backend.priority <= 0:
-            return None
-    except Exception:
-        return None
+        if name == SECRET_SERVICE:
+            from keyring.backends import SecretService
+
+            return SecretService.Keyring()
+        from keyring.backend import get_all_keyring
+
+        found = [b for b in get_all_keyring() if backend_name(b) == name and real_store(b)]
+    except Exception as error:
+        raise StoreError("keyring backend %s is not available: %s"
+                         % (name[:100], _one_line(error))) from None
+    if not found:
+        raise StoreError("keyring backend %r (named in tokens.json) is not one keyring offers "
+                         "here; run credhelper doctor" % name[:100])
+    return found[0]
+
+
+def backend_name(backend: Any) -> str:
     return "%s.%s" % (backend.__class__.__module__, backend.__class__.__name__)
 
 
-def _ours(backend: Any) -> bool:
-    return backend.__class__.__module__.startswith("credhelper.")
+def choose_backend() -> str | None:
+    """The keyring backend to record for new tokens, or None when no usable one exists."""
+    try:
+        import keyring
+        from keyring.backends import chainer
+
+        chosen: Any = keyring.get_keyring()
+        if isinstance(chosen, chainer.ChainerBackend):
+            chosen = next((b for b in chosen.backends if real_store(b)), None)
+        return backend_name(chosen) if chosen is not None and real_store(chosen) else None
+    except Exception:
+        return None
+
+
+def real_store(backend: Any) -> bool:
+    """A backend that keeps secrets: not our own package backend (it stores nothing), not
+    keyring's ``fail`` or ``null`` ones, not a chainer (it would ask ours), priority > 0."""
+    module = backend.__class__.__module__
+    if module.startswith("credhelper.") or module in NOT_STORES:
+        return False
+    try:
+        return bool(backend.priority > 0)
+    except Exception:
+        return False
 
 
 def _one_line(error: BaseException) -> str:

@@ -181,3 +181,33 @@ def test_the_admin_cli_words_a_bug_as_the_adapters_do(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == ("credhelper: internal error (RuntimeError); set CREDHELPER_DEBUG=1 for "
                    "details\n")
+
+
+# -- launch: the top level of every executable -------------------------------------------
+
+def test_launch_words_what_escapes_main_as_one_line(capsys, tmp_path, monkeypatch):
+    """An adapter that cannot even be imported, or whose main raises outside serve, is one
+    line and exit 1; docker's goes to stdout; Ctrl-C is a quiet 130."""
+    (tmp_path / "broken_at_import.py").write_text("raise RuntimeError(%r)\n" % TOKEN)
+    (tmp_path / "interrupted.py").write_text("def main():\n    raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert serve.launch("git-credential-gitlab", "broken_at_import") == 1
+    assert serve.launch("docker-credential-gitlab", "broken_at_import", "stdout",
+                        "credhelper") == 1
+    captured = capsys.readouterr()
+    assert captured.err == "git-credential-gitlab: internal error (RuntimeError); %s\n" % HINT
+    assert captured.out == "docker-credential-gitlab: internal error (RuntimeError); %s\n" % HINT
+    assert serve.launch("cargo-credential-gitlab", "interrupted") == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_keyring_backend_survives_a_closed_stderr(monkeypatch):
+    """pip runs the backend in its own process: even with no stderr it gets None, no raise."""
+    import sys
+
+    import credhelper.service
+
+    monkeypatch.setattr(credhelper.service, "Service", lambda: Broken(bug()))
+    monkeypatch.setattr(sys, "stderr", None)
+    url = "https://gitlab.example.com/api/v4/projects/42/packages/pypi/simple/"
+    assert GitLabPackagesKeyring().get_password(url, "__token__") is None
