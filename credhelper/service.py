@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 
 
 def warn(message: str) -> None:
-    """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed of anything
-    token-shaped, since messages can quote a server's own error text."""
+    """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed (control
+    characters, known secrets, anything token-shaped), since messages can quote a server's
+    own error text."""
     import sys
 
     from credhelper.rules.redact import scrub
@@ -251,6 +252,11 @@ def storable(username: str | None, secret: str | None) -> bool:
         from credhelper.errors import ProtocolError
 
         raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
+    if not username.isprintable():   # it would be shown: `list`, `status` (rules/redact.py)
+        from credhelper.errors import ProtocolError
+
+        raise ProtocolError("refusing to store a credential whose username has control "
+                            "characters")
     return True
 
 

@@ -30,6 +30,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
+    from credhelper.rules.redact import scrub
     from credhelper.service import Service
 
     service = Service()
@@ -43,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
             revoke(service, record)
     service.forget(chosen)
     for record in chosen:
-        print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
-                                         path_note(record.path)))
+        print(scrub("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
+                                               path_note(record.path))))
     return 0
 
 

@@ -1,14 +1,15 @@
 """What the server's answers say about a token, as record fields
 (docs/gitlab.md#token-self-information).
 
-Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted.
+Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted,
+and scopes are scope names (``model.scope_names``: malformed ones are dropped).
 """
 
 from __future__ import annotations
 
 from credhelper.rules import dates
 from credhelper.rules.freshness import DAY
-from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN
+from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN, scope_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def pat_facts(info: dict[str, Any]) -> dict[str, Any]:
     if isinstance(info.get("name"), str):
         facts["token_name"] = info["name"][:200]
     if isinstance(info.get("scopes"), list):
-        facts["scopes"] = sorted(str(s) for s in info["scopes"])
+        facts["scopes"] = scope_names(info["scopes"])
     if "expires_at" in info:
         facts.update(_expiry(info["expires_at"]))
     state = _state(info)
@@ -72,7 +73,7 @@ def oauth_facts(info: dict[str, Any], now: float) -> dict[str, Any]:
     if isinstance(scopes, str):
         scopes = scopes.split()
     if isinstance(scopes, list):
-        facts["scopes"] = sorted(str(s) for s in scopes)
+        facts["scopes"] = scope_names(scopes)
     if isinstance(info.get("resource_owner_id"), int):
         facts["user_id"] = info["resource_owner_id"]
     return facts
