@@ -21,7 +21,6 @@ from credhelper.rules.model import (
     OAUTH,
     PAT,
     TokenRecord,
-    is_scope_name,
     kind_from_prefix,
 )
 from credhelper.rules.redact import redact
@@ -163,6 +162,8 @@ def _scopes(scopes: str | None) -> list[str] | None:
     if scopes is None:
         return None
     names = sorted({s.strip() for s in scopes.split(",") if s.strip()})
+    from credhelper.lifecycle.facts import is_scope_name
+
     if not names or not all(is_scope_name(s) for s in names):
         raise InvalidInput("--scopes takes names like read_repository,write_repository")
     return names

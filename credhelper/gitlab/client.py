@@ -8,7 +8,7 @@ first) that covers connecting, waiting and reading, and reads a bounded, decoded
 have been carried out (``Unavailable.ambiguous``).
 
 Every credential a call sends, and every token an answer hands over, is registered with
-``stores.known_secret``; the server's own words in an error are scrubbed
+``redact.known_secret``; the server's own words in an error are scrubbed
 (docs/gitlab.md#api-authentication-and-error-bodies): a server, a proxy or an attacker in
 between may echo the token or put terminal escapes there.
 """
@@ -28,8 +28,7 @@ from credhelper.gitlab.errors import (
     TokenRejected,
     Unavailable,
 )
-from credhelper.rules.redact import scrub
-from credhelper.stores import known_secret
+from credhelper.rules.redact import known_secret, scrub
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -2,21 +2,39 @@
 (docs/gitlab.md#token-self-information).
 
 Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted,
-and scopes are scope names (``model.scope_names``: malformed ones are dropped).
+and scopes are scope names (``scope_names``: malformed ones are dropped).
 """
 
 from __future__ import annotations
 
 from credhelper.rules import dates
 from credhelper.rules.freshness import DAY
-from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN, scope_names
+from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeGuard
+
+# GitLab's scope names (api, read_repository, k8s_proxy, self_rotate, granular...): lowercase
+# ASCII letters, digits and underscores (/work/shared/gitlab-facts.md).  Names GitLab adds
+# later are well-formed too, and kept; anything else is no scope, whoever sent it.  Checked
+# here, off the ``get`` path, for the server's answers and for ``add --scopes``.
+_SCOPE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+MAX_SCOPE_NAME = 64
 
 # TokenRejected.reason -> the record state it proves
 REJECTION_STATES = {"expired": EXPIRED, "revoked": REVOKED, "unknown": UNKNOWN}
+
+
+def is_scope_name(value: object) -> TypeGuard[str]:
+    return (isinstance(value, str) and 0 < len(value) <= MAX_SCOPE_NAME
+            and _SCOPE_CHARACTERS.issuperset(value))
+
+
+def scope_names(values: list[object]) -> list[str]:
+    """The well-formed scope names among ``values``, sorted, each once; the rest is dropped
+    (a server's answer stays usable, and its junk never reaches a terminal)."""
+    return sorted({value for value in values if is_scope_name(value)})
 
 
 def pat_facts(info: dict[str, Any]) -> dict[str, Any]:

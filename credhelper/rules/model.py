@@ -6,7 +6,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, TypeGuard
+    from typing import Any
 
 # Token kinds.  "password" is a credential git obtained elsewhere and asked us to ``store``.
 PAT = "pat"          # personal, project and group access tokens (glpat-)
@@ -185,24 +185,6 @@ def kind_from_prefix(secret: str) -> str | None:
         if secret.startswith(prefix):
             return kind
     return None
-
-
-# GitLab's scope names (api, read_repository, k8s_proxy, self_rotate, granular...): lowercase
-# ASCII letters, digits and underscores (/work/shared/gitlab-facts.md).  Names GitLab adds
-# later are well-formed too, and kept; anything else is not a scope, whoever sent it.
-_SCOPE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
-MAX_SCOPE_NAME = 64
-
-
-def is_scope_name(value: object) -> TypeGuard[str]:
-    return (isinstance(value, str) and 0 < len(value) <= MAX_SCOPE_NAME
-            and _SCOPE_CHARACTERS.issuperset(value))
-
-
-def scope_names(values: list[object]) -> list[str]:
-    """The well-formed scope names among ``values``, sorted, each once; the rest is dropped
-    (a server's answer stays usable, and its junk never reaches a terminal)."""
-    return sorted({value for value in values if is_scope_name(value)})
 
 
 class Request:

@@ -27,10 +27,19 @@ KNOWN_PREFIXES = ("glpat-", "gldt-", "glcbt-", "gloas-", "glrt-", "glptt-", "glf
 _MIN_LENGTH_TO_SHOW_TAIL = 16
 _TAIL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
+MIN_SECRET = 8     # a shorter "secret" is no token; replacing it would garble messages
 REPLACEMENT = "\ufffd"     # what a character that must not be shown becomes
 _SPACES = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029")   # line and field breaks
 # Format characters that reorder or hide text (Unicode TR9; "Trojan source")
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def known_secret(secret: str | None) -> None:
+    """Register ``secret`` with ``stores.KNOWN_SECRETS``: ``scrub`` replaces it from now on."""
+    from credhelper.stores import KNOWN_SECRETS
+
+    if secret:
+        KNOWN_SECRETS.add(secret)
 
 
 def redact(secret: str | None) -> str:
@@ -73,9 +82,9 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         import re  # only on the error path
 
         text = re.sub(r"\bgl[a-z]{1,7}-[A-Za-z0-9_.\-]{8,}", lambda m: redact(m.group(0)), text)
-    from credhelper.stores import KNOWN_SECRETS, MIN_KNOWN_SECRET
+    from credhelper.stores import KNOWN_SECRETS
 
-    known = KNOWN_SECRETS.union(s for s in secrets if s and len(s) >= MIN_KNOWN_SECRET)
+    known = {s for s in (*KNOWN_SECRETS, *secrets) if s and len(s) >= MIN_SECRET}
     return _without(text, known) if known else text
 
 

@@ -26,20 +26,10 @@ MEMORY = "memory"
 CI = "env"   # the CI job's environment: nothing stored, see ci_env.py
 
 NAMES = (FILE, KEYRING)
-
-# Every secret this process has read from a store or the CI job's variables, been given (``add``,
-# git's ``store``), sent to GitLab or received from it (rotations, OAuth refreshes).  Whatever
-# is shown to a person or written to the audit log goes through ``rules.redact.scrub``, which
-# replaces each of these wherever it turns up, token-shaped or not (README, "Security model").
-# A set here, on the ``get`` path anyway: registering is one ``add``, no import.
+# Every secret read, stored, sent or received in this process: rules/redact.scrub replaces them
+# in whatever is shown to a person or written to the audit log (README, "Security model");
+# it skips "" and other strings too short to be a token.
 KNOWN_SECRETS: set[str] = set()
-MIN_KNOWN_SECRET = 8   # shorter strings are no tokens; replacing them would garble messages
-
-
-def known_secret(secret: str | None) -> None:
-    """Register ``secret`` (see KNOWN_SECRETS)."""
-    if secret and len(secret) >= MIN_KNOWN_SECRET:
-        KNOWN_SECRETS.add(secret)
 
 
 class SecretStore:
@@ -86,7 +76,7 @@ class Secrets:
             from .ci_env import secret
 
             found = secret(record, self.environ)
-            known_secret(found)
+            KNOWN_SECRETS.add(found or "")
             return found
         from ..errors import StoreError
 
@@ -97,13 +87,12 @@ class Secrets:
             if found is None and warn is not None:
                 warn(str(error))
         else:
-            if found is None:
-                found = self.rescued(record)
-        known_secret(found)
+            found = found if found is not None else self.rescued(record)
+        KNOWN_SECRETS.add(found or "")
         return found
 
     def set(self, record: TokenRecord, secret: str) -> None:
-        known_secret(secret)
+        KNOWN_SECRETS.add(secret)
         self.store_for(record).set(record, secret)
 
     def keep(self, record: TokenRecord, secret: str, warn: Callable[[str], None]) -> bool:
@@ -112,7 +101,7 @@ class Secrets:
         process, which hands it out.  Returns True when it is not in its own store."""
         from ..errors import StoreError
 
-        known_secret(secret)
+        KNOWN_SECRETS.add(secret)
         self._held[record.id] = secret
         try:
             self.store_for(record).set(record, secret)
