@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from credhelper import stores
 from credhelper.local.audit import read_events
-from credhelper.rules.redact import known_secret, scrub
+from credhelper.rules import redact
 from tests.conftest import credhelper, run, write_config
 
 SELF = r"/api/v4/personal_access_tokens/self"
@@ -111,8 +111,8 @@ def test_scrub_never_shows_a_control_character_or_a_known_secret(data, secrets):
     before = set(stores.KNOWN_SECRETS)
     try:
         for secret in secrets:
-            known_secret(secret)
-        shown = scrub(text)
+            redact.known_secret(secret)
+        shown = redact.scrub(text)
     finally:
         stores.KNOWN_SECRETS.clear()
         stores.KNOWN_SECRETS.update(before)
@@ -123,26 +123,26 @@ def test_scrub_never_shows_a_control_character_or_a_known_secret(data, secrets):
 
 @given(st.text(), st.lists(SECRETS, max_size=3))
 def test_scrub_with_given_secrets_shows_none_of_them(text, secrets):
-    shown = scrub(text + "".join(secrets), secrets)
+    shown = redact.scrub(text + "".join(secrets), secrets)
     assert not unsafe(shown) and "\n" not in shown
     assert not any(secret in shown for secret in secrets)
 
 
 def test_scrub_replaces_a_known_secret_in_an_echoed_basic_header(known_secrets):
     token = os.urandom(20).hex()                  # not token-shaped: only known
-    known_secret(token)
+    redact.known_secret(token)
     for user in ("u", "ab", "oauth2", "gitlab+deploy-token-7"):
         header = base64.b64encode(("%s:%s" % (user, token)).encode()).decode()
-        shown = scrub("the server said: Authorization: Basic %s refused" % header)
+        shown = redact.scrub("the server said: Authorization: Basic %s refused" % header)
         assert token not in shown and header not in shown
         assert header[len(header) // 2 - 6:len(header) // 2 + 6] not in shown
 
 
 def test_scrub_keeps_ordinary_text_and_turns_line_breaks_into_spaces():
-    assert scrub("could not check: 422 Unprocessable — “naïve” ✓") == \
+    assert redact.scrub("could not check: 422 Unprocessable — “naïve” ✓") == \
         "could not check: 422 Unprocessable — “naïve” ✓"
-    assert scrub("one\ntwo\tthree\r") == "one two three "
-    assert scrub("a\x1b[2Jb") == "a\ufffd[2Jb"
+    assert redact.scrub("one\ntwo\tthree\r") == "one two three "
+    assert redact.scrub("a\x1b[2Jb") == "a\ufffd[2Jb"
 
 
 # -- server error text, on git's get and in the audit log ----------------------------------------
