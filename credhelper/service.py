@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 
 def warn(message: str) -> None:
-    """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed of anything
-    token-shaped, since messages can quote a server's own error text."""
+    """One line for a person on stderr; stdout belongs to the protocol.  Scrubbed (controls,
+    known secrets, token shapes), since messages can quote a server's own error text."""
     import sys
 
     from credhelper.rules.redact import scrub
@@ -245,13 +245,15 @@ class Service:
 
 
 def storable(username: str | None, secret: str | None) -> bool:
-    """May a client's credential be kept?  Refuses CR, LF and NUL outright."""
+    """May a client's credential be kept?  Refuses CR, LF, NUL and odd usernames outright."""
     if not username or not secret or secret.startswith("glcbt-"):
         return False  # job tokens die with their job: storing one would only serve a dead token
-    if any(c in value for value in (username, secret) for c in "\r\n\0"):
+    if any(c in value for value in (username, secret) for c in "\r\n\0") or not (
+            username.isprintable()):   # `list` and `status` show it
         from credhelper.errors import ProtocolError
 
-        raise ProtocolError("refusing to store a credential containing CR, LF or NUL")
+        raise ProtocolError("refusing to store a credential containing CR, LF or NUL, or a "
+                            "username with control characters")
     return True
 
 

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from credhelper.service import Service
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
-_SCOPE = re.compile(r"^[a-z_]{1,64}$")
 
 
 def register(commands: Commands) -> None:
@@ -175,7 +174,9 @@ def _scopes(scopes: str | None) -> list[str] | None:
     if scopes is None:
         return None
     names = sorted({s.strip() for s in scopes.split(",") if s.strip()})
-    if not names or any(not _SCOPE.match(s) for s in names):
+    from credhelper.lifecycle.facts import is_scope_name
+
+    if not names or not all(is_scope_name(s) for s in names):
         raise InvalidInput("--scopes takes names like read_repository,write_repository")
     return names
 

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from credhelper.cli.status import next_action
     from credhelper.rules import freshness
     from credhelper.rules.model import ADDED
+    from credhelper.rules.redact import scrub
     from credhelper.service import Service
 
     service = Service()
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
             current = service.keeper().attend(record, service.context()) or record
         if freshness.unusable_reason(current, time.time()):
             needs_you += 1
-        print("%s%s %s: %s" % (current.host, " " + current.path if current.path else "",
-                               current.hint, next_action(current, time.time())))
+        print(scrub("%s%s %s: %s" % (current.host, " " + current.path if current.path else "",
+                                     current.hint, next_action(current, time.time()))))
     return 1 if needs_you else 0

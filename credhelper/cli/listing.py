@@ -16,8 +16,10 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper.local.token_index import TokenIndex
+    from credhelper.rules.redact import scrub
 
-    for record in TokenIndex().load():
-        print("%-28s %-7s %-24s %-20s %s" % (record.host, record.kind, record.login_name(),
-                                             record.path or "-", record.hint))
+    for record in TokenIndex().load():   # scrubbed: a stored username is another's words
+        print(scrub("%-28s %-7s %-24s %-20s %s" % (record.host, record.kind,
+                                                   record.login_name(), record.path or "-",
+                                                   record.hint)))
     return 0

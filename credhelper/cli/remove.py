@@ -30,6 +30,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
+    from credhelper.rules.redact import scrub
     from credhelper.service import Service
 
     service = Service()
@@ -47,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     forget_tokens(secrets)           # npm's copy in ~/.npmrc (README, "Package managers")
     for record in chosen:
-        print("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
-                                         path_note(record.path)))
+        print(scrub("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
+                                               path_note(record.path))))
     return 0
 
 

@@ -26,6 +26,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
+    from credhelper.rules.redact import scrub
     from credhelper.service import Service
 
     service = Service()
@@ -39,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
         new = service.keeper().rotate_now(record, service.context())
         if new is None or new.id == record.id:
             raise _not_rotated(record, new, host)
-        print("Rotated %s %s -> %s for %s, valid until %s" % (
-            KIND_NAMES[record.kind], record.hint, new.hint, host, new.expires_at or "-"))
+        print(scrub("Rotated %s %s -> %s for %s, valid until %s" % (
+            KIND_NAMES[record.kind], record.hint, new.hint, host, new.expires_at or "-")))
     return 0
 
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         host = accounts.host_argument(args.host)
         records = [r for r in records if r.host == host]
     rows = [describe(r, now) for r in records]
-    if args.json:
+    if args.json:   # ASCII only: control characters in the data are escaped, never raw
         print(json.dumps(rows, indent=2))
     elif not rows:
         print("No tokens registered%s. Add one: credhelper add HOST"
@@ -63,11 +63,16 @@ def _refresh() -> None:
             service.keeper().attend(record, service.context(), force_check=True)
 
 
-def _cells(row: dict[str, Any]) -> tuple[object, ...]:
-    return (row["host"], row["kind"], row["username"], row["path"] or "-",
-            ",".join(row["scopes"]) if row["scopes"] else "?",
-            "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
-            row["store"], row["token"], row["state"], row["next"])
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """The table's cells, scrubbed: the index holds what servers and clients said (a username
+    git stored, an index written by an older version), which must not act on the terminal."""
+    from credhelper.rules.redact import scrub
+
+    return tuple(scrub(str(cell)) for cell in (
+        row["host"], row["kind"], row["username"], row["path"] or "-",
+        ",".join(row["scopes"]) if row["scopes"] else "?",
+        "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
+        row["store"], row["token"], row["state"], row["next"]))
 
 
 def state_name(record: TokenRecord, now: float) -> str:

@@ -6,6 +6,11 @@ first) that covers connecting, waiting and reading, and reads a bounded, decoded
 (transport.py, wire.py).  Answers are classified into the exceptions of ``gitlab.errors``
 (docs/gitlab.md#api-authentication-and-error-bodies), which say whether a failed POST may
 have been carried out (``Unavailable.ambiguous``).
+
+Every credential a call sends, and every token an answer hands over, is registered with
+``redact.known_secret``; the server's own words in an error are scrubbed
+(docs/gitlab.md#api-authentication-and-error-bodies): a server, a proxy or an attacker in
+between may echo the token or put terminal escapes there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from credhelper.gitlab.errors import (
     TokenRejected,
     Unavailable,
 )
+from credhelper.rules.redact import known_secret, scrub
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +42,8 @@ MIN_TIME_FOR_A_CALL = 0.5
 # Calls that change something on the server: a failure after the request went out leaves it
 # unknown whether they were carried out (docs/gitlab.md#lost-answer-window).
 NOT_IDEMPOTENT = ("POST",)
+# Fields of a rotation's or an OAuth refresh's answer that hold a new secret
+SECRET_FIELDS = ("token", "access_token", "refresh_token")
 
 
 class GitLabClient:
@@ -131,11 +139,15 @@ class GitLabClient:
     def _json(self, method: str, url: str, token: str | None, **options: Any) -> dict[str, Any]:
         response = self._call(method, url, token, **options)
         try:
-            return wire.json_object(response.content)
+            answer = wire.json_object(response.content)
         except wire.BadBody as bad:
             raise Unavailable("%s answered %s with %s" % (_where(url), response.status_code, bad),
                               response.status_code, ambiguous=method in NOT_IDEMPOTENT) \
                 from None
+        for field in SECRET_FIELDS:
+            if isinstance(answer.get(field), str):
+                known_secret(answer[field])
+        return answer
 
     def _call(self, method: str, url: str, token: str | None,
               data: dict[str, str] | None = None, bearer: bool = False,
@@ -143,11 +155,15 @@ class GitLabClient:
         started = time.monotonic()
         ends, timeout = self._budget()
         headers: dict[str, str] = {}
+        known_secret(token)
+        known_secret((data or {}).get("refresh_token"))
         if basic is not None:
             import base64
 
-            pair = ("%s:%s" % basic).encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            pair = base64.b64encode(("%s:%s" % basic).encode()).decode("ascii")
+            known_secret(basic[1])
+            known_secret(pair)
+            headers["Authorization"] = "Basic " + pair
         elif token is not None:
             if bearer:
                 headers["Authorization"] = "Bearer " + token
@@ -181,19 +197,19 @@ class GitLabClient:
 def _unavailable(failed: transport.Failed, method: str, url: str, sent: bool,
                  allowed: float) -> Unavailable:
     """The words for a broken exchange, and whether the request may have been carried out."""
-    where = _where(url)
+    where, detail = _where(url), scrub(failed.detail)   # the OS's or the TLS library's words
     messages = {
         "resolve": "cannot resolve %s" % where.rsplit(":", 1)[0],
-        "connect": "cannot connect to %s (%s)" % (where, failed.detail),
+        "connect": "cannot connect to %s (%s)" % (where, detail),
         "connect-timeout": "%s did not accept a connection in time" % where,
         "tls": "TLS with %s failed (%s); for a self-managed CA set ca_file in the config"
-               % (where, failed.detail),
+               % (where, detail),
         "timeout": "%s did not answer within %.1f s" % (where, allowed),
-        "dropped": "%s closed the connection (%s)" % (where, failed.detail),
+        "dropped": "%s closed the connection (%s)" % (where, detail),
         "too-big": "%s answered with a body too big (over %d KiB)" % (where,
                                                                      wire.MAX_BODY // 1024),
     }
-    message = messages.get(failed.kind) or "request to %s failed (%s)" % (where, failed.detail)
+    message = messages.get(failed.kind) or "request to %s failed (%s)" % (where, detail)
     retry_after = _retry_after(failed.headers.get("Retry-After"))
     return Unavailable(message, failed.status, retry_after=retry_after,
                        ambiguous=sent and method in NOT_IDEMPOTENT)
@@ -234,8 +250,9 @@ def _description(body: Mapping[str, Any]) -> str:
 
 
 def _text(value: object) -> str:
+    """The server's words, safe to show (scrubbed), on one line, bounded."""
     text = value if isinstance(value, str) else str(value) if value is not None else ""
-    return " ".join(text[:2000].split())[:300]
+    return " ".join(scrub(text[:2000]).split())[:300]
 
 
 def _unauthorized(error: object, description: str, url: str) -> ApiError:

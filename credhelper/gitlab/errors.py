@@ -1,7 +1,8 @@
 """What can go wrong when asking GitLab about a token, as the lifecycle needs to tell it apart.
 
 None of these messages ever contains the token: they are built from status codes and the
-server's own error descriptions only.
+server's own error descriptions only, and scrubbed when made (rules/redact.py: a server may
+echo the token, or put terminal escapes in its words).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ class ApiError(CredhelperError):
     """Base: the server could not or would not answer as hoped."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        from credhelper.rules.redact import scrub
+
+        super().__init__(scrub(message))
         self.status = status
 
 

@@ -20,13 +20,20 @@ class RequestContext:
     """The clock (Unix seconds), the deadline for network calls (a ``time.monotonic``
     instant) and the warning sink of one request."""
 
-    __slots__ = ("clock", "warn", "deadline")
+    __slots__ = ("clock", "sink", "deadline")
 
     def __init__(self, clock: Callable[[], float], warn: Callable[[str], None],
                  budget: float = API_BUDGET) -> None:
         self.clock = clock
-        self.warn = warn
+        self.sink = warn
         self.deadline = time.monotonic() + budget
+
+    def warn(self, message: str) -> None:
+        """Tell the user ``message``, scrubbed whatever the sink: warnings quote the server's
+        error text, which may carry terminal escapes or echo a token (rules/redact.py)."""
+        from credhelper.rules.redact import scrub
+
+        self.sink(scrub(message))
 
     def now(self) -> float:
         return self.clock()
@@ -37,4 +44,4 @@ class RequestContext:
     def for_call(self, seconds: float) -> RequestContext:
         """The same request with a full, fixed deadline for one call that must not be cut
         short (a rotation: once sent, its answer is the only proof of what happened)."""
-        return RequestContext(self.clock, self.warn, budget=seconds)
+        return RequestContext(self.clock, self.sink, budget=seconds)

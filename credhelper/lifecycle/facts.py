@@ -1,7 +1,8 @@
 """What the server's answers say about a token, as record fields
 (docs/gitlab.md#token-self-information).
 
-Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted.
+Pure functions of the parsed JSON: anything of the wrong type is ignored rather than trusted,
+and scopes are scope names (``scope_names``: malformed ones are dropped).
 """
 
 from __future__ import annotations
@@ -12,10 +13,28 @@ from credhelper.rules.model import EXPIRED, REVOKED, UNKNOWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeGuard
+
+# GitLab's scope names (api, read_repository, k8s_proxy, self_rotate, granular...): lowercase
+# ASCII letters, digits and underscores (/work/shared/gitlab-facts.md).  Names GitLab adds
+# later are well-formed too, and kept; anything else is no scope, whoever sent it.  Checked
+# here, off the ``get`` path, for the server's answers and for ``add --scopes``.
+_SCOPE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+MAX_SCOPE_NAME = 64
 
 # TokenRejected.reason -> the record state it proves
 REJECTION_STATES = {"expired": EXPIRED, "revoked": REVOKED, "unknown": UNKNOWN}
+
+
+def is_scope_name(value: object) -> TypeGuard[str]:
+    return (isinstance(value, str) and 0 < len(value) <= MAX_SCOPE_NAME
+            and _SCOPE_CHARACTERS.issuperset(value))
+
+
+def scope_names(values: list[object]) -> list[str]:
+    """The well-formed scope names among ``values``, sorted, each once; the rest is dropped
+    (a server's answer stays usable, and its junk never reaches a terminal)."""
+    return sorted({value for value in values if is_scope_name(value)})
 
 
 def pat_facts(info: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +46,7 @@ def pat_facts(info: dict[str, Any]) -> dict[str, Any]:
     if isinstance(info.get("name"), str):
         facts["token_name"] = info["name"][:200]
     if isinstance(info.get("scopes"), list):
-        facts["scopes"] = sorted(str(s) for s in info["scopes"])
+        facts["scopes"] = scope_names(info["scopes"])
     if "expires_at" in info:
         facts.update(_expiry(info["expires_at"]))
     state = _state(info)
@@ -72,7 +91,7 @@ def oauth_facts(info: dict[str, Any], now: float) -> dict[str, Any]:
     if isinstance(scopes, str):
         scopes = scopes.split()
     if isinstance(scopes, list):
-        facts["scopes"] = sorted(str(s) for s in scopes)
+        facts["scopes"] = scope_names(scopes)
     if isinstance(info.get("resource_owner_id"), int):
         facts["user_id"] = info["resource_owner_id"]
     return facts

@@ -2,6 +2,8 @@
 
 It records what changed a token's life (checks that changed something, rotations with the old
 and new server ids and the new expiry, failures), never a secret: only the redacted hint.
+Every text in an entry goes through ``redact.scrub`` first: failures quote the server's own
+error text, which can echo a token or carry terminal escapes for whoever reads the log.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def record_event(event: str, record: TokenRecord, **details: Any) -> None:
     if record.path:
         entry["path"] = record.path
     entry.update(details)
+    entry = _scrubbed(entry)
     directory = paths.state_dir()
     try:
         ensure_private_dir(directory)
@@ -37,6 +40,19 @@ def record_event(event: str, record: TokenRecord, **details: Any) -> None:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
     except OSError:
         pass  # the log is a record, not a precondition: never fail a git command over it
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every string in it (keys too) scrubbed."""
+    if isinstance(value, str):
+        from credhelper.rules.redact import scrub
+
+        return scrub(value)
+    if isinstance(value, dict):
+        return {_scrubbed(key): _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 def read_events() -> list[Any]:

@@ -26,6 +26,10 @@ MEMORY = "memory"
 CI = "env"   # the CI job's environment: nothing stored, see ci_env.py
 
 NAMES = (FILE, KEYRING)
+# Every secret read, stored, sent or received in this process: rules/redact.scrub replaces them
+# in whatever is shown to a person or written to the audit log (README, "Security model");
+# it skips "" and other strings too short to be a token.
+KNOWN_SECRETS: set[str] = set()
 
 
 class SecretStore:
@@ -71,7 +75,9 @@ class Secrets:
         if record.store == CI:
             from .ci_env import secret
 
-            return secret(record, self.environ)
+            found = secret(record, self.environ)
+            KNOWN_SECRETS.add(found or "")
+            return found
         from ..errors import StoreError
 
         try:
@@ -80,10 +86,13 @@ class Secrets:
             found = self.rescued(record)
             if found is None and warn is not None:
                 warn(str(error))
-            return found
-        return found if found is not None else self.rescued(record)
+        else:
+            found = found if found is not None else self.rescued(record)
+        KNOWN_SECRETS.add(found or "")
+        return found
 
     def set(self, record: TokenRecord, secret: str) -> None:
+        KNOWN_SECRETS.add(secret)
         self.store_for(record).set(record, secret)
 
     def keep(self, record: TokenRecord, secret: str, warn: Callable[[str], None]) -> bool:
@@ -92,6 +101,7 @@ class Secrets:
         process, which hands it out.  Returns True when it is not in its own store."""
         from ..errors import StoreError
 
+        KNOWN_SECRETS.add(secret)
         self._held[record.id] = secret
         try:
             self.store_for(record).set(record, secret)
