@@ -100,12 +100,14 @@ def cargo(tmp_path, monkeypatch, home, cargo_registry):
     return tool
 
 
-def know_host(home, gitlab, registry):
-    """credhelper's table for the registry's host: its API is the fake GitLab's."""
+def know_host(home, gitlab, registry, listed=None):
+    """credhelper's table for the registry's host: its API is the fake GitLab's, and the
+    registry's index is one cargo may get a token for (or only ``listed``)."""
     write_config(home,
                  '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\nca_file = "%s"\n'
-                 'allow_api_origin = "https://localhost:%d"\n'
-                 % (registry.host, gitlab.port, gitlab.ca.ca_file, gitlab.port))
+                 'allow_api_origin = "https://localhost:%d"\ncargo_indexes = ["%s"]\n'
+                 % (registry.host, gitlab.port, gitlab.ca.ca_file, gitlab.port,
+                    listed or registry.index_url))
 
 
 def fetched_with(registry, token):
@@ -139,6 +141,21 @@ def test_cargo_fetch_gets_the_token_from_credhelper(home, gitlab, cargo_registry
     assert cargo_registry.errors == []
     assert token not in done.stdout + done.stderr
     assert cargo.files_holding(token) == []
+
+
+def test_an_index_the_user_did_not_list_gets_no_token(home, gitlab, cargo_registry, cargo):
+    """Any project on a GitLab host can serve an index whose config.json names a foreign
+    download URL, so a known host alone gets cargo nothing: only the listed indexes do."""
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    cargo_registry.token = token
+    know_host(home, gitlab, cargo_registry, listed=cargo_registry.base_url + "/other/index/")
+    credhelper("add", cargo_registry.host, "--kind", "pat", "--no-check", input=token + "\n")
+
+    done = cargo("generate-lockfile")
+    assert done.returncode != 0 and NO_PROVIDER in done.stderr, done.stderr
+    assert [(s.path, s.authorization) for s in cargo_registry.requests] == [
+        ("/index/config.json", None)]
+    assert token not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("known", [False, True], ids=["unknown-host", "known-host-no-token"])

@@ -20,14 +20,16 @@ def _data(name=""):
 
 
 @pytest.mark.parametrize("mode", [0o755, 0o1777, 0o775])
-def test_npmrc_write_leaves_the_directory_it_writes_into_alone(tmp_path, mode):
+def test_npmrc_leaves_the_directory_of_npms_user_config_alone(tmp_path, monkeypatch, mode):
     project = tmp_path / "project"
     project.mkdir()
     os.chmod(project, mode)
-    credhelper("npmrc", "gitlab.example.com", "--project", "5", "--write",
-               str(project / ".npmrc"))
+    monkeypatch.setenv("NPM_CONFIG_USERCONFIG", str(project / ".npmrc"))
+    credhelper("add", "gitlab.example.com", "--no-check", input=PAT)
+    credhelper("npmrc", "gitlab.example.com", "--project", "5")
     assert stat.S_IMODE(os.stat(project).st_mode) == mode
     assert "gitlab.example.com" in (project / ".npmrc").read_text()
+    assert stat.S_IMODE(os.stat(project / ".npmrc").st_mode) == 0o600
 
 
 def test_setup_docker_leaves_the_docker_config_directory_alone(tmp_path, monkeypatch):

@@ -20,6 +20,16 @@ def tokens():
     credhelper("add", HOST, "--scopes", "api", "--no-check", input=WRITER)
 
 
+INDEX = "sparse+https://gitlab.example.com/api/v4/projects/7/packages/cargo/"
+LISTED = '[hosts."%s"]\ncargo_indexes = ["%s"]\n' % (HOST, INDEX)
+
+
+def list_index(home, text=LISTED):
+    config = home / ".config" / "credhelper" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+
+
 def cargo(*requests):
     """Run the provider as cargo does: --cargo-plugin, one JSON request per line."""
     stdin = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in requests)
@@ -27,15 +37,15 @@ def cargo(*requests):
     return [json.loads(line) for line in done.stdout.splitlines()], done.stdout
 
 
-def cargo_request(kind, index="sparse+https://gitlab.example.com/api/v4/projects/7/packages/"
-                              "cargo/", operation="read", **extra):
+def cargo_request(kind, index=INDEX, operation="read", **extra):
     request = {"v": 1, "registry": {"index-url": index, "name": "gitlab"}, "kind": kind,
                "operation": operation, "args": []}
     request.update(extra)
     return request
 
 
-def test_cargo_hello_then_get_read_and_publish(tokens):
+def test_cargo_hello_then_get_read_and_publish(tokens, home):
+    list_index(home)
     replies, raw = cargo(cargo_request("get"), cargo_request("get", operation="publish",
                                                              name="c", vers="1.0.0"))
     assert raw.splitlines()[0] == '{"v": [1]}'
@@ -45,9 +55,7 @@ def test_cargo_hello_then_get_read_and_publish(tokens):
 
 
 def test_cargo_login_refuses_a_token_with_a_line_break(home):
-    config = home / ".config" / "credhelper" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text('[hosts."%s"]\n' % HOST)
+    list_index(home)
     replies, _ = cargo(cargo_request("login", token="glpat-one\nhost=evil.example"))
     assert replies[1]["Err"]["kind"] == "other" and "CR, LF or NUL" in replies[1]["Err"]["message"]
     assert json.loads(credhelper("status", "--json").stdout) == []
@@ -65,9 +73,7 @@ def test_cargo_unknown_registry_and_bad_requests():
 
 
 def test_cargo_not_found_login_logout(home):
-    config = home / ".config" / "credhelper" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text('[hosts."%s"]\n' % HOST)
+    list_index(home)
     replies, _ = cargo(cargo_request("get"))
     assert replies[1] == {"Err": {"kind": "not-found"}}
     replies, _ = cargo(cargo_request("login", token="glpat-cargologincargologin0"),
@@ -77,6 +83,32 @@ def test_cargo_not_found_login_logout(home):
                                    "cache": "session", "operation_independent": True}}]
     replies, _ = cargo(cargo_request("logout"), cargo_request("logout"))
     assert replies[1:] == [{"Ok": {"kind": "logout"}}, {"Err": {"kind": "not-found"}}]
+
+
+@pytest.mark.parametrize("index", [
+    "sparse+https://gitlab.example.com/alice/evil/-/raw/main/index/",   # a project's own files
+    "sparse+https://gitlab.example.com/api/v4/projects/7/packages/cargo/other/",
+    "sparse+https://gitlab.example.com/api/v4/projects/8/packages/cargo/",
+    "https://gitlab.example.com/api/v4/projects/7/packages/cargo/?x",
+    "sparse+https://u@gitlab.example.com/api/v4/projects/7/packages/cargo/",
+])
+def test_cargo_answers_only_for_an_index_the_user_listed(tokens, home, index):
+    """cargo sends the token to whatever ``dl`` URL the index's config.json names, and any
+    project on a GitLab host can serve such a file: a known host is not enough (issue 11)."""
+    list_index(home)
+    replies, raw = cargo(cargo_request("get", index=index),
+                         cargo_request("login", index=index, token="glpat-cargologinelsewhere"))
+    assert replies[1:] == [{"Err": {"kind": "url-not-supported"}}] * 2
+    assert WRITER not in raw and READER not in raw
+    assert "cargologinelsewhere" not in credhelper("status", "--json").stdout
+
+
+@pytest.mark.parametrize("value", ['["https://other.example/index/"]', '["http://%s/i/"]' % HOST,
+                                   '"sparse+https://%s/i/"' % HOST, '[1]'])
+def test_cargo_indexes_must_be_https_urls_on_the_host(home, value):
+    list_index(home, '[hosts."%s"]\ncargo_indexes = %s\n' % (HOST, value))
+    replies, _ = cargo(cargo_request("get"))
+    assert replies[1]["Err"]["kind"] == "other" and "cargo_indexes" in replies[1]["Err"]["message"]
 
 
 # -- Terraform ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ user put them.  It never holds secrets.  Example::
     registry = "registry.example.com"               # its container registry
     ca_file = "/etc/ssl/example-ca.pem"             # trust a self-managed instance's CA
     allow_http = false                              # serve tokens over plain http (never do)
+    cargo_indexes = ["sparse+https://gitlab.example.com/cargo/index/"]   # cargo may get a token
     rotate_before_days = 3                          # any [policy] key, for this host only
 
     [policy]                                        # the token lifecycle, for every host
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 STORE_CHOICES = ("auto", "keyring", "file")
 _HOST_KEYS: dict[str, type] = {"api_url": str, "registry": str, "ca_file": str,
-                               "allow_http": bool, "allow_api_origin": str}
+                               "allow_http": bool, "allow_api_origin": str, "cargo_indexes": list}
 # policy key -> (type, Policy attribute, factor to the attribute's unit)
 _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
     "rotate": (bool, "rotate", None),
@@ -58,7 +59,7 @@ _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
 
 class HostSettings:
     __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "allow_api_origin",
-                 "policy")
+                 "cargo_indexes", "policy")
 
     host: str
     api_url: str | None
@@ -66,18 +67,22 @@ class HostSettings:
     ca_file: str | None
     allow_http: bool
     allow_api_origin: str | None
+    cargo_indexes: tuple[str, ...]
     policy: dict[str, Any]
 
     def __init__(self, host: str, api_url: str | None = None, registry: str | None = None,
                  ca_file: str | None = None, allow_http: bool = False,
                  policy: dict[str, Any] | None = None,
-                 allow_api_origin: str | None = None) -> None:
+                 allow_api_origin: str | None = None, cargo_indexes: tuple[str, ...] = ()) -> None:
         self.host = host
         self.api_url = api_url
         self.registry = registry
         self.ca_file = ca_file
         self.allow_http = allow_http
         self.allow_api_origin = allow_api_origin   # the one other origin api_url may name
+        # the cargo index URLs (normalised) whose registries get this host's token: any other
+        # index on the host may be user content naming a foreign download URL (README, cargo)
+        self.cargo_indexes = cargo_indexes
         self.policy = policy or {}       # overrides of [policy] for this host
 
 
@@ -182,6 +187,8 @@ def _host_settings(name: str, table: object, path: str) -> HostSettings:
     if values.get("registry"):
         values["registry"] = normalise_host(values["registry"])
     _check_destination(host, values, "%s: hosts.%s" % (path, name))
+    if "cargo_indexes" in values:
+        values["cargo_indexes"] = _cargo_indexes(host, values, "%s: hosts.%s" % (path, name))
     overrides = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     values["policy"] = _policy_values(overrides, "hosts.%s" % name, path)
     return HostSettings(host, **values)
@@ -202,6 +209,20 @@ def _check_destination(host: str, values: dict[str, Any], where: str) -> None:
             check_api_url(host, values[key], allow_http, values.get("allow_api_origin"))
     except InvalidInput as reason:
         raise ConfigError("%s.%s %s" % (where, key, reason)) from None
+
+
+def _cargo_indexes(host: str, values: dict[str, Any], where: str) -> tuple[str, ...]:
+    """``cargo_indexes``: index URLs on this very host (https unless ``allow_http``)."""
+    from credhelper.rules.package_urls import cargo_index_key
+
+    found = []
+    for url in values["cargo_indexes"]:
+        key = cargo_index_key(url) if isinstance(url, str) else None
+        if key is None or key[1] != host or (key[0] != "https" and not values.get("allow_http")):
+            raise ConfigError("%s.cargo_indexes: each must be an https index URL on %s"
+                              % (where, host))
+        found.append(key[2])
+    return tuple(found)
 
 
 def _policy_values(table: dict[str, Any], where: str, path: str) -> dict[str, Any]:

@@ -10,9 +10,10 @@ versions it speaks, then answers one request per line until stdin closes:
     -> {"Ok":{"kind":"get","token":"...","cache":"session","operation_independent":true}}
 
 ``login`` stores a token for the registry's host (``credhelper add`` semantics), ``logout``
-forgets what ``login`` stored.  A registry that is not a known GitLab host gets
-``{"Err":{"kind":"url-not-supported"}}``, so cargo tries the next provider; a known host with
-nothing to give gets ``{"Err":{"kind":"not-found"}}``.
+forgets what ``login`` stored.  An index the user has not listed in its host's
+``cargo_indexes`` (config.toml), or on a host credhelper does not know, gets
+``{"Err":{"kind":"url-not-supported"}}``, so cargo tries the next provider; a listed index
+with nothing to give gets ``{"Err":{"kind":"not-found"}}``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def answer(request: Message, service: Service) -> Message:
     if kind not in ("get", "login", "logout"):
         return _error("operation-not-supported")
     found_host = _registry_host(request.get("registry"))
-    if found_host is None or not service.manages(found_host[1]):
+    if found_host is None or not service.manages(found_host[1]) \
+            or not _opted_in(request.get("registry"), found_host[1], service):
         return _error("url-not-supported")
     operation = "write" if request.get("operation") in ("publish", "yank", "unyank",
                                                           "owners") else "read"
@@ -84,6 +86,17 @@ def _registry_host(registry: object) -> tuple[str, str] | None:
         return parse_server_url(url)
     except CredhelperError:
         return None
+
+
+def _opted_in(registry: object, host: str, service: Service) -> bool:
+    """Is this index one the user listed in ``[hosts."H"] cargo_indexes``?  cargo sends the
+    token to whatever download URL the index's config.json names, and any project on a GitLab
+    host can serve such a file, so a known host alone is not enough (README, cargo)."""
+    from credhelper.rules.package_urls import cargo_index_key
+
+    assert isinstance(registry, dict)     # _registry_host found a host in it
+    key = cargo_index_key(registry["index-url"])
+    return key is not None and key[2] in service.config().host(host).cargo_indexes
 
 
 def _error(kind: str, message: str | None = None) -> Message:

@@ -47,3 +47,22 @@ def _package_owner(segments: list[str]) -> tuple[bool, str | None]:
     if len(segments) >= 4 and segments[0] == "groups" and segments[2:4] == ["-", "packages"]:
         return True, segments[1]
     return len(segments) >= 2 and segments[0] == "packages", None
+
+
+def cargo_index_key(index_url: str) -> tuple[str, str, str] | None:
+    """``sparse+https://H/path`` -> (scheme, host, the normalised URL ``https://H/path/``)
+    for comparing cargo index URLs; None for anything that is not a plain index URL (no
+    userinfo, query or fragment)."""
+    from credhelper.errors import InvalidInput
+
+    url = index_url[len("sparse+"):] if index_url.startswith("sparse+") else index_url
+    if "://" not in url or "?" in url or "#" in url:
+        return None
+    try:
+        scheme, userinfo, host, path = parse_url(url)
+    except InvalidInput:
+        return None
+    if userinfo is not None or scheme not in ("https", "http"):
+        return None
+    path = path.rstrip("/") + "/"
+    return scheme, host, "%s://%s%s" % (scheme, host, path)

@@ -27,7 +27,7 @@ CI = "env"   # the CI job's environment: nothing stored, see ci_env.py
 
 NAMES = (FILE, KEYRING)
 # Every secret read, stored, sent or received in this process: rules/redact.scrub replaces them
-# in whatever is shown to a person or written to the audit log (README, "Security model");
+# in whatever is shown to a person or written to the audit log (README, "Threat model");
 # it skips "" and other strings too short to be a token.
 KNOWN_SECRETS: set[str] = set()
 
