@@ -40,7 +40,7 @@ OTHER_HOSTS = ["evil.test", HOST + ".evil.test", HOST + ":8443", HOST + ":0443",
                "localhost:\u00b2", "[::1", "127.1", "sub." + HOST, HOST + "%2f", HOST + "\\"]
 TRICKY = ["\\", "@", "%", ":", "/", "?", "#", "[", "]", "\u2003", "\u00b2", " ", "\t", "\r",
           "\0", "\n", "=", ".", "..", "%0a", "\ud800", "\u00fc", "\x7f", "\"", "{", "}"]
-BASE = dict(max_examples=examples(1500), derandomize=True, deadline=None,
+BASE = dict(max_examples=examples(2500), derandomize=True, deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -320,7 +320,7 @@ def _git_get_in_home(capsys):
     return out.getvalue().decode()
 
 
-@settings(**dict(BASE, max_examples=examples(500)))
+@settings(**dict(BASE, max_examples=examples(2000)))
 @given(toml_texts)
 def test_config_toml(tmp_path, capsys, text):
     _in_home(tmp_path, "config.toml", text)
@@ -336,7 +336,7 @@ record_fields = st.dictionaries(
                                                    "added", "ok", "2030-01-01"])), max_size=8)
 
 
-@settings(**dict(BASE, max_examples=examples(800)))
+@settings(**dict(BASE, max_examples=examples(2000)))
 @given(st.one_of(
     json_values,
     st.fixed_dictionaries({"version": st.one_of(st.just(1), json_values),
@@ -355,7 +355,7 @@ def test_tokens_json(tmp_path, capsys, data):
                    for t in tokens)
 
 
-@settings(**dict(BASE, max_examples=examples(300)))
+@settings(**dict(BASE, max_examples=examples(2000)))
 @given(st.one_of(json_values.map(json.dumps), st.text(max_size=40),
                  st.fixed_dictionaries({"secrets": json_values}).map(json.dumps)))
 def test_secrets_json(tmp_path, capsys, text):

@@ -144,7 +144,7 @@ def test_what_credhelper_answers_for_is_where_urllib3_and_requests_connect(url):
     assert _requests(url) == ours, url
 
 
-@settings(max_examples=examples(1000), derandomize=True, deadline=None)
+@settings(max_examples=examples(2500), derandomize=True, deadline=None)
 @given(url_texts())
 def test_the_keyring_backend_asks_for_the_host_urllib3_connects_to(url):
     try:
