@@ -114,3 +114,21 @@ def test_a_read_only_deploy_token_pulls_through_the_engine_and_is_refused_on_pus
     asked = engine_jwt_requests(gitlab, reader.token)[len(used):]
     assert any("push" in parse_qs(r.query).get("scope", [""])[0] for r in asked)
     assert_not_shown(reader.token, engine, pulled, refused)
+
+
+def test_an_engine_stopped_leaves_no_process_mount_or_file(gitlab, tmp_path):
+    """The fixture's own promise: nothing of a stopped engine stays on the machine (the data
+    root is bind-mounted while it runs; containerd runs in a session of its own)."""
+    from tests.support.dockerd import MARKER_VARIABLE
+    from tests.support.processes import marked_processes
+
+    key_existed = os.path.exists("/etc/docker/key.json")
+    engine = DockerEngine(write_ca_bundle(gitlab.ca, tmp_path / "ca-bundle.pem")).start()
+    directory = str(engine.directory)
+    assert engine.ping() and len(marked_processes(MARKER_VARIABLE, directory)) >= 2
+    engine.stop()
+    assert marked_processes(MARKER_VARIABLE, directory) == []
+    with open("/proc/self/mountinfo") as mounts:
+        assert directory not in mounts.read()
+    assert not os.path.exists(directory)
+    assert os.path.exists("/etc/docker/key.json") == key_existed

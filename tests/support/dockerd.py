@@ -38,6 +38,7 @@ import http.client
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -209,8 +210,7 @@ class DockerEngine:
         if directory is None:
             return
         for pid in marked_processes(MARKER_VARIABLE, str(directory)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+            _kill_and_wait(pid, timeout=10.0)
         _unmount_below(directory)
         shutil.rmtree(directory, ignore_errors=True)
         self.directory = None
@@ -254,6 +254,22 @@ class DockerEngine:
     def remove_image(self, reference: str) -> None:
         subprocess.run(["docker", "image", "rm", "--force", reference], capture_output=True,
                        env=self.cli_env(), timeout=60, check=True)
+
+
+def _kill_and_wait(pid: int, timeout: float) -> None:
+    """SIGKILL a process that is not our child and wait until it has exited: a pidfd names
+    exactly that process (no PID reuse race) and becomes readable when it exits."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:            # already gone
+        return
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        select.select([fd], [], [], timeout)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _unmount_below(directory: Path) -> None:
