@@ -52,9 +52,9 @@ def docker(tools, engine):
     return call
 
 
-def new_project(gitlab):
+def new_project(gitlab, visibility="private"):
     path = "group/%s" % next(_names)
-    gitlab.state.add_project(path, members={"alice": "developer"})
+    gitlab.state.add_project(path, members={"alice": "developer"}, visibility=visibility)
     return path
 
 
@@ -114,6 +114,26 @@ def test_a_read_only_deploy_token_pulls_through_the_engine_and_is_refused_on_pus
     asked = engine_jwt_requests(gitlab, reader.token)[len(used):]
     assert any("push" in parse_qs(r.query).get("scope", [""])[0] for r in asked)
     assert_not_shown(reader.token, engine, pulled, refused)
+
+
+def test_a_registry_the_helper_does_not_serve_is_pulled_anonymously(
+        gitlab, registry, engine, setup, docker, gitlab_host):
+    """credHelpers still names credhelper after `credhelper remove`: its exact not-found answer
+    makes the CLI send no credentials, and the engine pulls a public image anonymously."""
+    path = new_project(gitlab, visibility="public")
+    writer = gitlab.state.create_pat("alice", ["read_registry", "write_registry"])
+    setup(writer.token)
+    reference = "%s/%s/app:pub" % (registry.host, path)
+    image_id = engine.import_image(reference, path.encode())
+    assert docker("push", reference).returncode == 0
+    run("credhelper", "remove", gitlab_host)
+    before = len(gitlab.requests.filter(path="/jwt/auth"))
+    engine.remove_image(reference)
+    pulled = docker("pull", reference)
+    assert pulled.returncode == 0, pulled.stderr
+    assert engine.image_id(reference) == image_id
+    anonymous = gitlab.requests.filter(path="/jwt/auth")[before:]
+    assert anonymous and all(r.username is None and not r.secrets for r in anonymous)
 
 
 def test_an_engine_stopped_leaves_no_process_mount_or_file(gitlab, tmp_path):
