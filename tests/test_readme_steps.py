@@ -120,9 +120,6 @@ def test_twine_in_its_own_venv_uploads_after_readme_step(gitlab, tmp_path, home)
 
     readme.run_shell("# twine in a plain venv", dict(os.environ), {"./credhelper": str(ROOT)},
                      timeout=540)
-    listed = subprocess.run([str(venv / "bin" / "keyring"), "--list-backends"], env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert "credhelper.protocols.keyring_backend.GitLabPackagesKeyring" in listed.stdout
     name = "twine-own-venv-%s" % uuid.uuid4().hex[:6]
     dist = build_wheel(name, "1.0.0")
     (tmp_path / dist.filename).write_bytes(dist.data)
@@ -134,3 +131,6 @@ def test_twine_in_its_own_venv_uploads_after_readme_step(gitlab, tmp_path, home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert gitlab.state.find_package(project.path, "pypi", name, "1.0.0") is not None
     assert writer not in done.stdout + done.stderr
+    listed = subprocess.run([str(venv / "bin" / "keyring"), "--list-backends"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert "credhelper.protocols.keyring_backend.GitLabPackagesKeyring" in listed.stdout
