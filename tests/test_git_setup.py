@@ -8,6 +8,7 @@ fetch leaves no ~/.git-credentials behind."""
 
 import itertools
 import json
+import os
 
 import pytest
 
@@ -161,3 +162,30 @@ def test_doctor_shows_each_tokens_state_from_the_last_check(gitlab, gitlab_host,
     assert "%s pat %s (path g/p) as oauth2: unchecked (never checked)" % (
         gitlab_host, hints["g/p"]) in done.stdout
     assert token.token not in done.stdout + done.stderr
+
+
+# -- the helper list doctor and setup compute is the one git builds -----------------------------
+
+_SECTIONS = ["https://gitlab.example.com:8443", "https://*.example.com:8443",
+             "https://git*.example.com:8443", "https://GitLab.Example.com:8443",
+             "HTTPS://gitlab.example.com:8443", "https://gitlab.example.com",
+             "http://gitlab.example.com:8443", "https://alice@gitlab.example.com:8443",
+             "https://gitlab.example.com:8443/group/project", "https://gitlab.example.com:8443/",
+             "gitlab.example.com:8443", "gitlab.example.com", "https://example.com:8443",
+             "https://gitlab.example.com:443"]
+
+
+@pytest.mark.parametrize("host", ["gitlab.example.com:8443", "gitlab.example.com"])
+def test_the_helper_list_is_the_one_git_runs(home, host):
+    from credhelper.clientconfig import git as gitconfig
+
+    text = "[credential]\n\thelper = !true generic\n"
+    for number, url in enumerate(_SECTIONS):
+        text += '[credential "%s"]\n\thelper = !true s%d\n' % (url, number)
+    (home / ".gitconfig").write_text(text)
+    traced = run("git", "credential", "fill", check=False, input="protocol=https\nhost=%s\n"
+                 % host, env=dict(os.environ, GIT_TRACE="1"))
+    ran = [line.split("run_command: '", 1)[1].rsplit(" get'", 1)[0]
+           for line in traced.stderr.splitlines() if "run_command: 'true " in line]
+    computed = gitconfig.effective_helpers(host, gitconfig.config_entries("--global"))
+    assert ran and [h.lstrip("!") for h in computed] == ran

@@ -15,7 +15,6 @@ come after every other helper entry that matches the host.  ``git config --globa
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -98,10 +97,11 @@ def _split_key(key: str) -> tuple[str | None, str]:
 def applies_to(url: str | None, host: str) -> bool:
     """Does a ``credential.URL.*`` entry apply to git's host-wide requests for ``https://HOST``?
 
-    git's urlmatch rules (git-config(1), "credential.<url>.*"): the scheme, the host (``*``
-    matches within one dot-separated label) and the port must match, the default port counts
-    as given; a URL without a scheme matches any scheme.  An entry naming a path applies only
-    to requests for that path, so not to host-wide ones.
+    git's urlmatch rules (git-config(1), "credential.<url>.*"), as git 2.39 applies them
+    (tests/test_git_setup.py compares with git itself): the scheme, the host (a label ``*``
+    matches any one label) and the port must match, the default port counts as given; a URL
+    without a scheme matches any scheme.  An entry naming a path or a user applies only to
+    requests with that path or user, so not to host-wide ones.
     """
     if url is None:
         return True
@@ -109,9 +109,9 @@ def applies_to(url: str | None, host: str) -> bool:
     if not sep:
         scheme, rest = "https", url
     authority, slash, path = rest.partition("/")
-    if scheme.lower() != "https" or path.strip("/"):
+    if scheme.lower() != "https" or path.strip("/") or "@" in authority:
         return False
-    return _host_matches(authority.rpartition("@")[2], host)
+    return _host_matches(authority, host)
 
 
 def _host_matches(pattern: str, host: str) -> bool:
@@ -120,8 +120,7 @@ def _host_matches(pattern: str, host: str) -> bool:
     labels, wanted = name.split("."), want_name.split(".")
     if port != want_port or len(labels) != len(wanted):
         return False
-    return all(re.fullmatch(re.escape(w).replace(r"\*", "[^.]*"), label)
-               for w, label in zip(wanted, labels, strict=True))
+    return all(w in ("*", label) for w, label in zip(wanted, labels, strict=True))
 
 
 def _name_and_port(authority: str) -> tuple[str, str]:
