@@ -102,6 +102,9 @@ def _report(record: TokenRecord, host: str, replaced: bool) -> None:
         print("The server says: scopes %s, %s" % (
             ",".join(record.scopes or []) or "none",
             "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
+    note = gitconfig.ensure_use_http_path(host) if record.path else None   # issue 12
+    if note:
+        print(note)
     if not gitconfig.helpers_for(host):
         print("Next: credhelper setup git %s" % host)
 
