@@ -212,3 +212,12 @@ def test_a_token_no_check_ever_reached_is_shown_unchecked_not_ok(gitlab, host,
     assert row["state"] == "unchecked" and row["checked_at"] is None
     table = credhelper("status").stdout
     assert "unchecked" in table and " ok " not in table
+
+
+def test_gits_ssl_cainfo_with_a_tilde_is_expanded_as_git_does(gitlab, host, home,
+                                                             system_trust_only, monkeypatch):
+    monkeypatch.delenv("GIT_SSL_CAINFO")
+    shutil.copy(gitlab.ca.ca_file, home / "git-ca.pem")
+    run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, "~/git-ca.pem")
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    assert "The server says" in added.stdout and added.stderr == ""
