@@ -58,6 +58,9 @@ def register(commands: Commands) -> None:
     add.add_argument("--dpop-key", metavar="PATH|agent",
                      help="the token is DPoP-bound: sign every API call's proof with this SSH "
                      "key (a private key file, KEY.pub held by ssh-agent, or agent)")
+    add.add_argument("--ca-file", metavar="PATH",
+                     help="verify the host's API with this CA (default: the host's ca_file, "
+                     "else what git and the system trust for it)")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
     add.set_defaults(handler=run)
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                           client_id=args.client_id)
     if args.dpop_key:
         record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
+    record = with_ca_file(record, args.ca_file)
     if not args.no_check:
         record = inspect(service, record, token)
     record, replaced = add_token(service, record, token, args.store, refresh_token)
@@ -198,6 +202,15 @@ def dpop_key_spec(spec: str, kind: str) -> str:
     return path
 
 
+def with_ca_file(record: TokenRecord, spec: str | None) -> TokenRecord:
+    """``--ca-file``, kept with the token: its API calls trust that CA (lifecycle/clients.py)."""
+    if spec is None:
+        return record
+    from credhelper.local.trust import given_ca_file
+
+    return record.replace(extra=dict(record.extra, ca_file=given_ca_file(spec)))
+
+
 def inspect(service: Service, record: TokenRecord, token: str) -> TokenRecord:
     """Ask the server about a PAT or OAuth token before it is added: a token the server
     refuses is not added; one that cannot be checked now is added with a warning."""
@@ -240,5 +253,6 @@ def add_token(service: Service, record: TokenRecord, token: str, store: str | No
             raise StoreError("no usable keyring backend here; use --store file")
     else:
         store_name, backend = store, None
-    record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
+    record = record.replace(store=store_name,
+                            extra=dict(record.extra, **({"backend": backend} if backend else {})))
     return record, service.register(record, token, refresh_token)

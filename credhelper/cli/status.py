@@ -76,7 +76,7 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
 
 
 def state_name(record: TokenRecord, now: float) -> str:
-    """ok, needs-check, rotating, or why it is not served (revoked, expired, unknown...)."""
+    """ok, unchecked, needs-check, rotating, or why it is not served (revoked, expired...)."""
     state: str = record.state
     if state in freshness.FINAL_STATES:
         return state
@@ -86,6 +86,8 @@ def state_name(record: TokenRecord, now: float) -> str:
         return "unsettled"       # a rotation was sent, and its outcome is not known yet
     if record.extra.get("rescued"):
         return "rescued"
+    if state == "ok" and freshness.can_use_api(record) and record.checked_at is None:
+        return "unchecked"    # the server never vouched for it: skipped, or every check failed
     return state
 
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from credhelper.local.trust import Trust
+
 CONNECT_TIMEOUT = 3.05   # seconds; a little over a multiple of 3 (TCP retransmission window)
 READ_TIMEOUT = 5.0       # without ``timeout``: the longest wait for one read
 DEFAULT_TIMEOUT = 10.0   # without ``timeout``: the longest a call takes in all
@@ -50,8 +52,8 @@ class GitLabClient:
     def __init__(self, base_url: str, api_url: str | None = None, ca_file: str | None = None,
                  deadline: float | None = None,
                  proof: Callable[[str, str, str], str] | None = None,
-                 session: requests.Session | None = None, timeout: float | None = None
-                 ) -> None:
+                 session: requests.Session | None = None, timeout: float | None = None,
+                 trust: Trust | None = None) -> None:
         """``base_url`` is ``https://HOST[:PORT]``; ``api_url`` defaults to ``base_url/api/v4``.
 
         ``deadline`` is a ``time.monotonic()`` instant by which every call has ended (none
@@ -59,7 +61,7 @@ class GitLabClient:
         may take in all, waiting for the server as long as that allows; without it a call
         takes at most DEFAULT_TIMEOUT with READ_TIMEOUT per read.  With both, a call ends at
         min(its start + timeout, deadline).  ``proof`` (method, url, token) -> header value
-        adds a DPoP proof to API calls.
+        adds a DPoP proof to API calls.  ``trust`` (local/trust.py) verifies TLS, not ca_file.
         """
         self.base_url = base_url.rstrip("/")
         self.api_url = (api_url or self.base_url + "/api/v4").rstrip("/")
@@ -67,7 +69,7 @@ class GitLabClient:
         self.timeout = timeout
         self.proof = proof
         self.session = session or requests.Session()
-        transport.prepare(self.session)
+        transport.prepare(self.session, trust)
         self.session.trust_env = False     # no proxies or netrc credentials from the env...
         self.session.verify = ca_file or _system_verify()   # ...but the CA bundle env counts
         self.session.headers["User-Agent"] = "credhelper"
@@ -202,8 +204,8 @@ def _unavailable(failed: transport.Failed, method: str, url: str, sent: bool,
         "resolve": "cannot resolve %s" % where.rsplit(":", 1)[0],
         "connect": "cannot connect to %s (%s)" % (where, detail),
         "connect-timeout": "%s did not accept a connection in time" % where,
-        "tls": "TLS with %s failed (%s); for a self-managed CA set ca_file in the config"
-               % (where, detail),
+        "tls": "TLS with %s failed (%s); %s" % (
+            where, detail, failed.hint or "for a self-managed CA set ca_file in the config"),
         "timeout": "%s did not answer within %.1f s" % (where, allowed),
         "dropped": "%s closed the connection (%s)" % (where, detail),
         "too-big": "%s answered with a body too big (over %d KiB)" % (where,

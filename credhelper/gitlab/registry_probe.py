@@ -4,8 +4,8 @@ docs/gitlab.md#container-registry).
 
 The probe sends nothing secret: no Authorization, no cookies, no netrc (``trust_env`` off), and
 follows no redirect.  TLS is verified as for the GitLab host's API calls: that host's
-``ca_file``, else the system bundle (or REQUESTS_CA_BUNDLE).  It is short: a registry that
-does not answer within PROBE_TIMEOUT has proven nothing.
+``ca_file``, else what git and the environment trust for the registry (local/trust.py).  It
+is short: a registry that does not answer within PROBE_TIMEOUT has proven nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ def token_realm(registry: str, ca_file: str | None, timeout: float = PROBE_TIMEO
     import requests
 
     from credhelper.gitlab import transport
-    from credhelper.gitlab.client import _system_verify
+    from credhelper.local.trust import Trust
     from credhelper.rules.container_registries import challenge_realm
 
     session = requests.Session()
-    transport.prepare(session)
+    transport.prepare(session, Trust(registry, ca_file=ca_file))
     session.trust_env = False
-    session.verify = ca_file or _system_verify()
     session.headers["User-Agent"] = "credhelper"
     try:
         with transport.Exchange(time.monotonic() + timeout) as exchange:

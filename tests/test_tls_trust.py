@@ -1,0 +1,223 @@
+"""TLS like the rest of the user's tools (issue 12, item 4): the fake GitLab's CA is trusted
+when the user told git or OpenSSL about it, with no credhelper setting; ``ca_file`` takes
+``~``; a bad ``ca_file`` or a TLS failure is one line naming what to set and where.
+
+The machine's environment points SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
+GIT_SSL_CAINFO at the system bundle, which does not hold the test CA: each test sets them."""
+
+import datetime
+import os
+import shutil
+import sys
+
+import pytest
+
+from tests.conftest import credhelper, run, write_config
+
+BUNDLE_VARIABLES = ("GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE",
+                    "SSL_CERT_DIR")
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@pytest.fixture
+def host(gitlab, home):
+    """``gitlab.example.com:PORT`` with its API reached as localhost, and no CA setting."""
+    name = "gitlab.example.com:%d" % gitlab.port
+    write_config(home, '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\n'
+                 'allow_api_origin = "https://localhost:%d"\n' % (name, gitlab.port, gitlab.port))
+    return name
+
+
+@pytest.fixture
+def system_trust_only(monkeypatch):
+    """Every CA variable at the system bundle (as on this machine), whatever the caller had."""
+    for name in BUNDLE_VARIABLES:
+        monkeypatch.setenv(name, SYSTEM_BUNDLE if name != "SSL_CERT_DIR" else "/etc/ssl/certs")
+
+
+def due_pat(gitlab):
+    """An api-scoped PAT that expires tomorrow: due for rotation at its first use."""
+    tomorrow = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+    return gitlab.state.create_pat("alice", ["api"], expires_at=tomorrow)
+
+
+def add(host, token, check=True):
+    return credhelper("add", host, input=token + "\n", check=check)
+
+
+def assert_checked_and_rotated(gitlab, host, old):
+    """`add` asked the server, `rotate` rotated: both API calls went through TLS."""
+    added = add(host, old.token)
+    assert "The server says: scopes api" in added.stdout, added.stdout + added.stderr
+    assert added.stderr == ""
+    rotated = credhelper("rotate", host)
+    assert rotated.stdout.startswith("Rotated"), rotated.stdout + rotated.stderr
+    (new,) = gitlab.state.descendants(old)
+    assert gitlab.state.is_active(new)
+
+
+def test_a_ca_only_in_ssl_cert_file_serves_checks_and_rotation(gitlab, host, monkeypatch):
+    for name in BUNDLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", gitlab.ca.ca_file)
+    assert_checked_and_rotated(gitlab, host, due_pat(gitlab))
+
+
+def test_a_ca_only_in_requests_ca_bundle_is_trusted(gitlab, host, system_trust_only,
+                                                   monkeypatch):
+    monkeypatch.delenv("GIT_SSL_CAINFO")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", gitlab.ca.ca_file)
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    assert "The server says" in added.stdout and added.stderr == ""
+
+
+def test_a_ca_only_in_gits_ssl_cainfo_for_the_host_serves_git_checks_and_rotation(
+        gitlab, host, project, tmp_path, system_trust_only, monkeypatch):
+    """git's own `http.<url>.sslCAInfo` for this host: git trusts the server, and so does
+    credhelper, on the rotation that happens inside git's `get`."""
+    monkeypatch.delenv("GIT_SSL_CAINFO")
+    # another host's setting, and a less specific one, must not count
+    run("git", "config", "--global", "http.https://other.example.com/.sslCAInfo", SYSTEM_BUNDLE)
+    run("git", "config", "--global", "http.sslCAInfo", SYSTEM_BUNDLE)
+    run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, gitlab.ca.ca_file)
+    old = due_pat(gitlab)
+    added = add(host, old.token)
+    assert "The server says: scopes api" in added.stdout and added.stderr == ""
+    credhelper("setup", "git")
+    checkout = tmp_path / "clone"
+    run("git", *gitlab.git_config_args(), "clone", "-q",
+        "https://%s/%s.git" % (host, project), str(checkout))      # rotates on the way
+    (new,) = gitlab.state.descendants(old)
+    assert gitlab.state.is_active(new)
+    assert not gitlab.state.is_active(gitlab.state.find_token(old.token))
+
+
+def test_gits_environment_variable_wins_over_its_config(gitlab, host, system_trust_only,
+                                                       monkeypatch):
+    """As in git: GIT_SSL_CAINFO overrides http.sslCAInfo."""
+    run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, SYSTEM_BUNDLE)
+    monkeypatch.setenv("GIT_SSL_CAINFO", gitlab.ca.ca_file)
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    assert "The server says" in added.stdout and added.stderr == ""
+
+
+def test_ca_file_under_the_home_directory_with_a_tilde(gitlab, host, home, system_trust_only):
+    shutil.copy(gitlab.ca.ca_file, home / "ca.pem")
+    write_config(home, 'ca_file = "~/ca.pem"\n')          # into the host's table
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    assert "The server says" in added.stdout and added.stderr == ""
+
+
+def test_a_relative_ca_file_is_refused_with_one_line(gitlab, host, home, system_trust_only):
+    shutil.copy(gitlab.ca.ca_file, home / "ca.pem")
+    config = write_config(home, 'ca_file = "ca.pem"\n')
+    done = add(host, gitlab.state.create_pat("alice", ["read_api"]).token, check=False)
+    assert done.returncode != 0
+    (line,) = done.stderr.splitlines()
+    assert str(config) in line and "ca_file must be an absolute path" in line, line
+
+
+def git_get(gitlab, host):
+    env = dict(os.environ, **gitlab.git_env())
+    return run("git", "credential", "fill", input="protocol=https\nhost=%s\n\n" % host, env=env)
+
+
+def test_a_missing_ca_file_is_one_line_at_add(gitlab, host, home, system_trust_only):
+    config = write_config(home, 'ca_file = "~/no-such-ca.pem"\n')
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    (line,) = added.stderr.splitlines()
+    assert "%s: no such file" % (home / "no-such-ca.pem") in line and str(config) in line, line
+
+
+def test_a_missing_ca_file_is_one_line_and_git_still_gets_its_token(gitlab, host, home,
+                                                                    system_trust_only):
+    write_config(home, 'ca_file = "/nonexistent/ca.pem"\n')
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    credhelper("add", host, "--no-check", input=token + "\n")
+    credhelper("setup", "git")
+    answer = git_get(gitlab, host)                   # never checked: it tries, and serves
+    assert "password=%s" % token in answer.stdout
+    (line,) = answer.stderr.splitlines()
+    assert "/nonexistent/ca.pem: no such file" in line and token not in line, line
+
+
+def test_a_tls_failure_is_one_line_naming_the_setting_and_the_config_file(
+        gitlab, host, home, system_trust_only, monkeypatch):
+    monkeypatch.delenv("GIT_SSL_CAINFO")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE")
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    (line,) = added.stderr.splitlines()
+    config = home / ".config" / "credhelper" / "config.toml"
+    assert "TLS with localhost:%d failed (certificate verify failed: " % gitlab.port in line
+    assert "trusting SSL_CERT_FILE=%s" % SYSTEM_BUNDLE in line
+    assert 'set ca_file = "/path/to/ca.pem" under [hosts."%s"] in %s' % (host, config) in line
+    assert "SSLError" not in line and "Caused by" not in line and "_ssl.c" not in line
+
+
+def test_with_no_ca_setting_at_all_the_os_trust_store_decides(monkeypatch):
+    for name in BUNDLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    import truststore
+
+    from credhelper.local.trust import Trust
+
+    trust = Trust("unconfigured.example.com")
+    assert trust.source().words == "the system trust store"
+    assert isinstance(trust.context(), truststore.SSLContext)
+
+
+def test_the_everyday_get_loads_no_tls_trust(gitlab, host, home):
+    shutil.copy(gitlab.ca.ca_file, home / "ca.pem")
+    write_config(home, 'ca_file = "~/ca.pem"\n')
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    add(host, token)
+    helper = shutil.which("git-credential-gitlab")
+    done = run(sys.executable, "-X", "importtime", helper, "get",
+               input="protocol=https\nhost=%s\n\n" % host)
+    assert "password=%s" % token in done.stdout
+    modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert not modules & {"truststore", "ssl", "subprocess", "credhelper.local.trust"}, modules
+
+
+def test_add_ca_file_is_kept_for_the_tokens_checks_and_rotation(gitlab, host, home,
+                                                                system_trust_only):
+    shutil.copy(gitlab.ca.ca_file, home / "ca.pem")
+    old = due_pat(gitlab)
+    added = credhelper("add", host, "--ca-file", "~/ca.pem", input=old.token + "\n")
+    assert "The server says: scopes api" in added.stdout and added.stderr == ""
+    rotated = credhelper("rotate", host)                 # a later command: from the record
+    assert rotated.stdout.startswith("Rotated"), rotated.stdout + rotated.stderr
+    (new,) = gitlab.state.descendants(old)
+    assert gitlab.state.is_active(new)
+
+
+def test_add_refuses_a_ca_file_that_is_not_there(gitlab, host, home):
+    token = gitlab.state.create_pat("alice", ["read_api"]).token
+    done = credhelper("add", host, "--ca-file", "~/nowhere.pem", input=token + "\n",
+                      check=False)
+    assert done.returncode != 0
+    (line,) = done.stderr.splitlines()
+    assert "--ca-file: no file %s" % (home / "nowhere.pem") in line and token not in line
+
+
+def test_a_token_no_check_ever_reached_is_shown_unchecked_not_ok(gitlab, host,
+                                                                 system_trust_only):
+    """Every API call fails TLS: the token is served, and `status` does not call it ok."""
+    import json
+
+    add(host, gitlab.state.create_pat("alice", ["api"]).token)       # the check fails
+    (row,) = json.loads(credhelper("status", "--json").stdout)
+    assert row["state"] == "unchecked" and row["checked_at"] is None
+    table = credhelper("status").stdout
+    assert "unchecked" in table and " ok " not in table
+
+
+def test_gits_ssl_cainfo_with_a_tilde_is_expanded_as_git_does(gitlab, host, home,
+                                                             system_trust_only, monkeypatch):
+    monkeypatch.delenv("GIT_SSL_CAINFO")
+    shutil.copy(gitlab.ca.ca_file, home / "git-ca.pem")
+    run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, "~/git-ca.pem")
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    assert "The server says" in added.stdout and added.stderr == ""
