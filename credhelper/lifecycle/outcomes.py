@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credhelper.lifecycle.explain import expiry_warning, kind_name
+from credhelper.lifecycle.explain import call_failed, expiry_warning
 from credhelper.local import audit
 from credhelper.rules import freshness
 
@@ -25,10 +25,7 @@ def failed(book: TokenBook, record: TokenRecord, what: str, error: ApiError, pol
     audit.record_event(what + "-failed", record, error=str(error)[:200])
     if strict:
         raise error
-    usable = freshness.unusable_reason(record, now) is None
-    ctx.warn("could not %s the %s for %s (%s)%s" % (
-        "check" if what == "check" else "complete the " + what + " of", kind_name(record),
-        record.host, error, "; using it as it is" if usable else ""))
+    ctx.warn(call_failed(record, what, error, freshness.unusable_reason(record, now) is None))
     return record
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 from credhelper.rules.dates import date_from_days, days_from_civil, parse_date
 from credhelper.rules.model import (
     ADDED,
+    CI_ENV,
     DEPLOY,
     EXPIRED,
+    JOB,
     LOST,
     NEEDS_CHECK,
     OAUTH,
@@ -38,6 +40,7 @@ SELF_ROTATE_SCOPES = frozenset({"api", "self_rotate", "granular"})
 MIN_ROTATION_INTERVAL = HOUR        # never rotate one token family twice within this
 SERVER_MAX_LIFETIME_DAYS = 365      # GitLab refuses a rotation expiry beyond today + 365 days
 OAUTH_REFRESH_MARGIN = 10 * 60      # refresh an OAuth token with less than this left
+SHORT_LIVED = DAY                   # a credential with less than this left is not for keeping
 
 
 class Policy:
@@ -199,11 +202,26 @@ def expiry_utc(record: TokenRecord) -> int | None:
         return None
 
 
+def short_lived(record: TokenRecord, now: float) -> bool:
+    """Is this credential one a storage helper should not keep (git's ``ephemeral``)?  Job
+    tokens and the CI job's other credentials end with the job, OAuth tokens live two hours
+    (docs/gitlab.md#oauth), and any token with less than a day left is near its end."""
+    if record.kind in (JOB, OAUTH) or record.origin == CI_ENV:
+        return True
+    expiry = expiry_utc(record)
+    return expiry is not None and expiry - now < SHORT_LIVED
+
+
 def days_left(record: TokenRecord, now: float) -> int | None:
     """Calendar days (UTC) from today to the expiry date: 1 when it expires at tomorrow's
     midnight, 0 on the last day; None when no expiry is known."""
     expiry = expiry_utc(record)
     return None if expiry is None else int(expiry // DAY - now // DAY)
+
+
+def unusable_added(records: list[TokenRecord], now: float) -> list[TokenRecord]:
+    """The tokens the user added among ``records`` that must not be handed out."""
+    return [r for r in records if r.origin == ADDED and unusable_reason(r, now)]
 
 
 def unusable_reason(record: TokenRecord, now: float) -> str | None:
