@@ -32,7 +32,7 @@ def lookup_registry(service: Service, request: Request) -> Answer | None:
     if owner is None or owner == request.host:
         return None
     return service.lookup(Request(request.protocol, owner, service=REGISTRY,
-                                  operation=request.operation), records)
+                                  operation=request.operation, registry=request.host), records)
 
 
 def registry_owner(service: Service, request: Request, records: list[TokenRecord],
@@ -102,8 +102,8 @@ def _mapped(service: Service, records: list[TokenRecord]) -> dict[str, tuple[str
             if not _proven(service, "https", registry, owner, quiet=True):
                 continue
             why = "%s, %s" % (why, PROVEN % owner)
-        found = resolver.candidates(records, Request("https", owner, service=REGISTRY),
-                                    service.clock())
+        found = resolver.candidates(records, Request("https", owner, service=REGISTRY,
+                                                     registry=registry), service.clock())
         if found:
             listing[registry] = (found[0].login_name(), "%s (%s)" % (why, owner))
     return listing

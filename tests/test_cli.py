@@ -39,8 +39,8 @@ def test_status_table_and_json(tmp_path):
         ("gitlab.example.com:8443", "deploy", "gitlab+deploy-token-9", "group/project", "file")]
     assert rows[0]["token"] == "glpat-…0001" and rows[0]["days_left"] > 365
     table = credhelper("status").stdout.splitlines()
-    assert table[0].split() == ["HOST", "KIND", "USERNAME", "PATH", "SCOPES", "EXPIRES",
-                                "STORE", "TOKEN", "STATE", "NEXT"]
+    assert table[0].split() == ["HOST", "ACCOUNT", "KIND", "USERNAME", "PATH", "NAME", "SCOPES",
+                                "EXPIRES", "STORE", "TOKEN", "STATE", "CHECKED", "NEXT"]
     assert "2099-12-31" in table[1] and "read_repository" in table[2]
     only = json.loads(credhelper("status", "gitlab.example.com:8443", "--json").stdout)
     assert [r["kind"] for r in only] == ["deploy"]

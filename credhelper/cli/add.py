@@ -61,6 +61,12 @@ def register(commands: Commands) -> None:
     add.add_argument("--ca-file", metavar="PATH",
                      help="verify the host's API with this CA (default: the host's ca_file, "
                      "else what git and the system trust for it)")
+    add.add_argument("--default", action="store_true",
+                     help="make the token's account the host's default: the one that answers "
+                     "clients naming no user (else the account added first)")
+    add.add_argument("--revoke-replaced", action="store_true",
+                     help="revoke on the server the token this one replaces (same account, "
+                     "host, path and kind)")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
     add.set_defaults(handler=run)
@@ -84,24 +90,46 @@ def run(args: argparse.Namespace) -> int:
                           args.expires_at, args.registry, api_url, args.scopes,
                           today=dates.date_from_days(int(time.time() // 86400)),
                           client_id=args.client_id)
-    if args.dpop_key:
-        record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
-    record = with_ca_file(record, args.ca_file)
+    record = with_ca_file(_with_options(record, args), args.ca_file)
     if not args.no_check:
-        record = inspect(service, record, token)
+        record = _checked(service, record, token, args.username)
+    revoked = accounts.revoke_replaced(service, record, token) if args.revoke_replaced else []
     record, replaced = add_token(service, record, token, args.store, refresh_token)
-    _report(record, host, bool(replaced))
+    _report(record, host, replaced)
+    accounts.report_replaced(replaced, revoked, record)
     return 0
 
 
-def _report(record: TokenRecord, host: str, replaced: bool) -> None:
+def _with_options(record: TokenRecord, args: argparse.Namespace) -> TokenRecord:
+    """``--dpop-key`` and ``--default`` on the record."""
+    if args.dpop_key:
+        record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
+    if args.default:
+        record = record.replace(default_account=True)
+    return record
+
+
+def _checked(service: Service, record: TokenRecord, token: str, username: str | None
+             ) -> TokenRecord:
+    """What the server says about the token and its owner; ``--username`` checked against
+    the owner (accounts.py)."""
+    from credhelper import accounts
+
+    record = accounts.learn_owner(service, inspect(service, record, token), token)
+    unchecked = accounts.check_username(record, username)
+    if unchecked:
+        service.warn(unchecked)
+    return record
+
+
+def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None:
     from credhelper.clientconfig import git as gitconfig
 
     backend = record.extra.get("backend")
     where = record.store + (" (%s)" % backend if backend else "")
     print("%s %s %s for %s%s as %s, in the %s store" % (
-        "Replaced" if replaced else "Added", KIND_NAMES[record.kind], record.hint, host,
-        path_note(record.path), record.login_name(), where))
+        "Replaced %s with" % replaced[0].hint if replaced else "Added", KIND_NAMES[record.kind],
+        record.hint, host, path_note(record.path), _account(record), where))
     if record.checked_at:
         print("The server says: scopes %s, %s" % (
             ",".join(record.scopes or []) or "none",
@@ -111,6 +139,14 @@ def _report(record: TokenRecord, host: str, replaced: bool) -> None:
         print(note)
     if not gitconfig.helpers_for(host):
         print("Next: credhelper setup git %s" % host)
+
+
+def _account(record: TokenRecord) -> str:
+    """The name the token logs in as, and whose account it is when the server said."""
+    login = record.login_name()
+    if record.owner_name and record.owner_name != login:
+        return "%s (account %s)" % (login, record.owner_name)
+    return login
 
 
 def guess_kind(token: str) -> str:

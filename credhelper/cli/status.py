@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from credhelper.cli.common import Commands
     from credhelper.rules.model import TokenRecord
 
-HEADER = ("HOST", "KIND", "USERNAME", "PATH", "SCOPES", "EXPIRES", "STORE", "TOKEN", "STATE",
-          "NEXT")
+HEADER = ("HOST", "ACCOUNT", "KIND", "USERNAME", "PATH", "NAME", "SCOPES", "EXPIRES", "STORE",
+          "TOKEN", "STATE", "CHECKED", "NEXT")
 
 
 def register(commands: Commands) -> None:
     status = commands.add_parser("status", help="table of tokens: kind, scopes, expiry, store")
     status.add_argument("host", nargs="?", metavar="HOST")
+    status.add_argument("--username", metavar="NAME", help="only this account's tokens")
+    status.add_argument("--path", metavar="PREFIX", help="only tokens for this path")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--refresh", action="store_true",
                         help="ask the server about every token now")
@@ -31,17 +33,13 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from credhelper import accounts
     from credhelper.local.token_index import TokenIndex
 
     now = time.time()
     if args.refresh:
         _refresh()
-    records = TokenIndex().load()
-    if args.host:
-        host = accounts.host_argument(args.host)
-        records = [r for r in records if r.host == host]
-    rows = [describe(r, now) for r in records]
+    records = _chosen(TokenIndex().load(), args)
+    rows = [describe(r, now) for r in sorted(records, key=_order)]
     if args.json:   # ASCII only: control characters in the data are escaped, never raw
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -50,6 +48,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table([HEADER] + [_cells(row) for row in rows])
     return 0
+
+
+def _chosen(records: list[TokenRecord], args: argparse.Namespace) -> list[TokenRecord]:
+    """The records HOST, ``--username`` and ``--path`` pick (each only when given)."""
+    from credhelper import accounts
+    from credhelper.rules.hosts import normalise_path
+
+    if args.host:
+        host = accounts.host_argument(args.host)
+        records = [r for r in records if r.host == host]
+    if args.username:
+        records = [r for r in records if accounts.owned_by(r, args.username)]
+    if args.path:
+        path = normalise_path(args.path)
+        records = [r for r in records if r.path == path]
+    return records
 
 
 def _refresh() -> None:
@@ -69,10 +83,30 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     from credhelper.rules.redact import scrub
 
     return tuple(scrub(str(cell)) for cell in (
-        row["host"], row["kind"], row["username"], row["path"] or "-",
+        row["host"], row["owner"] + (" (default)" if row["default"] else ""), row["kind"],
+        row["username"], row["path"] or "-", row["token_name"] or "-",
         ",".join(row["scopes"]) if row["scopes"] else "?",
         "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
-        row["store"], row["token"], row["state"], row["next"]))
+        row["store"], row["token"], row["state"],
+        _utc(row["checked_at"]) if row["checked_at"] else "never", row["next"]))
+
+
+def _order(record: TokenRecord) -> tuple[str, str, str, str, str]:
+    """Host, then account, then path: one account's tokens together."""
+    return (record.host, owner_of(record).lower(), record.path or "", record.kind,
+            record.origin)
+
+
+def owner_of(record: TokenRecord) -> str:
+    """Whose token it is: the owner's username, else the server's user id, else the login
+    of a token with its own (deploy and job tokens), else unknown until it is checked."""
+    if record.owner_name:
+        return record.owner_name
+    if record.user_id is not None:
+        return "user %d" % record.user_id
+    if record.username:
+        return record.username
+    return "?"
 
 
 def state_name(record: TokenRecord, now: float) -> str:
@@ -94,7 +128,9 @@ def state_name(record: TokenRecord, now: float) -> str:
 def describe(record: TokenRecord, now: float) -> dict[str, Any]:
     """A record as a dict for `status --json` and the table (never the secret)."""
     return {
-        "host": record.host, "kind": record.kind, "username": record.login_name(),
+        "host": record.host, "owner": owner_of(record), "user_id": record.user_id,
+        "default": bool(record.default_account), "token_name": record.token_name,
+        "kind": record.kind, "username": record.login_name(),
         "path": record.path, "scopes": record.scopes, "expires_at": record.expires_at,
         "days_left": freshness.days_left(record, now), "store": record.store,
         "token": record.hint, "state": state_name(record, now), "origin": record.origin,

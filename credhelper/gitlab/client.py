@@ -87,6 +87,10 @@ class GitLabClient:
     def revoke_self(self, token: str) -> None:
         self._call("DELETE", self.api_url + "/personal_access_tokens/self", token)
 
+    def current_user(self, token: str, bearer: bool = False) -> dict[str, Any]:
+        """GET /user: the token's owner (needs api, read_api or read_user)."""
+        return self._json("GET", self.api_url + "/user", token, bearer=bearer)
+
     # -- any of the user's own tokens, with an api-scoped credential (PAT or OAuth) -------
 
     def list_tokens(self, credential: str, search: str, bearer: bool = False

@@ -49,11 +49,13 @@ class TokenBook:
                         timeout=timeout)
 
     def reload(self, record: TokenRecord) -> TokenRecord | None:
-        """The index's current record for ``record``'s slot (its id may have changed)."""
-        for current in self.tokens.load():
-            if current.origin == ADDED and current.slot() == record.slot():
-                return current
-        return None
+        """The index's current record for ``record``: the same id, else the same slot (a
+        rotation gives the record a new id).  The id comes first because the slot can change
+        under it: a token added unchecked learns its owner at its first check."""
+        current = self.tokens.load()
+        found = [r for r in current if r.id == record.id] or [
+            r for r in current if r.origin == ADDED and r.slot() == record.slot()]
+        return found[0] if found else None
 
     def save(self, record: TokenRecord, replaces: str | None = None) -> TokenRecord:
         """Write ``record`` in place of the record with id ``replaces`` (default: its own)."""
@@ -85,7 +87,11 @@ class TokenBook:
         with self.tokens.lock():
             current = self.tokens.load()
             replaced = [r for r in current if r.slot() == record.slot()]
-            self.tokens.save([r for r in current if r not in replaced] + [record])
+            kept = [r for r in current if r not in replaced]
+            if any(r.default_account for r in replaced) or record.default_account:
+                record = record.replace(default_account=True)
+                kept = [_not_default(r, record) for r in kept]
+            self.tokens.save(kept + [record])
         for old in replaced:
             self.forget_secrets(old, warn)
         return replaced
@@ -118,6 +124,13 @@ class TokenBook:
                     "record (it serves any username); to move it: credhelper remove %s%s"
                     % (where, " as " + other.username if other.username else "", other.host,
                        " --path " + other.path if other.path else ""))
+
+
+def _not_default(other: TokenRecord, default: TokenRecord) -> TokenRecord:
+    """``other`` as it stays beside a new default account on its host: one default a host."""
+    if other.host == default.host and other.default_account:
+        return other.replace(default_account=None)
+    return other
 
 
 def _refuse_unsettled(current: list[TokenRecord], record: TokenRecord) -> None:
