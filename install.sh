@@ -66,13 +66,15 @@ rm -rf "$here/build/lib" "$here"/build/bdist.*
 
 # pip's console-script wrappers import re and compile a regex on every start (half a million
 # instructions); git runs a helper twice per command.  Plain launchers instead, isolated (-I)
-# from PYTHONPATH and the user's site-packages.  (A venv path with spaces keeps pip's.)
-write_launcher() {   # NAME FUNCTION: credhelper.protocols.FUNCTION (one error handler for all)
+# from PYTHONPATH and the user's site-packages, and started without site (-S) until credhelper
+# needs it: credhelper/launcher.py writes them and says why.  (A venv path with spaces keeps
+# pip's.)
+write_launcher() {   # NAME FUNCTION: credhelper.launcher.FUNCTION
     local name=$1 function=$2 tmp
     case "$venv" in *[[:space:]]*) return 0 ;; esac
     tmp=$(mktemp "$venv/bin/.$name.XXXXXX")
-    printf '#!%s -I\nimport sys\n\nfrom credhelper.protocols import %s\n\nsys.exit(%s())\n' \
-        "$venv/bin/python" "$function" "$function" >"$tmp"
+    "$venv/bin/python" -I -c 'import sys; from credhelper.launcher import script
+sys.stdout.write(script(sys.argv[1]))' "$function" >"$tmp" || die "could not write $name"
     chmod 755 "$tmp"
     mv -f "$tmp" "$venv/bin/$name"
 }

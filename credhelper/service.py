@@ -22,12 +22,12 @@ from credhelper.rules.model import (
     GIT_STORE,
     NEEDS_CHECK,
     PASSWORD,
-    REGISTRY,
     Answer,
     Request,
     TokenRecord,
     kind_from_prefix,
 )
+from credhelper.served import is_news
 from credhelper.stores import Secrets
 
 TYPE_CHECKING = False
@@ -111,15 +111,9 @@ class Service:
         """Keep a credential a client obtained elsewhere: git's ``store`` (a host we manage
         only; with its ``password_expiry_utc``), ``docker login`` (origin DOCKER_STORE, for
         the registry it names), ``cargo login`` or ``terraform login``."""
-        if not storable(username, secret) or not resolver.transport_allowed(
-                request.protocol, self.allow_http(request)):
+        if not is_news(self, request, username, secret, origin, self.records):
             return
         assert username is not None and secret is not None
-        records = self.records()
-        if origin == GIT_STORE and not self.manages(request.host, records):
-            return
-        if already_served(self, request, records, username, secret):
-            return
         from credhelper.rules.redact import redact
 
         store_name, backend = self.default_store()
@@ -253,7 +247,9 @@ def tell_unusable(service: Service, request: Request, answer: Answer | None,
     if answer is None or answer.record is None:
         from credhelper.lifecycle.explain import why_nothing
 
-        reason = why_nothing(service.records(), request, now, allow_http)
+        # read again only when the keeper saved what it found (one read on a plain miss)
+        reason = why_nothing(service.records() if dropped else records, request, now,
+                             allow_http)
         if reason:
             service.warn(reason)
         return
@@ -265,34 +261,6 @@ def tell_unusable(service: Service, request: Request, answer: Answer | None,
         for record in passed:
             reason = freshness.unusable_reason(record, now) or ""
             service.warn(passed_over(record, reason, answer.record))
-
-
-def storable(username: str | None, secret: str | None) -> bool:
-    """May a client's credential be kept?  Refuses CR, LF, NUL and odd usernames outright."""
-    if not username or not secret or secret.startswith("glcbt-"):
-        return False  # job tokens die with their job: storing one would only serve a dead token
-    if any(c in value for value in (username, secret) for c in "\r\n\0") or not (
-            username.isprintable()):   # `list` and `status` show it
-        from credhelper.errors import ProtocolError
-
-        raise ProtocolError("refusing to store a credential containing CR, LF or NUL, or a "
-                            "username with control characters")
-    return True
-
-
-def already_served(service: Service, request: Request, records: list[TokenRecord],
-                   username: str, secret: str) -> bool:
-    """Is a client storing what we just gave it (git after a fetch, docker login with
-    the token we serve)?"""
-    if request.service == REGISTRY:
-        from credhelper.registry_service import lookup_registry
-
-        served = lookup_registry(service, request)
-        if served is not None and (served.username, served.secret) == (username, secret):
-            return True
-    same_login = [r for r in resolver.matching(records, request, service.allow_http(request))
-                  if r.login_name(username) == username]
-    return any(service.secret(r, quiet=True) == secret for r in same_login)
 
 
 def new_id() -> str:

@@ -12,6 +12,7 @@ import json
 import os
 
 from credhelper.errors import ConfigError
+from credhelper.local.ownership import unsafe_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,28 +20,6 @@ if TYPE_CHECKING:
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
-# Files and directories we read must be the user's (or root's: root can change them anyway)
-# and writable by no one else, as ssh's StrictModes asks of ~/.ssh: anyone who can write
-# them can send the tokens elsewhere (README "Configuration").  None where there are no uids.
-_OWNERS = (os.geteuid(), 0) if hasattr(os, "geteuid") else None
-_STICKY = 0o1000
-
-
-def unsafe_reason(info: os.stat_result, path: str) -> str | None:
-    """Why ``path`` (whose stat is ``info``) must not be trusted, or None when it may."""
-    if _OWNERS is None:
-        return None
-    if info.st_uid not in _OWNERS:
-        return "%s is owned by another user (uid %d); credhelper does not use it" % (
-            path, info.st_uid)
-    # a sticky directory (/tmp) lets no one else replace what is ours in it
-    if info.st_mode & 0o022 and not (info.st_mode & _STICKY and _is_dir(info)):
-        return "%s is writable by others; credhelper does not use it (chmod go-w it)" % path
-    return None
-
-
-def _is_dir(info: os.stat_result) -> bool:
-    return info.st_mode & 0o170000 == 0o040000      # stat.S_ISDIR, without the import
 
 
 def refuse_unsafe(info: os.stat_result, path: str) -> None:

@@ -1,7 +1,8 @@
 """The token index: ``tokens.json`` in the data dir, the metadata of every registered token.
 
 It holds no secret (those live in a store, keyed by the record id), so a reader needs no lock;
-every change happens under ``TokenIndex.lock`` as read-modify-write, written atomically.
+every change happens under ``TokenIndex.lock`` as read-modify-write, written atomically.  Every
+save also writes the compact copy the ``get`` fast path reads (``local/compact.py``).
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ class TokenIndex:
     def _checked(self, item: dict[str, Any]) -> dict[str, Any]:
         """The record, when its fields have the types credhelper writes: a number for a host
         is one line here, not a crash further on."""
-        wrong = [k for k, v in item.items() if not _typed(k, v)]
-        wrong += [k for k in ("id", "host", "kind") if not isinstance(item.get(k), str)]
+        wrong = _wrong_fields(item)
         if wrong:
             raise ConfigError("%s: a token's %s is missing or of the wrong type; fix or move "
                               "the file away" % (self.path, wrong[0][:40]))
@@ -62,9 +62,15 @@ class TokenIndex:
         return FileLock(os.path.join(self.directory, ".lock"))
 
     def save(self, records: list[TokenRecord]) -> None:
-        """Replace the index; call it with ``lock()`` held."""
-        write_json(self.path, {"version": FORMAT_VERSION,
-                               "tokens": [record.to_json() for record in records]})
+        """Replace the index and its compact copy; call it with ``lock()`` held."""
+        from credhelper.local import compact
+        from credhelper.stores.file import FileStore
+
+        items = [record.to_json() for record in records]
+        write_json(self.path, {"version": FORMAT_VERSION, "tokens": items})
+        if not any(_wrong_fields(item) for item in items):   # else load refuses: no copy
+            compact.write_tokens(self.directory, items)
+        FileStore(self.directory).reindex()   # the secrets' copy, once after an upgrade
 
     def update(self, change: Callable[[list[TokenRecord]], list[TokenRecord]]
                ) -> list[TokenRecord]:
@@ -73,6 +79,11 @@ class TokenIndex:
             records = change(self.load())
             self.save(records)
             return records
+
+
+def _wrong_fields(item: dict[str, Any]) -> list[str]:
+    wrong = [k for k, v in item.items() if not _typed(k, v)]
+    return wrong + [k for k in ("id", "host", "kind") if not isinstance(item.get(k), str)]
 
 
 def _typed(name: str, value: object) -> bool:

@@ -22,12 +22,12 @@ the last flush, closed streams.  ``serve`` is a whole helper call; ``settle`` is
 for adapters that answer several in one call (cargo) or answer in-process (the keyring
 backend); ``refusal`` words the line for all three.  This package's ``__init__`` is on git's
 ``get`` path (kept here so the path loads no extra module): it imports nothing at run time
-that the path does not load anyway (typing only under TYPE_CHECKING).
+that the path does not load anyway (typing only under TYPE_CHECKING; ``os`` where it is used:
+the fast path runs without it, see ``launcher.py``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 from credhelper.errors import CredhelperError
@@ -50,6 +50,8 @@ def launch(prog: str, module: str, errors: str = "stderr", prefix: str | None = 
     """``module.main()``'s exit code; what escapes it is one line (``refusal``) on stderr (on
     stdout for docker) and exit 1, Ctrl-C 130.  Closed std streams become /dev/null, and a
     failed flush at the end points stdout there (no "Exception ignored" at exit)."""
+    import os
+
     try:
         for name in ("stdin", "stdout", "stderr"):
             if getattr(sys, name) is None:   # its fd was closed when Python started
@@ -72,6 +74,8 @@ def _last_words(stream: TextIO, line: str) -> int:
         stream.flush()
         sys.stdout.flush()
     except (OSError, ValueError):
+        import os
+
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
@@ -147,6 +151,8 @@ def refusal(prog: str, error: Exception, prefix: str | None = None) -> str:
         message = " ".join(scrub(str(error)).splitlines())
         prefix = prog if prefix is None else prefix
         return "%s: %s" % (prefix, message) if prefix else message
+    import os
+
     if os.environ.get(DEBUG):
         raise  # the exception being handled, with its traceback
     if isinstance(error, BrokenPipeError):

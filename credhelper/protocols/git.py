@@ -31,12 +31,26 @@ from credhelper.rules.model import Request
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from typing import Any, BinaryIO
+    from typing import Any, BinaryIO, Protocol
 
     from credhelper.rules.model import Answer
     from credhelper.service import Service
 
     Attributes = dict[str, Any]     # a str per key; a list[str] for each ``key[]``
+
+    class Backend(Protocol):
+        """What ``run`` asks of a service: ``Service``, or the fast path's stand-in
+        (fast_service.py), which answers the common case by the same code."""
+
+        clock: Callable[[], float]
+
+        def lookup(self, request: Request) -> Answer | None: ...
+
+        def remember(self, request: Request, username: str | None, secret: str | None,
+                     origin: str = ..., expires_utc: int | None = None) -> None: ...
+
+        def reject(self, request: Request, username: str | None, secret: str | None
+                   ) -> None: ...
 
 PROG = "git-credential-gitlab"
 MAX_LINE = 65535
@@ -154,7 +168,7 @@ def reply(answer: Answer, announced: Iterable[str], now: float) -> dict[str, obj
     return out
 
 
-def store(service: Service, request: Request, attributes: Attributes,
+def store(service: Backend, request: Request, attributes: Attributes,
           checked: Mapping[str, object]) -> None:
     """git's ``store``: kept unless git says it is ``ephemeral`` ("must not be stored",
     git-credential.adoc) or its ``password_expiry_utc`` has passed (git 2.40 drops such a
@@ -167,7 +181,7 @@ def store(service: Service, request: Request, attributes: Attributes,
                      expires_utc=expiry)
 
 
-def run(action: str, data: bytes, service: Callable[[], Service]) -> bytes:
+def run(action: str, data: bytes, service: Callable[[], Backend]) -> bytes:
     """One helper call: returns the bytes for stdout.  ``service()`` gives the Service (made
     when first asked for: an action git does not know, or a request without a host, needs
     none)."""

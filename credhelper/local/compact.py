@@ -1,0 +1,246 @@
+"""The compact copies the ``get`` fast path reads instead of the JSON files: ``tokens.index``
+beside ``tokens.json`` and ``secrets.index`` beside the file store's ``secrets.json``.
+
+The JSON files stay the source of truth; each copy is derived, rewritten (0600, atomically)
+every time its JSON file is, under that file's lock, and names in its first line the JSON
+file it was made from (inode, size, mtime in ns) and how many lines follow.  A copy that is
+missing, names another file (a hand edit, a crash between the two writes), is not the user's
+or is writable by others, or does not parse is not used: the reader returns None and the
+caller takes the full path, which reads the JSON and says what is wrong.
+
+Line-oriented and split-based, because json costs the hot path ``re`` and ``enum`` and
+``marshal`` cannot be trusted with bytes someone else may have written::
+
+    credhelper-tokens TAB 1 TAB inode TAB size TAB mtime_ns TAB lines
+    HOST TAB key TAB value TAB key TAB value ...      one token; every field but host
+    HOST TAB !                                        a token this format cannot carry
+
+    credhelper-secrets TAB 1 TAB inode TAB size TAB mtime_ns TAB lines
+    ID TAB SECRET
+
+A value is typed by its first byte: ``s`` text, ``i`` integer, ``f`` float, ``b1``/``b0``,
+``n`` null, ``l`` a list of texts, each after a 0x1f byte.  No text holds a tab or a newline
+(such a token is written as ``!``, such a secret is left out: the reader then declines).
+The reader uses ``posix`` only (``launcher.py`` says why) and is safe on any bytes.
+"""
+
+import posix
+
+from credhelper.local.ownership import is_file, unsafe_reason
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+TOKENS = "tokens.index"
+SECRETS = "secrets.index"
+TOKENS_MAGIC = b"credhelper-tokens"
+SECRETS_MAGIC = b"credhelper-secrets"
+VERSION = b"1"
+# what TokenIndex.load refuses when others can write it (the secrets' files beside the index)
+NEIGHBOURS = ("", "/secrets.json", "/rescued.json")
+MAX_SIZE = 1 << 26
+CANNOT = b"!"
+ITEM = "\x1f"
+
+
+# -- reading: the fast path -------------------------------------------------------------------
+
+def host_records(directory: str, host: str) -> "list[dict[str, Any]] | None":
+    """The JSON form of every token for ``host`` (as ``TokenRecord.to_json`` gave it), in
+    registration order; None when the copy cannot be trusted to equal ``tokens.json``."""
+    data = _fresh(directory + "/" + TOKENS, TOKENS_MAGIC, directory + "/tokens.json")
+    if data is None or not _safe_neighbours(directory):
+        return None
+    try:
+        return _lines_for(data, host)
+    except ValueError:        # a number or UTF-8 that does not parse (UnicodeDecodeError too)
+        return None
+
+
+def secret(directory: str, record_id: str) -> str | None:
+    """The file store's secret for ``record_id``; None when absent or the copy is not fresh."""
+    data = _fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json")
+    needle = b"\n" + record_id.encode() + b"\t"
+    at = -1 if data is None else data.find(needle)
+    if data is None or at < 0:
+        return None
+    start = at + len(needle)
+    try:
+        return data[start:data.index(b"\n", start)].decode()
+    except ValueError:
+        return None
+
+
+def _lines_for(data: bytes, host: str) -> "list[dict[str, Any]] | None":
+    needle = b"\n" + host.encode() + b"\t"
+    found = []
+    at = data.find(needle)
+    while at >= 0:
+        end = data.index(b"\n", at + 1)
+        fields = data[at + len(needle):end].split(b"\t")
+        if fields == [CANNOT] or len(fields) % 2:
+            return None
+        record: dict[str, Any] = {"host": host}
+        for index in range(0, len(fields), 2):
+            record[fields[index].decode()] = _value(fields[index + 1])
+        found.append(record)
+        at = data.find(needle, end)
+    return found
+
+
+def _value(raw: bytes) -> object:
+    tag, text = raw[:1], raw[1:]
+    if tag == b"s":
+        return text.decode()
+    if tag == b"i":
+        return int(text)
+    if tag == b"f":
+        return float(text)
+    if tag == b"n" and not text:
+        return None
+    if tag == b"b" and text in (b"0", b"1"):
+        return text == b"1"
+    if tag == b"l" and text[:1] in (b"", b"\x1f"):
+        return [item.decode() for item in text.split(b"\x1f")[1:]]
+    raise ValueError("unknown value")
+
+
+def _fresh(path: str, magic: bytes, source: str) -> bytes | None:
+    """The copy at ``path`` when it is safe and was made from ``source`` as it is now."""
+    data = _read(path)
+    end = -1 if data is None else data.find(b"\n")
+    if data is None or end < 0:
+        return None
+    head = data[:end].split(b"\t")
+    try:
+        info = posix.stat(source)
+    except OSError:
+        return None
+    if len(head) != 6 or head[:2] != [magic, VERSION] or unsafe_reason(info, source):
+        return None
+    try:
+        made_from = [int(field) for field in head[2:]]
+    except ValueError:
+        return None
+    current = [info.st_ino, info.st_size, info.st_mtime_ns, data.count(b"\n") - 1]
+    return data if made_from == current and data.endswith(b"\n") else None
+
+
+def _read(path: str) -> bytes | None:
+    """The bytes of a regular file that is safe to trust (checked on the open descriptor)."""
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_NONBLOCK)   # a FIFO must not block
+    except OSError:
+        return None
+    try:
+        info = posix.fstat(fd)
+        if not is_file(info) or info.st_size > MAX_SIZE or unsafe_reason(info, path):
+            return None
+        data = b""
+        while True:
+            chunk = posix.read(fd, info.st_size + 1)
+            if not chunk:
+                return data
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        posix.close(fd)
+
+
+def _safe_neighbours(directory: str) -> bool:
+    """The data dir and the secrets' files, as ``TokenIndex.load`` checks them (absent is
+    fine)."""
+    for name in NEIGHBOURS:
+        try:
+            info = posix.stat(directory + name)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if unsafe_reason(info, directory + name):
+            return False
+    return True
+
+
+# -- writing: beside each JSON write, under its lock ---------------------------------------------
+
+def write_tokens(directory: str, items: "list[dict[str, Any]]") -> None:
+    """The copy of ``tokens.json``, just written with ``items`` (``TokenRecord.to_json``)."""
+    lines = [line for line in (_token_line(item) for item in items) if line is not None]
+    _write(directory, TOKENS, TOKENS_MAGIC, "tokens.json", lines)
+
+
+def write_secrets(directory: str, secrets: "dict[str, Any]") -> None:
+    """The copy of ``secrets.json``, just written with ``secrets``."""
+    lines = [_text(key) + b"\t" + _text(value) for key, value in secrets.items()
+             if _plain(key) and _plain(value)]
+    _write(directory, SECRETS, SECRETS_MAGIC, "secrets.json", lines)
+
+
+def secrets_fresh(directory: str) -> bool:
+    return _fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json") \
+        is not None
+
+
+def _write(directory: str, name: str, magic: bytes, source: str, lines: list[bytes]) -> None:
+    """Best effort: a copy that could not be written is left stale, so it is not used."""
+    import os
+
+    from credhelper.local.files import write_private
+
+    try:
+        info = os.stat(os.path.join(directory, source))
+        head = [magic, VERSION] + [b"%d" % n for n in (info.st_ino, info.st_size,
+                                                       info.st_mtime_ns, len(lines))]
+        write_private(os.path.join(directory, name),
+                      b"\t".join(head) + b"\n" + b"".join(line + b"\n" for line in lines))
+    except OSError:
+        pass
+
+
+def _token_line(item: "dict[str, Any]") -> bytes | None:
+    """One token's line; None for a token no request can reach (its host holds a tab or a
+    newline, which no normalised host does)."""
+    host = item.get("host")
+    if not _plain(host):
+        return None
+    fields = []
+    for key, value in item.items():
+        encoded = _encoded(value)
+        if not _plain(key) or encoded is None:
+            return _text(host) + b"\t" + CANNOT
+        if key != "host":
+            fields += [_text(key), encoded]
+    return b"\t".join([_text(host)] + fields)
+
+
+def _encoded(value: object) -> bytes | None:
+    if value is None or isinstance(value, bool):
+        return {None: b"n", True: b"b1", False: b"b0"}[value]
+    if type(value) is int:
+        return b"i%d" % value
+    if type(value) is float:
+        return b"f" + repr(value).encode() if value - value == 0 else None   # not inf or nan
+    if type(value) is str:
+        return b"s" + _text(value) if _plain(value) else None
+    if type(value) is list and all(_plain(item) and ITEM not in item for item in value):
+        return b"l" + b"".join(b"\x1f" + _text(item) for item in value)
+    return None
+
+
+def _plain(text: object) -> bool:
+    """A text this format carries as it is: no tab, no newline, valid UTF-8."""
+    if type(text) is not str or "\t" in text or "\n" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:    # a lone surrogate ("\ud800" in JSON)
+        return False
+    return True
+
+
+def _text(text: object) -> bytes:
+    assert isinstance(text, str)
+    return text.encode()
