@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 PROG = "git-credential-gitlab"
+MAX_INPUT = 16 * 65536      # protocols.git.MAX_INPUT (a test holds them equal)
 INTERRUPTED = 130
 LAUNCHER = """#!%s -IS
 # credhelper's launcher (install.sh): -S skips site until needed (credhelper/launcher.py)
@@ -45,7 +46,7 @@ def run_git() -> int:
             None in (sys.stdin, sys.stdout, sys.stderr):
         return _full("run_git")
     try:
-        data = sys.stdin.buffer.read(16 * 65536 + 1)    # protocols.git reads as much
+        data = sys.stdin.buffer.read(MAX_INPUT + 1)    # as protocols.git reads it
         out = _fast(argv[0], data)
     except KeyboardInterrupt:
         return INTERRUPTED
