@@ -93,7 +93,8 @@ def unsafe_files(service: Service) -> list[str]:
     found = []
     for path in (os.path.dirname(config), config, data, paths.state_dir(),
                  *(os.path.join(data, name) for name in ("tokens.json", "secrets.json",
-                                                         "rescued.json"))):
+                                                         "rescued.json", "tokens.index",
+                                                         "secrets.index"))):
         try:
             reason = files.unsafe_reason(os.stat(path), path)
         except OSError:

@@ -30,6 +30,7 @@ from credhelper.local.ownership import is_file, unsafe_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 TOKENS = "tokens.index"
@@ -90,41 +91,58 @@ def _lines_for(data: bytes, host: str) -> "list[dict[str, Any]] | None":
 
 
 def _value(raw: bytes) -> object:
-    tag, text = raw[:1], raw[1:]
-    if tag == b"s":
-        return text.decode()
-    if tag == b"i":
-        return int(text)
-    if tag == b"f":
-        return float(text)
-    if tag == b"n" and not text:
-        return None
-    if tag == b"b" and text in (b"0", b"1"):
-        return text == b"1"
-    if tag == b"l" and text[:1] in (b"", b"\x1f"):
-        return [item.decode() for item in text.split(b"\x1f")[1:]]
-    raise ValueError("unknown value")
+    decode = _DECODERS.get(raw[:1])
+    if decode is None:
+        raise ValueError("unknown value")
+    return decode(raw[1:])
+
+
+def _null(text: bytes) -> None:
+    if text:
+        raise ValueError("not null")
+
+
+def _flag(text: bytes) -> bool:
+    if text not in (b"0", b"1"):
+        raise ValueError("not a boolean")
+    return text == b"1"
+
+
+def _texts(text: bytes) -> list[str]:
+    if text[:1] not in (b"", ITEM.encode()):
+        raise ValueError("not a list")
+    return [item.decode() for item in text.split(ITEM.encode())[1:]]
+
+
+_DECODERS: "dict[bytes, Callable[[bytes], object]]" = {
+    b"s": bytes.decode, b"i": int, b"f": float, b"n": _null, b"b": _flag, b"l": _texts}
 
 
 def _fresh(path: str, magic: bytes, source: str) -> bytes | None:
     """The copy at ``path`` when it is safe and was made from ``source`` as it is now."""
     data = _read(path)
-    end = -1 if data is None else data.find(b"\n")
-    if data is None or end < 0:
+    made_from = None if data is None else _header(data, magic)
+    if data is None or made_from is None:
         return None
-    head = data[:end].split(b"\t")
     try:
         info = posix.stat(source)
     except OSError:
         return None
-    if len(head) != 6 or head[:2] != [magic, VERSION] or unsafe_reason(info, source):
+    current = [info.st_ino, info.st_size, info.st_mtime_ns, data.count(b"\n") - 1]
+    if made_from != current or unsafe_reason(info, source) or not data.endswith(b"\n"):
+        return None
+    return data
+
+
+def _header(data: bytes, magic: bytes) -> list[int] | None:
+    """(inode, size, mtime_ns, lines) from the first line, or None."""
+    head = data[:data.find(b"\n")].split(b"\t")
+    if len(head) != 6 or head[:2] != [magic, VERSION]:
         return None
     try:
-        made_from = [int(field) for field in head[2:]]
+        return [int(field) for field in head[2:]]
     except ValueError:
         return None
-    current = [info.st_ino, info.st_size, info.st_mtime_ns, data.count(b"\n") - 1]
-    return data if made_from == current and data.endswith(b"\n") else None
 
 
 def _read(path: str) -> bytes | None:
@@ -217,17 +235,33 @@ def _token_line(item: "dict[str, Any]") -> bytes | None:
 
 
 def _encoded(value: object) -> bytes | None:
-    if value is None or isinstance(value, bool):
+    """The typed field for ``value``; None when this format cannot carry it."""
+    if value is None or type(value) is bool:
         return {None: b"n", True: b"b1", False: b"b0"}[value]
-    if type(value) is int:
-        return b"i%d" % value
-    if type(value) is float:
-        return b"f" + repr(value).encode() if value - value == 0 else None   # not inf or nan
-    if type(value) is str:
-        return b"s" + _text(value) if _plain(value) else None
-    if type(value) is list and all(_plain(item) and ITEM not in item for item in value):
-        return b"l" + b"".join(b"\x1f" + _text(item) for item in value)
-    return None
+    encode = _ENCODERS.get(type(value))
+    return None if encode is None else encode(value)
+
+
+def _number(value: int) -> bytes:
+    return b"i%d" % value
+
+
+def _real(value: float) -> bytes | None:
+    return b"f" + repr(value).encode() if value - value == 0 else None   # not inf or nan
+
+
+def _string(value: str) -> bytes | None:
+    return b"s" + _text(value) if _plain(value) else None
+
+
+def _strings(value: list[object]) -> bytes | None:
+    if not all(_plain(item) and ITEM not in str(item) for item in value):
+        return None
+    return b"l" + b"".join(ITEM.encode() + _text(item) for item in value)
+
+
+_ENCODERS: "dict[type, Callable[[Any], bytes | None]]" = {
+    int: _number, float: _real, str: _string, list: _strings}
 
 
 def _plain(text: object) -> bool:

@@ -3,10 +3,12 @@
 On Linux and the BSDs this follows the XDG base directory spec itself, with exactly the rules
 ``platformdirs`` applies there (a test holds the two equal), because importing platformdirs costs
 about 13 ms on the ``get`` hot path, more than the rest of a lookup.  Elsewhere (macOS,
-Windows) platformdirs decides.
+Windows) platformdirs decides.  The ``get`` fast path applies the same rules to the
+environment it is given (fast_service.py; a test holds the two equal).
 
     config dir  $XDG_CONFIG_HOME/credhelper   config.toml, hand-edited, never holds secrets
-    data dir    $XDG_DATA_HOME/credhelper     tokens.json (metadata), secrets.json (file store)
+    data dir    $XDG_DATA_HOME/credhelper     tokens.json (metadata), secrets.json (file store),
+                                              their compact copies (compact.py)
     state dir   $XDG_STATE_HOME/credhelper    audit log, lock files
 """
 
