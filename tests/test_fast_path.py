@@ -269,3 +269,9 @@ def test_the_launcher_reads_as_much_input_as_git_s_adapter():
     from credhelper import launcher
 
     assert launcher.MAX_INPUT == git.MAX_INPUT
+
+
+def test_the_fast_path_knows_the_store_choices_config_py_accepts():
+    from credhelper.local import config
+
+    assert fast_service.STORE_CHOICES == ("",) + config.STORE_CHOICES
