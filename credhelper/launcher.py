@@ -47,11 +47,14 @@ def run_git() -> int:
         return _full("run_git")
     try:
         data = sys.stdin.buffer.read(MAX_INPUT + 1)    # as protocols.git reads it
-        out = _fast(argv[0], data)
     except KeyboardInterrupt:
         return INTERRUPTED
     except Exception:
-        return _full("run_git")
+        return _full("run_git")     # nothing read: the full path words the error
+    try:
+        out = _fast(argv[0], data)
+    except KeyboardInterrupt:
+        return INTERRUPTED
     if out is None:
         import io
 

@@ -14,17 +14,20 @@ HEAVY = ("requests", "jwt", "cryptography", "keyring", "platformdirs", "tomllib"
 FAST = HEAVY + ("re", "enum", "json", "os", "site", "logging", "functools", "collections")
 
 
-def launched(tmp_path, entry, *args, input=""):
+def launched(tmp_path, entry, *args, input="", done=None):
     """(stdout, top-level modules imported) of install.sh's launcher for ``entry``, run with
-    the flags on its #! line and -X importtime."""
+    the flags on its #! line and -X importtime (``done``: a list that gets the process)."""
     launcher = tmp_path / entry
     launcher.write_text(script(entry))
     python, flags = launcher.read_text().splitlines()[0][2:].split(" ")
     assert python == sys.executable and flags == "-IS"
-    done = run(python, flags, "-X", "importtime", str(launcher), *args, input=input)
-    names = [line.split("|")[-1].strip() for line in done.stderr.splitlines()
+    finished = run(python, flags, "-X", "importtime", str(launcher), *args, input=input,
+                   check=done is None)
+    if done is not None:
+        done.append(finished)
+    names = [line.split("|")[-1].strip() for line in finished.stderr.splitlines()
              if line.startswith("import time:")]
-    return done.stdout, {name.split(".")[0] for name in names}
+    return finished.stdout, {name.split(".")[0] for name in names}
 
 
 def imported_modules(tmp_path, stdin, action="get"):
@@ -54,6 +57,17 @@ def test_a_token_due_for_its_check_takes_the_full_path(gitlab, gitlab_host, tmp_
     assert "password=%s" % token in out
     assert {"site", "os", "json"} <= modules
     assert len(gitlab.requests.carrying(token)) > checks
+
+
+def test_what_the_fast_path_refuses_gets_the_full_path_s_one_line(tmp_path):
+    """The same input reaches the full path, which words the refusal (CVE-2024-52006)."""
+    credhelper("add", "gitlab.example.com", "--no-check", input="glpat-refusedrefusedrefused")
+    done = []
+    out, modules = launched(tmp_path, "run_git", "get", done=done,
+                            input="protocol=https\nhost=gitlab.example.com\rhost=evil\n\n")
+    assert out == "" and done[0].returncode == 1 and "site" in modules
+    assert [line for line in done[0].stderr.splitlines() if not line.startswith("import")] == [
+        "git-credential-gitlab: carriage return inside a value (refused: CVE-2024-52006)"]
 
 
 def test_unknown_host_get_imports_nothing_heavy(tmp_path):
