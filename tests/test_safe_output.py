@@ -27,7 +27,7 @@ OAUTH_INFO = r"/oauth/token/info"
 OAUTH_TOKEN = r"/oauth/token"
 HOSTILE = "\x1b]0;pwned\x07 \x1b[2J \u202eevil\u202c \u2066x\u2069 \x9b31m \x85 \x7f"
 BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-SECRET_FILES = ("secrets.json", "rescued.json")
+SECRET_FILES = ("secrets.json", "rescued.json", "secrets.index")   # the file store, its copy
 
 
 def unsafe(text):
