@@ -63,6 +63,7 @@ class Service:
         self.settings = Settings(config)
         self.secrets = Secrets(self.tokens.directory, self.environ)
         self._keeper: Keeper | None = None
+        self._attended = False          # the keeper was asked (and may have saved) this time
 
     # -- git's three operations ------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class Service:
     def _attend(self, record: TokenRecord) -> TokenRecord | None:
         """The keeper's answer; when local state cannot be read or written (a full or
         read-only disk, a config typo, a locked store), the token as it is, with one line."""
+        self._attended = True
         try:
             return self.keeper().attend(record, self.context())
         except (CredhelperError, OSError) as error:
@@ -247,9 +249,9 @@ def tell_unusable(service: Service, request: Request, answer: Answer | None,
     if answer is None or answer.record is None:
         from credhelper.lifecycle.explain import why_nothing
 
-        # read again only when the keeper saved what it found (one read on a plain miss)
-        reason = why_nothing(service.records() if dropped else records, request, now,
-                             allow_http)
+        # read again only when the keeper may have saved what it found (one read on a miss)
+        reason = why_nothing(service.records() if service._attended else records, request,
+                             now, allow_http)
         if reason:
             service.warn(reason)
         return

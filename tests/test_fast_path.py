@@ -275,3 +275,24 @@ def test_the_fast_path_knows_the_store_choices_config_py_accepts():
     from credhelper.local import config
 
     assert fast_service.STORE_CHOICES == ("",) + config.STORE_CHOICES
+
+
+def test_a_miss_on_the_full_path_reads_the_index_once(home, monkeypatch):
+    """No token answers (another host's, an expired one): tokens.json is read once, not
+    again to explain the miss (unless the keeper was asked, and may have saved)."""
+    from credhelper.rules.model import Request
+
+    class Counting(TokenIndex):
+        loads = 0
+
+        def load(self):
+            self.loads += 1
+            return super().load()
+
+    index = state(home, None, [(fresh_pat(host="other.example.com"), "glpat-otherotherother"),
+                               (fresh_pat(id="old", expires_at="2020-01-01"), "glpat-oldoldold")],
+                  monkeypatch)
+    counting, warnings = Counting(index.directory), []
+    service = Service(counting, dict(os.environ), clock=lambda: NOW, warn=warnings.append)
+    assert service.lookup(Request("https", HOST)) is None
+    assert counting.loads == 1 and len(warnings) == 1 and "expired" in warnings[0]
