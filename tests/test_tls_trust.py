@@ -221,3 +221,46 @@ def test_gits_ssl_cainfo_with_a_tilde_is_expanded_as_git_does(gitlab, host, home
     run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, "~/git-ca.pem")
     added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
     assert "The server says" in added.stdout and added.stderr == ""
+
+
+# -- `credhelper doctor` flags a host its API calls cannot reach over TLS ---------------------
+
+def doctor():
+    return credhelper("doctor", check=False)
+
+
+def test_doctor_names_a_tls_broken_host_and_what_to_set(gitlab, host, home, system_trust_only,
+                                                       monkeypatch):
+    for name in ("GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name)
+    token = gitlab.state.create_pat("alice", ["api"])
+    add(host, token.token)
+    credhelper("setup", "git")
+    carried = len(gitlab.requests.carrying(token.token))
+    done = doctor()
+    assert done.returncode == 1, done.stdout + done.stderr
+    (problem,) = [line for line in done.stdout.splitlines() if line.startswith("problem:")]
+    config = home / ".config" / "credhelper" / "config.toml"
+    assert problem.startswith("problem: %s: TLS with localhost:%d failed (certificate verify "
+                              "failed: " % (host, gitlab.port)), problem
+    assert "trusting SSL_CERT_FILE=%s" % SYSTEM_BUNDLE in problem
+    assert 'set ca_file = "/path/to/ca.pem" under [hosts."%s"] in %s' % (host, config) in problem
+    assert token.token not in done.stdout + done.stderr
+    assert len(gitlab.requests.carrying(token.token)) == carried     # the probe sends no token
+
+    monkeypatch.setenv("SSL_CERT_FILE", gitlab.ca.ca_file)          # as the user would fix it
+    fixed = doctor()
+    assert fixed.returncode == 0, fixed.stdout
+    assert "\n  %s: TLS ok with https://localhost:%d, trusting SSL_CERT_FILE=%s " % (
+        host, gitlab.port, gitlab.ca.ca_file) in fixed.stdout, fixed.stdout
+
+
+def test_doctor_says_tls_ok_once_ca_file_is_set(gitlab, host, home, system_trust_only):
+    add(host, gitlab.state.create_pat("alice", ["api"]).token)
+    credhelper("setup", "git")
+    assert doctor().returncode == 1
+    write_config(home, 'ca_file = "%s"\n' % gitlab.ca.ca_file)
+    done = doctor()
+    assert done.returncode == 0, done.stdout
+    assert "  %s: TLS ok with https://localhost:%d, trusting ca_file %s" % (
+        host, gitlab.port, gitlab.ca.ca_file) in done.stdout.splitlines(), done.stdout

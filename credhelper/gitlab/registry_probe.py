@@ -17,26 +17,16 @@ def token_realm(registry: str, ca_file: str | None, timeout: float = PROBE_TIMEO
                 ) -> str | None:
     """The realm of the registry's Bearer challenge, or None (no answer, a TLS failure, an
     answer that is not a 401 Bearer challenge)."""
-    import time
-
-    import requests
-
     from credhelper.gitlab import transport
+    from credhelper.gitlab.probe import anonymous_get
     from credhelper.local.trust import Trust
     from credhelper.rules.container_registries import challenge_realm
 
-    session = requests.Session()
-    transport.prepare(session, Trust(registry, ca_file=ca_file))
-    session.trust_env = False
-    session.headers["User-Agent"] = "credhelper"
     try:
-        with transport.Exchange(time.monotonic() + timeout) as exchange:
-            response = transport.exchange(session, exchange, "GET",
-                                          "https://%s/v2/" % registry, (timeout, timeout))
+        response = anonymous_get("https://%s/v2/" % registry, Trust(registry, ca_file=ca_file),
+                                 timeout)
     except transport.Failed:
         return None
-    finally:
-        session.close()
     if response.status_code != 401:
         return None
     return challenge_realm(response.headers.get("WWW-Authenticate", ""))
