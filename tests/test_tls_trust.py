@@ -6,6 +6,7 @@ The machine's environment points SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUND
 GIT_SSL_CAINFO at the system bundle, which does not hold the test CA: each test sets them."""
 
 import datetime
+import json
 import os
 import shutil
 import sys
@@ -71,25 +72,58 @@ def test_a_ca_only_in_requests_ca_bundle_is_trusted(gitlab, host, system_trust_o
     assert "The server says" in added.stdout and added.stderr == ""
 
 
+def clone_checks_and_rotates(gitlab, host, project, tmp_path):
+    """A near-expiry PAT added with no check and no CA setting of credhelper's: the `get`
+    inside a real `git clone` checks it and rotates it, over TLS; git clones with the new
+    token, and `status` shows a checked token, not an unchecked one."""
+    old = due_pat(gitlab)
+    credhelper("add", host, "--no-check", input=old.token + "\n")
+    credhelper("setup", "git")
+    rotations = gitlab.count("POST", r".*/rotate")
+    checkout = tmp_path / "clone"
+    done = run("git", *gitlab.git_config_args(), "clone", "-q",
+               "https://%s/%s.git" % (host, project), str(checkout))
+    (said,) = done.stderr.splitlines()                 # the rotation, and no TLS warning
+    assert said.startswith("credhelper: rotated the access token for %s: " % host), said
+    assert (checkout / ".git").is_dir()
+    assert gitlab.count("POST", r".*/rotate") == rotations + 1
+    (new,) = gitlab.state.descendants(old)
+    assert gitlab.state.is_active(new)
+    assert not gitlab.state.is_active(gitlab.state.find_token(old.token))
+    fetches = [r for r in gitlab.requests.carrying(new.token) if r.path.startswith("/" + project)]
+    assert fetches and all(r.status == 200 for r in fetches)       # git got the new token
+    assert not [r for r in gitlab.requests.carrying(old.token)
+                if r.path.startswith("/" + project)]
+    (row,) = json.loads(credhelper("status", "--json").stdout)
+    assert row["checked_at"] is not None and row["state"] == "ok", row
+
+
+def test_a_ca_only_in_ssl_cert_file_serves_the_check_and_rotation_inside_git(
+        gitlab, host, project, tmp_path, system_trust_only, monkeypatch):
+    """The Done-means of issue 12: credhelper's only way to the CA is SSL_CERT_FILE.  git
+    is given the CA for the project's path only (as its own bundle would hold it), which
+    credhelper's lookup for ``https://HOST/`` does not match."""
+    for name in ("GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SSL_CERT_FILE", gitlab.ca.ca_file)        # SSL_CERT_DIR: the system's
+    run("git", "config", "--global", "http.https://%s/%s/.sslCAInfo"
+        % (host, project.split("/")[0]), gitlab.ca.ca_file)
+    seen = run("git", "config", "--get-urlmatch", "http.sslCAInfo", "https://%s/" % host,
+               check=False)
+    assert seen.stdout == ""                             # credhelper sees nothing from git
+    clone_checks_and_rotates(gitlab, host, project, tmp_path)
+
+
 def test_a_ca_only_in_gits_ssl_cainfo_for_the_host_serves_git_checks_and_rotation(
         gitlab, host, project, tmp_path, system_trust_only, monkeypatch):
     """git's own `http.<url>.sslCAInfo` for this host: git trusts the server, and so does
-    credhelper, on the rotation that happens inside git's `get`."""
+    credhelper, on the check and rotation that happen inside git's `get`."""
     monkeypatch.delenv("GIT_SSL_CAINFO")
     # another host's setting, and a less specific one, must not count
     run("git", "config", "--global", "http.https://other.example.com/.sslCAInfo", SYSTEM_BUNDLE)
     run("git", "config", "--global", "http.sslCAInfo", SYSTEM_BUNDLE)
     run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, gitlab.ca.ca_file)
-    old = due_pat(gitlab)
-    added = add(host, old.token)
-    assert "The server says: scopes api" in added.stdout and added.stderr == ""
-    credhelper("setup", "git")
-    checkout = tmp_path / "clone"
-    run("git", *gitlab.git_config_args(), "clone", "-q",
-        "https://%s/%s.git" % (host, project), str(checkout))      # rotates on the way
-    (new,) = gitlab.state.descendants(old)
-    assert gitlab.state.is_active(new)
-    assert not gitlab.state.is_active(gitlab.state.find_token(old.token))
+    clone_checks_and_rotates(gitlab, host, project, tmp_path)
 
 
 def test_gits_environment_variable_wins_over_its_config(gitlab, host, system_trust_only,
@@ -205,8 +239,6 @@ def test_add_refuses_a_ca_file_that_is_not_there(gitlab, host, home):
 def test_a_token_no_check_ever_reached_is_shown_unchecked_not_ok(gitlab, host,
                                                                  system_trust_only):
     """Every API call fails TLS: the token is served, and `status` does not call it ok."""
-    import json
-
     add(host, gitlab.state.create_pat("alice", ["api"]).token)       # the check fails
     (row,) = json.loads(credhelper("status", "--json").stdout)
     assert row["state"] == "unchecked" and row["checked_at"] is None
