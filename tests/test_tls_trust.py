@@ -255,6 +255,28 @@ def test_gits_ssl_cainfo_with_a_tilde_is_expanded_as_git_does(gitlab, host, home
     assert "The server says" in added.stdout and added.stderr == ""
 
 
+
+def hashed_ca_directory(gitlab, directory):
+    """A directory of CAs as OpenSSL looks them up (``HASH.0``), as c_rehash makes it."""
+    directory.mkdir()
+    name = run("openssl", "x509", "-hash", "-noout", "-in", gitlab.ca.ca_file).stdout.strip()
+    shutil.copy(gitlab.ca.ca_file, directory / (name + ".0"))
+    return directory
+
+
+@pytest.mark.parametrize("how", ["config", "environment"])
+def test_a_ca_only_in_gits_ssl_capath_is_trusted(gitlab, host, home, tmp_path,
+                                                 system_trust_only, monkeypatch, how):
+    """git's http.<url>.sslCAPath (or GIT_SSL_CAPATH): a directory, used beside sslCAInfo
+    (here the system bundle, from GIT_SSL_CAINFO) as git's curl uses both."""
+    directory = hashed_ca_directory(gitlab, tmp_path / "cas")
+    if how == "config":
+        run("git", "config", "--global", "http.https://%s/.sslCAPath" % host, str(directory))
+    else:
+        monkeypatch.setenv("GIT_SSL_CAPATH", str(directory))
+    added = add(host, gitlab.state.create_pat("alice", ["read_api"]).token)
+    assert "The server says" in added.stdout and added.stderr == "", added.stderr
+
 # -- `credhelper doctor` flags a host its API calls cannot reach over TLS ---------------------
 
 def doctor():
