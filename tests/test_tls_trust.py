@@ -318,3 +318,31 @@ def test_doctor_says_tls_ok_once_ca_file_is_set(gitlab, host, home, system_trust
     assert done.returncode == 0, done.stdout
     assert "  %s: TLS ok with https://localhost:%d, trusting ca_file %s" % (
         host, gitlab.port, gitlab.ca.ca_file) in done.stdout.splitlines(), done.stdout
+
+
+def test_doctor_names_a_ca_file_that_is_not_there(gitlab, host, home, system_trust_only):
+    add(host, gitlab.state.create_pat("alice", ["api"]).token)
+    credhelper("setup", "git")
+    write_config(home, 'ca_file = "~/no-such-ca.pem"\n')
+    done = doctor()
+    assert done.returncode == 1
+    (problem,) = [line for line in done.stdout.splitlines() if line.startswith("problem:")]
+    assert "%s: no such file" % (home / "no-such-ca.pem") in problem, problem
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_doctor_tells_an_unreachable_api_apart_from_a_tls_problem(home):
+    """Offline from here is not a set-up problem: one line, and doctor's verdict stands."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    write_config(home, '[hosts."gitlab.example.com"]\napi_url = "https://localhost:%d/api/v4"\n'
+                 'allow_api_origin = "https://localhost:%d"\n' % (closed, closed))
+    credhelper("add", "gitlab.example.com", "--no-check", input="glpat-offlineofflineoffline01\n")
+    credhelper("setup", "git")
+    done = doctor()
+    assert done.returncode == 0, done.stdout
+    assert "\n  gitlab.example.com: TLS not checked: cannot connect to localhost:%d (" % closed \
+        in done.stdout, done.stdout
