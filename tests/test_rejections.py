@@ -124,6 +124,8 @@ def test_the_command_a_revoked_path_token_names_replaces_it(gitlab, project, tmp
                check=False)
     command = "credhelper add %s --path %s" % (host, project)
     assert command in told.stderr
+    (dead,) = json.loads(credhelper("status", "--json").stdout)
+    assert dead["state"] == "revoked" and dead["next"].endswith(command), dead
     new = gitlab.state.create_project_access_token(project, ["read_repository"])
     added = add(host, new.token, "--path", project)       # what the line says to run
     assert added.stdout.startswith("Replaced glpat-…%s with" % old.token[-4:]), added.stdout
