@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from credhelper.errors import InvalidInput
 from credhelper.rules.hosts import normalise_host, normalise_path
-from credhelper.rules.model import CI_ENV, OAUTH, PAT
+from credhelper.rules.model import CI_ENV, EXPIRED, OAUTH, PAT, REVOKED, UNKNOWN
 from credhelper.rules.resolver import owned_by
 
 TYPE_CHECKING = False
@@ -155,7 +155,7 @@ def report_replaced(replaced: list[TokenRecord], revoked: list[str], record: Tok
             continue
         if old.hint in revoked:
             print("Revoked the replaced token %s on the server" % old.hint)
-        elif old.kind == PAT:
+        elif old.kind == PAT and old.state not in (REVOKED, EXPIRED, UNKNOWN):   # else dead
             print(scrub("The replaced token %s%s may still work on the server: revoke it "
                         "there, or add again with --revoke-replaced" % (
                             old.hint, " (%s)" % old.token_name if old.token_name else "")))
