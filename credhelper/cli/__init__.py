@@ -9,6 +9,7 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
     credhelper token HOST | npmrc HOST [--project ID|--group ID] [--print|--remove]
     credhelper npmrc --refresh | goauth [URL]
+    credhelper fleet publish|join|show HOST ... (a token shared through OpenBao)
     credhelper doctor | selftest | version
 
 Each command is a module here with ``register(commands)``, which adds its subparser with
@@ -26,6 +27,7 @@ from credhelper.cli import (
     attend,
     doctor,
     dpop_gen,
+    fleet,
     goauth,
     listing,
     npmrc,
@@ -78,6 +80,7 @@ def build_parser() -> Parser:
     token.register(commands)
     npmrc.register(commands)
     registries.register(commands)
+    fleet.register(commands)
     goauth.register(commands)
     dpop_gen.register(commands)
     selftest.register(commands)

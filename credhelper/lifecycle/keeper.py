@@ -15,6 +15,7 @@ serves, whose clock, deadline and warnings it uses.
 from __future__ import annotations
 
 from credhelper.errors import CredhelperError
+from credhelper.fleet import LINK
 from credhelper.lifecycle import outcomes
 from credhelper.lifecycle.book import LOCK_WAIT
 from credhelper.lifecycle.clients import client_for
@@ -93,6 +94,9 @@ class Keeper:
             current = self.book.reload(record)
             if current is None:
                 return None
+            if LINK in current.extra:
+                raise CredhelperError("the token for %s is shared through OpenBao: it rotates "
+                                      "when it is due, by one machine of the fleet" % record.host)
             if current.pending:
                 current = self.journal.recover(current, ctx)
                 if current.pending:
@@ -141,6 +145,10 @@ class Keeper:
 
     def _attend_locked(self, record: TokenRecord, ctx: RequestContext, force_check: bool
                        ) -> TokenRecord:
+        if LINK in record.extra:     # shared through OpenBao: it never rotates on its own
+            from credhelper.fleet.keeper import FleetKeeper
+
+            return FleetKeeper(self).attend(record, ctx, force_check)
         record = self._finish_interrupted(record, ctx)
         if record.state in freshness.FINAL_STATES or record.pending:
             return record
