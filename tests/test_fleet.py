@@ -177,6 +177,17 @@ def test_holder_killed_after_the_server_committed_is_reported_as_lost(
     assert served(told) is None and "was rotated on the server" in told.stderr
     assert len(gitlab.api.rotations) == rotations + 1           # nobody tried again
     assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []
+    # the operator's steps: a new token, added on one machine and published over the record
+    user = gitlab.state.find_token(fleet.first_token.token).user
+    fresh = gitlab.state.create_pat(user, ["api"], expires_at=gitlab.state.today()
+                                    + datetime.timedelta(days=30))
+    first.credhelper("add", first.host, input=fresh.token)
+    first.credhelper("fleet", "publish", first.host, "--replace",
+                     *login(bao, token_file, fleet.record))
+    assert fleet.shared()["data"]["journal"] is None
+    clock.advance(11 * 60)                        # past the lost copies' pause
+    for machine in fleet.machines:
+        assert served(machine.get()) == fresh.token
 
 
 def test_holder_killed_after_writing_the_new_token_every_machine_follows(
@@ -230,3 +241,58 @@ def test_a_rejected_copy_rereads_the_record_first(tmp_path, gitlab, clock, bao, 
     sleeper.run("git-credential-gitlab", "erase", input="protocol=https\nhost=%s\nusername=x\n"
                 "password=%s\n" % (sleeper.host, fleet.first_token.token))
     assert served(sleeper.get()) == new
+
+
+# -- the hot path and the logins -----------------------------------------------------------------
+
+def test_a_fresh_shared_get_never_talks_to_openbao(tmp_path, gitlab, clock, bao, token_file):
+    """Paused, OpenBao could not answer: a fresh copy is served at once, no word said, and
+    neither hvac nor the fleet code is even imported."""
+    import subprocess
+    import sys
+
+    fleet = make_fleet(2, tmp_path, gitlab, clock, bao, token_file)
+    machine = fleet.machines[1]
+    bao.pause()
+    try:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m",
+                               "tests.support.fleet_machine", "git-credential-gitlab", "get"],
+                              input="protocol=https\nhost=%s\n\n" % machine.host,
+                              capture_output=True, text=True, env=machine.env(), timeout=60,
+                              cwd=str(tmp_path))
+    finally:
+        bao.resume()
+    assert served(done) == fleet.first_token.token
+    modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert not {m for m in modules if m.split(".")[0] in ("hvac", "requests")
+                or m.startswith("credhelper.fleet")}
+    assert [line for line in done.stderr.splitlines() if not line.startswith("import time:")] == []
+
+
+def test_a_machine_joins_with_approle(tmp_path, gitlab, clock, bao, token_file):
+    fleet = make_fleet(1, tmp_path, gitlab, clock, bao, token_file)
+    role_id, secret_id = bao.enable_approle("runners", "credhelper-fleet")
+    secret_file = tmp_path / "secret-id"
+    secret_file.write_text(secret_id)
+    secret_file.chmod(0o600)
+    joiner = Machine(tmp_path / "machines", "approle", gitlab, clock)
+    joined = joiner.credhelper("fleet", "join", joiner.host, "--addr", bao.addr, "--record",
+                               "credhelper/fleet/" + fleet.record, "--role-id", role_id,
+                               "--secret-id-file", str(secret_file))
+    assert secret_id not in joined.stdout + joined.stderr
+    assert served(joiner.get()) == fleet.first_token.token
+    due(fleet, clock)                  # it rotates through its AppRole login, and the other follows
+    new = served(joiner.get())
+    assert new != fleet.first_token.token and served(fleet.machines[0].get()) == new
+    assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []
+
+
+def test_a_bad_openbao_login_is_one_line(tmp_path, gitlab, clock, bao):
+    joiner = Machine(tmp_path / "machines", "bad", gitlab, clock)
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("s.notatokenofthisserver\n")
+    done = joiner.credhelper("fleet", "join", joiner.host, "--addr", bao.addr, "--record",
+                             "credhelper/fleet/none", "--token-file", str(wrong), check=False)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert "refused access" in done.stderr and "notatoken" not in done.stderr

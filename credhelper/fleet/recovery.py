@@ -85,12 +85,19 @@ def lost(fleet: FleetKeeper, record: TokenRecord, snapshot: Snapshot, ctx: Reque
          ) -> TokenRecord:
     """The record says the last rotation was lost: this machine's copy is the revoked token.
     Mark it lost (reported on each use, with the steps) and look again after a pause."""
+    import os
+
     journal = snapshot.journal or {}
-    started = journal.get("started_at")
     now = ctx.now()
+    started = journal.get("started_at")
+    expires_at = journal.get("expires_at")
+    # the local journal's shape (token_index checks it); its new_id names no stored secret
+    pending = {"new_id": os.urandom(8).hex(),
+               "started_at": int(started) if isinstance(started, (int, float)) else int(now),
+               "expires_at": expires_at if isinstance(expires_at, str) else None}
     first = record.state != LOST
     record = fleet.book.save(record.replace(
-        state=LOST, pending={"started_at": started, "expires_at": journal.get("expires_at")},
+        state=LOST, pending=pending,
         backoff_until=freshness.backoff_until(now, fleet.settings.policy(record.host)),
         extra=with_link(record, version=snapshot.version)))
     if first:

@@ -235,10 +235,18 @@ def unusable_reason(record: TokenRecord, now: float) -> str | None:
     if record.state == UNKNOWN:
         return "is unknown to the server"
     if record.state == LOST:
-        return "was rotated, but the new token was lost on the way"
+        return None if _fleet_may_mend(record, now) else (
+            "was rotated, but the new token was lost on the way")
     if record.state == EXPIRED:
         return "has expired (the server says so)"
     expiry = expiry_utc(record)
     if expiry is not None and now >= expiry:
         return "expired on %s" % record.expires_at if record.expires_at else "has expired"
     return None
+
+
+def _fleet_may_mend(record: TokenRecord, now: float) -> bool:
+    """A lost token shared through OpenBao comes back as a candidate after its pause, so
+    that ``get`` reads the fleet record again: an operator may have published a new token
+    there (fleet/recovery.py); the keeper marks it lost again, paused, if not."""
+    return "fleet" in record.extra and not (record.backoff_until and now < record.backoff_until)
