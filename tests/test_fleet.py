@@ -296,3 +296,28 @@ def test_a_bad_openbao_login_is_one_line(tmp_path, gitlab, clock, bao):
                              "credhelper/fleet/none", "--token-file", str(wrong), check=False)
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
     assert "refused access" in done.stderr and "notatoken" not in done.stderr
+
+
+def test_a_ci_job_joins_with_its_id_token(tmp_path, gitlab, clock, bao, token_file):
+    """OpenBao's JWT auth method trusts the fake GitLab as OIDC issuer (discovery document
+    and JWKS served by it); a job's ID token for the bound project logs in, another's not."""
+    issuer = "https://localhost:%d" % gitlab.port
+    gitlab.oidc.issuer = issuer
+    bao.enable_jwt(issuer, open(gitlab.ca.ca_file).read(), "runners", "https://bao.test",
+                   {"project_path": "fleet/runners"}, "credhelper-fleet")
+    fleet = make_fleet(1, tmp_path, gitlab, clock, bao, token_file)
+    job = Machine(tmp_path / "machines", "ci-job", gitlab, clock)
+    where = ["--addr", bao.addr, "--record", "credhelper/fleet/" + fleet.record,
+             "--jwt-role", "runners"]
+    job.extra_env["BAO_ID_TOKEN"] = gitlab.oidc.issue("other/project", aud="https://bao.test")
+    refused = job.credhelper("fleet", "join", job.host, *where, check=False)
+    assert refused.returncode == 1 and "refused this machine's login" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    job.extra_env["BAO_ID_TOKEN"] = gitlab.oidc.issue("fleet/runners", aud="https://bao.test")
+    job.credhelper("fleet", "join", job.host, *where)
+    assert served(job.get()) == fleet.first_token.token
+    due(fleet, clock)
+    job.extra_env["BAO_ID_TOKEN"] = gitlab.oidc.issue("fleet/runners", aud="https://bao.test")
+    new = served(job.get())
+    assert new != fleet.first_token.token and served(fleet.machines[0].get()) == new
+    assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []

@@ -5,7 +5,8 @@
     credhelper fleet join HOST --addr URL --record PATH [--mount M] LOGIN
     credhelper fleet show HOST [--json]
 
-LOGIN is ``--token-file FILE`` or ``--role-id ID --secret-id-file FILE``.  ``publish`` puts
+LOGIN is ``--token-file FILE``, ``--role-id ID --secret-id-file FILE``, or ``--jwt-role ROLE
+[--id-token-env VAR]`` (a GitLab CI job's ID token).  ``publish`` puts
 the token this machine has for HOST (``credhelper add`` first) into a new record, or with
 ``--replace`` over the record's current token (after a lost rotation); ``join`` copies the
 record's token into this machine's store.  Both mark the local token shared: from then on
@@ -46,6 +47,10 @@ def register(commands: Commands) -> None:
         action.add_argument("--token-file", metavar="FILE")
         action.add_argument("--role-id", metavar="ID")
         action.add_argument("--secret-id-file", metavar="FILE")
+        action.add_argument("--jwt-role", metavar="ROLE",
+                            help="log in with the CI job's ID token (OpenBao's JWT auth)")
+        action.add_argument("--id-token-env", metavar="VAR",
+                            help="the variable holding the ID token (default BAO_ID_TOKEN)")
         action.add_argument("--ca-file", metavar="FILE", help="CA bundle for OpenBao's TLS")
         action.set_defaults(handler=run, action=name)
     actions.choices["publish"].add_argument("--replace", action="store_true",
@@ -75,7 +80,8 @@ def link_from(args: argparse.Namespace) -> dict[str, Any]:
     link: dict[str, Any] = {"addr": args.addr.rstrip("/"), "mount": args.mount,
                             "path": args.record.strip("/"),
                             "auth": auth_options(args.token_file, args.role_id,
-                                                 args.secret_id_file)}
+                                                 args.secret_id_file, args.jwt_role,
+                                                 args.id_token_env)}
     if args.ca_file:
         import os
 

@@ -119,7 +119,12 @@ class FleetStore:
 
             client = hvac.Client(url=self.link["addr"], timeout=self.timeout,
                                  verify=self.link.get("ca_file") or True)
-            self._call(lambda: authenticate(client, self.link.get("auth") or {}))
+            try:
+                self._call(lambda: authenticate(client, self.link.get("auth") or {}))
+            except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
+                raise CredhelperError("OpenBao at %s refused this machine's login (%s)" % (
+                    self.link.get("addr"), ", ".join(sorted(self.link.get("auth") or {})))
+                ) from None
             self._client = client
         return self._client
 

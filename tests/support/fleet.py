@@ -33,6 +33,7 @@ class Machine:
         self.name = name
         self.home = root / name
         self.clock = clock
+        self.extra_env: dict[str, str] = {}        # e.g. a CI job's ID token
         self.home.mkdir(parents=True)
         config = self.home / ".config" / "credhelper" / "config.toml"
         config.parent.mkdir(parents=True)
@@ -48,6 +49,7 @@ class Machine:
                    XDG_CACHE_HOME=str(self.home / ".cache"), CREDHELPER_STORE="file",
                    FLEET_CLOCK_OFFSET=repr(self.clock.offset), PYTHONPATH=str(ROOT))
         env.pop("CREDHELPER_FAILPOINT", None)
+        env.update(self.extra_env)
         env.update(extra)
         return env
 

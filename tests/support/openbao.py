@@ -147,3 +147,16 @@ class OpenBao:
         secret_id = self.request("POST", "auth/approle/role/%s/secret-id" % role)["data"][
             "secret_id"]
         return str(role_id), str(secret_id)
+
+    def enable_jwt(self, discovery_url: str, ca_pem: str, role: str, audience: str,
+                   claims: dict, policy: str) -> None:
+        """The JWT auth method trusting an OIDC issuer (GitLab's CI ID tokens), one role."""
+        mounts = self.request("GET", "sys/auth")
+        if "jwt/" not in mounts.get("data", mounts):
+            self.request("POST", "sys/auth/jwt", {"type": "jwt"})
+        self.request("POST", "auth/jwt/config", {"oidc_discovery_url": discovery_url,
+                                                 "oidc_discovery_ca_pem": ca_pem,
+                                                 "bound_issuer": discovery_url})
+        self.request("POST", "auth/jwt/role/" + role, {
+            "role_type": "jwt", "user_claim": "user_login", "bound_audiences": [audience],
+            "bound_claims": claims, "token_policies": [policy], "token_ttl": "1h"})
