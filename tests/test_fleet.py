@@ -321,3 +321,20 @@ def test_a_ci_job_joins_with_its_id_token(tmp_path, gitlab, clock, bao, token_fi
     new = served(job.get())
     assert new != fleet.first_token.token and served(fleet.machines[0].get()) == new
     assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []
+
+
+def test_a_rotate_answer_lost_on_the_way_is_told_by_the_holder_at_once(
+        tmp_path, gitlab, clock, bao, token_file):
+    """GitLab committed, the connection dropped: the holder asks about the old token right
+    away (revoked: the answer is lost), writes that in the record, and nobody rotates again."""
+    fleet = make_fleet(2, tmp_path, gitlab, clock, bao, token_file)
+    due(fleet, clock)
+    rotations = len(gitlab.api.rotations)
+    gitlab.faults.drop_after_commit("POST", r"/api/v4/personal_access_tokens/self/rotate")
+    done = fleet.machines[0].get()
+    assert served(done) is None and "was rotated on the server" in done.stderr
+    assert fleet.shared()["data"]["journal"]["step"] == "lost"
+    other = fleet.machines[1].get()
+    assert served(other) is None and "was rotated on the server" in other.stderr
+    assert len(gitlab.api.rotations) == rotations + 1
+    assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []

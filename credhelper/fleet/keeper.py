@@ -196,8 +196,13 @@ class FleetKeeper:
         goes and the lease with it.  No answer leaves the journal for recovery.py."""
         from credhelper.gitlab.errors import Unavailable
 
-        if not (isinstance(error, Unavailable) and error.ambiguous):
-            lease.release(store, claimed, journal=None)
+        if isinstance(error, Unavailable) and error.ambiguous:
+            from credhelper.fleet import recovery
+
+            # no answer: the server may have rotated; ask about the old token at once, so a
+            # lost answer is told now (the journal stays until that is settled)
+            return recovery.settle(self, store, claimed, record, policy, ctx)
+        lease.release(store, claimed, journal=None)
         return self.keeper.renewal._rotation_failed(record, error, policy, ctx, False)
 
     # -- waiting for another machine ---------------------------------------------------------

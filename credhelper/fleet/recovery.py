@@ -26,6 +26,7 @@ from credhelper.lifecycle import outcomes
 from credhelper.lifecycle.clients import client_for
 from credhelper.lifecycle.facts import REJECTION_STATES
 from credhelper.lifecycle.journal import SETTLE_SECONDS
+from credhelper.lifecycle.renewal import CHECK_TIMEOUT
 from credhelper.local import audit
 from credhelper.rules import freshness
 from credhelper.rules.model import LOST
@@ -41,18 +42,26 @@ if TYPE_CHECKING:
 
 def recover(fleet: FleetKeeper, store: FleetStore, record: TokenRecord, snapshot: Snapshot,
             policy: Policy, ctx: RequestContext) -> TokenRecord:
-    from credhelper.gitlab.errors import ApiError, TokenRejected
-
-    journal = snapshot.journal or {}
-    claimed = lease.claim(store, snapshot, lease.machine_id(), ctx.now(), journal)
+    claimed = lease.claim(store, snapshot, lease.machine_id(), ctx.now(), snapshot.journal)
     if claimed is None or snapshot.token is None:
         return fleet.wait(store, record, policy, ctx)
+    return settle(fleet, store, claimed, record, policy, ctx)
+
+
+def settle(fleet: FleetKeeper, store: FleetStore, claimed: Snapshot, record: TokenRecord,
+           policy: Policy, ctx: RequestContext) -> TokenRecord:
+    """Under the lease, with the journal of an unfinished rotation: what happened to it?
+    (Also the holder's own next step when its rotate call got no answer.)"""
+    from credhelper.gitlab.errors import ApiError, TokenRejected
+
+    journal = claimed.journal or {}
+    assert claimed.token is not None
     try:
-        client_for(record, fleet.settings, ctx).token_self(snapshot.token)
+        client_for(record, fleet.settings, ctx.for_call(CHECK_TIMEOUT)).token_self(claimed.token)
     except TokenRejected as rejected:
         if rejected.reason == "revoked":
             return declare_lost(fleet, store, claimed, record, ctx, "the server committed the "
-                                "rotation, but its answer died with %s" % journal.get("holder"))
+                                "rotation, but its answer never reached %s" % journal.get("holder"))
         lease.release(store, claimed, journal=None)
         return fleet.book.save(record.replace(state=REJECTION_STATES[rejected.reason]))
     except ApiError as error:
