@@ -231,12 +231,15 @@ class FleetKeeper:
 
     def _after_revoked(self, store: FleetStore, record: TokenRecord, policy: Policy,
                        ctx: RequestContext) -> TokenRecord:
-        """GitLab says the local copy is revoked: if the fleet moved on meanwhile, follow."""
+        """GitLab says the local copy is revoked: if the fleet moved on meanwhile, follow; if
+        a rotation is in flight (its holder's call revoked our copy a moment ago), wait for
+        it as any machine would."""
         try:
             snapshot = store.read()
         except Unreachable:
             return record
-        if snapshot is None or snapshot.token == self.book.secret(record):
+        if snapshot is None or (snapshot.journal is None
+                                and snapshot.token == self.book.secret(record)):
             return record
         current = follow(self.book, record, snapshot, policy, ctx)
         return self.on_current(store, current, snapshot, policy, ctx)

@@ -240,13 +240,15 @@ def unusable_reason(record: TokenRecord, now: float) -> str | None:
     if record.state == EXPIRED:
         return "has expired (the server says so)"
     expiry = expiry_utc(record)
-    if expiry is not None and now >= expiry:
+    if expiry is not None and now >= expiry and not _fleet_may_mend(record, now):
         return "expired on %s" % record.expires_at if record.expires_at else "has expired"
     return None
 
 
 def _fleet_may_mend(record: TokenRecord, now: float) -> bool:
-    """A lost token shared through OpenBao comes back as a candidate after its pause, so
-    that ``get`` reads the fleet record again: an operator may have published a new token
-    there (fleet/recovery.py); the keeper marks it lost again, paused, if not."""
+    """A shared token's local copy that is lost, or past its expiry (the machine slept
+    through the rotations), stays a candidate unless it is pausing, so that ``get`` reads
+    the fleet record again and follows its current version: a newer token, or one an
+    operator published after a lost rotation (fleet/recovery.py).  The keeper marks it
+    again, paused, if the record has nothing better."""
     return "fleet" in record.extra and not (record.backoff_until and now < record.backoff_until)
