@@ -354,3 +354,29 @@ def test_a_machine_that_slept_past_the_expiry_follows_the_record(
     done = sleeper.get()
     assert served(done) == newest(gitlab, fleet.first_token).token, done.stderr
     assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []
+
+
+def test_openbao_gone_between_the_rotation_and_its_record_the_holder_publishes_later(
+        tmp_path, gitlab, clock, bao, token_file):
+    """The holder's rotate is answered while OpenBao does not answer: the holder keeps (and
+    serves) the only copy of the new token, and writes it once OpenBao is back."""
+    fleet = make_fleet(2, tmp_path, gitlab, clock, bao, token_file)
+    holder, other = fleet.machines
+    due(fleet, clock)
+    fault = gitlab.faults.commit_late("POST", r"/api/v4/personal_access_tokens/self/rotate", 1.0)
+    running = holder.start_get()
+    assert fault.wait_hit(30)
+    bao.pause()
+    try:
+        done = finish(running)
+    finally:
+        bao.resume()
+    new = newest(gitlab, fleet.first_token).token
+    assert served(done) == new and "could not write it to OpenBao" in done.stderr
+    # a paused server still took the write into its socket: it may land once resumed
+    assert fleet.shared()["data"]["token"] in (fleet.first_token.token, new)
+    assert served(holder.get()) == new                 # its next visit writes the record
+    assert fleet.shared()["data"]["token"] == new
+    assert fleet.shared()["data"]["journal"] is None
+    assert served(other.get()) == new
+    assert gitlab.state.reuse_detections_of_family(fleet.first_token.token) == []

@@ -67,9 +67,10 @@ class FleetKeeper:
         if snapshot is None:
             return offline(self.book, record, "the fleet record %s is gone" % store.where, policy,
                                 ctx)
-        record = self._publish_unpublished(store, record, snapshot, ctx)
         if link_of(record).get("unpublished"):
-            return record            # the only copy of the new token: nothing else first
+            record, snapshot = self._publish_unpublished(store, record, snapshot, ctx)
+            if link_of(record).get("unpublished"):
+                return record        # the only copy of the new token: nothing else first
         record = follow(self.book, online(self.book, record), snapshot, policy, ctx)
         return self.on_current(store, record, snapshot, policy, ctx, force_check)
 
@@ -175,20 +176,22 @@ class FleetKeeper:
             local, version=claimed.version, unpublished=True)))
 
     def _publish_unpublished(self, store: FleetStore, record: TokenRecord,
-                             snapshot: Snapshot, ctx: RequestContext) -> TokenRecord:
-        link = link_of(record)
+                             snapshot: Snapshot, ctx: RequestContext
+                             ) -> tuple[TokenRecord, Snapshot]:
+        """Write the new token this machine rotated but could not write then.  Only over
+        its own journal: a record that moved on meanwhile (an operator's --replace) wins."""
         journal = snapshot.journal or {}
-        if not link.get("unpublished") or journal.get("holder") != lease.machine_id():
-            return record
         secret = self.book.secret(record, ctx)
-        if secret is None:
-            return record
+        if journal.get("holder") != lease.machine_id() or secret is None:
+            return self.book.save(record.replace(extra=with_link(
+                record, unpublished=None, version=0))), snapshot
         data = dict(snapshot.data, **record_data(record, secret, None))
         written = self._write_new_token(store, snapshot, data, ctx)
         if written is None:
-            return record
+            return record, snapshot
+        audit.record_event("fleet-published", record, version=written.version)
         return self.book.save(record.replace(extra=with_link(
-            record, version=written.version, unpublished=None)))
+            record, version=written.version, unpublished=None))), written
 
     def _rotate_failed(self, store: FleetStore, claimed: Snapshot, record: TokenRecord,
                        error: ApiError, policy: Policy, ctx: RequestContext) -> TokenRecord:
