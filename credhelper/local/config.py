@@ -18,7 +18,8 @@ user put them.  It never holds secrets.  Example::
     [policy]                                        # the token lifecycle, for every host
     rotate = true                  # PATs with scope api or self_rotate renew themselves
     rotate_before_days = 7         # ...when fewer than this many days remain
-    new_lifetime_days = 30         # the new token's lifetime (at most what GitLab allows)
+    new_lifetime_days = 90         # caps the lifetime a rotated token keeps (unset: the
+                                   # old token's; 30 when that is unknown; GitLab: <= 365)
     check_interval_hours = 24      # ask the server about a token at least this often
     retry_after_failure_minutes = 10   # after a failed call, wait this long before the next
     warn_before_days = 7           # warn about tokens that cannot renew themselves
