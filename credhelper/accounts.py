@@ -3,9 +3,9 @@ pasted by a person, and choosing registered tokens by host, path, kind and usern
 account a token belongs to (its owner, learnt at `add`, checked against ``--username``).
 
 What one command alone needs lives in that command's module (building and validating a
-record: cli/add.py; revoking: cli/remove.py; the status rows: cli/status.py; the token
-`dpop-gen` signs for: cli/dpop_gen.py).  Storing and forgetting are ``Service.register`` and
-``Service.forget``.
+record: cli/add.py; what a new token replaces: cli/replaced.py; revoking: cli/remove.py; the
+status rows: cli/status.py; the token `dpop-gen` signs for: cli/dpop_gen.py).  Storing and
+forgetting are ``Service.register`` and ``Service.forget``.
 """
 
 from __future__ import annotations
@@ -92,6 +92,14 @@ def account_name(record: TokenRecord) -> str:
     return record.username or record.owner_name or "(owner unknown)"
 
 
+def login_and_account(record: TokenRecord) -> str:
+    """The name the token logs in as, and whose account it is when the server said."""
+    login = record.login_name()
+    if record.owner_name and record.owner_name != login:
+        return "%s (account %s)" % (login, record.owner_name)
+    return login
+
+
 def _given(value: str | None, wanted: str | None) -> bool:
     """Is ``value`` the one asked for (anything is, when nothing is asked for)?"""
     return not wanted or value == wanted
@@ -130,32 +138,3 @@ def check_username(record: TokenRecord, username: str | None) -> str | None:
         raise InvalidInput("not added: the token belongs to %s, not to --username %s"
                            % (record.owner_name, username))
     return None
-
-
-def revoke_replaced(service: Service, record: TokenRecord, token: str) -> list[str]:
-    """Revoke the access tokens ``record`` is about to replace (never the one being added);
-    returns their hints."""
-    from credhelper.cli.remove import revoke
-
-    old = [r for r in service.tokens.load() if r.slot() == record.slot() and r.kind == PAT
-           and service.secret(r, quiet=True) != token]
-    for replaced in old:
-        revoke(service, replaced)
-    return [r.hint or "?" for r in old]
-
-
-def report_replaced(replaced: list[TokenRecord], revoked: list[str], record: TokenRecord
-                    ) -> None:
-    """What was replaced, and whether the old token still works on the server (its name is
-    the server's text: scrubbed before it reaches the terminal)."""
-    from credhelper.rules.redact import scrub
-
-    for old in replaced:
-        if old.hint == record.hint:
-            continue
-        if old.hint in revoked:
-            print("Revoked the replaced token %s on the server" % old.hint)
-        elif old.kind == PAT:
-            print(scrub("The replaced token %s%s may still work on the server: revoke it "
-                        "there, or add again with --revoke-replaced" % (
-                            old.hint, " (%s)" % old.token_name if old.token_name else "")))

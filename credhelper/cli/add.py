@@ -64,9 +64,13 @@ def register(commands: Commands) -> None:
     add.add_argument("--default", action="store_true",
                      help="make the token's account the host's default: the one that answers "
                      "clients naming no user (else the account added first)")
-    add.add_argument("--revoke-replaced", action="store_true",
-                     help="revoke on the server the token this one replaces (same account, "
-                     "host, path and kind)")
+    replaced = add.add_mutually_exclusive_group()
+    replaced.add_argument("--revoke-replaced", action="store_true",
+                          help="revoke on the server the token this one replaces (same "
+                          "account, host, path and kind; default: ask at a terminal)")
+    replaced.add_argument("--keep-replaced", action="store_true",
+                          help="leave the token this one replaces working on the server, "
+                          "without asking")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
     add.set_defaults(handler=run)
@@ -74,6 +78,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
+    from credhelper.cli import replaced as replacing
     from credhelper.service import Service
 
     host = accounts.host_argument(args.host)
@@ -93,10 +98,12 @@ def run(args: argparse.Namespace) -> int:
     record = with_ca_file(_with_options(record, args), args.ca_file)
     if not args.no_check:
         record = _checked(service, record, token, args.username)
-    revoked = accounts.revoke_replaced(service, record, token) if args.revoke_replaced else []
+    replacing.refuse_unknown_owner(service, record, token)
+    old = replacing.held(service, record, token)     # registering deletes their secrets
     record, replaced = add_token(service, record, token, args.store, refresh_token)
     _report(record, host, replaced)
-    accounts.report_replaced(replaced, revoked, record)
+    replacing.settle(service, old, replacing.REVOKE if args.revoke_replaced else
+                     replacing.KEEP if args.keep_replaced else replacing.ASK)
     return 0
 
 
@@ -123,13 +130,14 @@ def _checked(service: Service, record: TokenRecord, token: str, username: str | 
 
 
 def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None:
+    from credhelper import accounts
     from credhelper.clientconfig import git as gitconfig
 
     backend = record.extra.get("backend")
     where = record.store + (" (%s)" % backend if backend else "")
     print("%s %s %s for %s%s as %s, in the %s store" % (
         "Replaced %s with" % replaced[0].hint if replaced else "Added", KIND_NAMES[record.kind],
-        record.hint, host, path_note(record.path), _account(record), where))
+        record.hint, host, path_note(record.path), accounts.login_and_account(record), where))
     if record.checked_at:
         print("The server says: scopes %s, %s" % (
             ",".join(record.scopes or []) or "none",
@@ -139,14 +147,6 @@ def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None
         print(note)
     if not gitconfig.helpers_for(host):
         print("Next: credhelper setup git %s" % host)
-
-
-def _account(record: TokenRecord) -> str:
-    """The name the token logs in as, and whose account it is when the server said."""
-    login = record.login_name()
-    if record.owner_name and record.owner_name != login:
-        return "%s (account %s)" % (login, record.owner_name)
-    return login
 
 
 def guess_kind(token: str) -> str:
@@ -265,10 +265,10 @@ def inspect(service: Service, record: TokenRecord, token: str) -> TokenRecord:
         if record.kind == PAT and refused.status == 400:
             raise CredhelperError("not added: %s says this is not a personal access token "
                                   "(an OAuth token? use --kind oauth)" % record.host) from None
-        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+        service.warn("could not check the token with %s now (%s); it is checked "
                      "on first use" % (record.host, refused))
     except ApiError as error:
-        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+        service.warn("could not check the token with %s now (%s); it is checked "
                      "on first use" % (record.host, error))
     return record
 
