@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from credhelper.errors import CredhelperError, InvalidInput
-from credhelper.rules.model import ADDED, KIND_NAMES, PAT
+from credhelper.rules.model import ADDED, EXPIRED, KIND_NAMES, PAT, REVOKED, UNKNOWN
 from credhelper.rules.redact import scrub
 
 TYPE_CHECKING = False
@@ -55,7 +55,7 @@ def held(service: Service, record: TokenRecord, token: str
     found = []
     for old in _replaced(service, record, token):
         secret = service.secret(old, quiet=True)
-        if old.kind == PAT and secret:
+        if old.kind == PAT and secret and old.state not in (REVOKED, EXPIRED, UNKNOWN):
             found.append((old, secret))
     return found
 

@@ -150,7 +150,9 @@ def next_action(record: TokenRecord, now: float) -> str:
     if record.state == LOST:
         return "lost in rotation: credhelper rotate %s prints the recovery steps" % record.host
     if record.state in freshness.FINAL_STATES or freshness.unusable_reason(record, now):
-        return "create a new token, then: credhelper add %s" % record.host
+        from credhelper.lifecycle.explain import add_again
+
+        return "create a new token, then: %s" % add_again(record)   # --path too
     waiting = record.backoff_until is not None and now < record.backoff_until
     if record.pending:
         return ("rotation unanswered: outcome checked after %s" % _utc(record.backoff_until or 0)
