@@ -91,18 +91,32 @@ def run(args: argparse.Namespace) -> int:
                           today=dates.date_from_days(int(time.time() // 86400)),
                           client_id=args.client_id)
     record = with_ca_file(_with_options(record, args), args.ca_file)
-    if not args.no_check:
-        record = _checked(service, record, token, args.username)
-    revoked = accounts.revoke_replaced(service, record, token) if args.revoke_replaced else []
-    record, replaced = add_token(service, record, token, args.store, refresh_token)
-    _report(record, host, replaced)
-    accounts.report_replaced(replaced, revoked, record)
+    store_checked(service, record, token, args.store, refresh_token, args.username,
+                  check=not args.no_check, revoke_replaced=args.revoke_replaced)
     return 0
+
+
+def store_checked(service: Service, record: TokenRecord, token: str, store: str | None = None,
+                  refresh_token: str | None = None, username: str | None = None,
+                  check: bool = True, revoke_replaced: bool = False) -> TokenRecord:
+    """What `add` and `login` do with a new token: ask the server about it, store it and say
+    what was stored (and replaced)."""
+    from credhelper import accounts
+
+    if check:
+        record = _checked(service, record, token, username)
+    revoked = accounts.revoke_replaced(service, record, token) if revoke_replaced else []
+    record, replaced = add_token(service, record, token, store, refresh_token)
+    _report(record, record.host, replaced)
+    accounts.report_replaced(replaced, revoked, record)
+    return record
 
 
 def _with_options(record: TokenRecord, args: argparse.Namespace) -> TokenRecord:
     """``--dpop-key`` and ``--default`` on the record."""
     if args.dpop_key:
+        from credhelper.cli.dpop_gen import dpop_key_spec
+
         record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
     if args.default:
         record = record.replace(default_account=True)
@@ -222,20 +236,6 @@ def _scopes(scopes: str | None) -> list[str] | None:
     if not names or not all(is_scope_name(s) for s in names):
         raise InvalidInput("--scopes takes names like read_repository,write_repository")
     return names
-
-
-def dpop_key_spec(spec: str, kind: str) -> str:
-    """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
-    import os
-
-    if kind != PAT:
-        raise InvalidInput("DPoP binds personal, project and group access tokens only")
-    if spec == "agent" or spec.startswith("agent:SHA256:"):
-        return spec
-    path = os.path.abspath(os.path.expanduser(spec))
-    if not os.path.isfile(path):
-        raise InvalidInput("--dpop-key: no file %s" % path)
-    return path
 
 
 def with_ca_file(record: TokenRecord, spec: str | None) -> TokenRecord:

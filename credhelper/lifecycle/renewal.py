@@ -197,7 +197,7 @@ class Renewal:
             self.book.save(record.replace(pending=None))
             raise refused
         ctx.warn("%s refused to refresh the OAuth token %s (%s); it works until it expires, "
-                 "then sign in again and run credhelper add %s"
+                 "then sign in again: credhelper login %s"
                  % (record.host, record.hint, refused, record.host))
         return self.book.save(record.replace(pending=None, client_id=None))
 
