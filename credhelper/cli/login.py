@@ -163,8 +163,8 @@ def browser_login(client: GitLabClient, host: str, client_id: str, scopes: str
     listener = OneShot()
     url = oauth_flows.authorize_url(client.base_url, client_id, listener.redirect_uri, scopes,
                                     state, challenge)
-    tell("Opening the browser to sign in to %s (waiting up to %d minutes; Ctrl-C stops)"
-         % (host, BROWSER_WAIT // 60))
+    tell("Opening the browser to sign in to %s (waiting up to %d minutes; Ctrl-C stops); if "
+         "it does not open, visit:\n  %s" % (host, BROWSER_WAIT // 60, url))
     opened = open_browser(url)
     target = listener.wait(BROWSER_WAIT, lambda: opened() is False)
     if target is None:
