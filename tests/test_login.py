@@ -252,6 +252,19 @@ def test_without_a_browser_the_address_is_pasted(gitlab, gitlab_host, app, tmp_p
     assert client_ids() == [app.uid]
 
 
+@pytest.mark.parametrize("fault", ["garbage", "drop", "unreachable"])
+def test_a_server_that_fails_gets_one_line(gitlab, gitlab_host, app, fault):
+    host = gitlab_host
+    if fault == "unreachable":
+        host = "127.0.0.1:1"
+    else:
+        getattr(gitlab.faults, fault)("POST", "/oauth/authorize_device")
+    done = credhelper("login", host, "--device", "--client-id", app.uid, check=False)
+    gitlab.faults.clear()
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert "Traceback" not in done.stderr and records() == []
+
+
 def test_oauth_without_a_client_id_says_how(gitlab_host):
     done = credhelper("login", gitlab_host, "--device", check=False)
     assert done.returncode == 1 and "--client-id" in done.stderr and "Log in" in done.stderr

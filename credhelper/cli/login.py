@@ -126,7 +126,11 @@ def prompt_line(text: str) -> str:
     """One visible line typed (or pasted) by the person; Ctrl-D cancels the login."""
     sys.stderr.write(text)
     sys.stderr.flush()
-    line = sys.stdin.readline() if sys.stdin else ""
+    try:
+        line = sys.stdin.readline() if sys.stdin else ""
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")          # the interruption's line starts a line of its own
+        raise
     if not line:
         raise cancelled()
     return line.strip()
