@@ -108,7 +108,7 @@ def test_device_login_then_git_and_a_refresh_two_hours_later(gitlab, gitlab_host
     assert row["kind"] == "oauth" and row["state"] == "ok" and client_ids() == [app.uid]
     assert row["next"] == "refreshed when 10 minutes are left"
     assert token.token not in out + err and token.refresh_token not in out + err
-    assert "Added OAuth token" in out and "alice" in out
+    assert "Added OAuth token" in out and "alice" in out and "refreshed before it expires" in out
     assert get(gitlab_host).stderr == ""            # no "cannot renew itself" for it
     credhelper("setup", "git", gitlab_host)
     checkout = tmp_path / "checkout"
@@ -299,9 +299,18 @@ def test_guided_pat_warns_at_once_about_a_token_that_will_not_last(gitlab, gitla
     done = credhelper("login", gitlab_host, "--pat", "--scopes", "read_repository,api",
                       input=token.token + "\n")
     assert "scopes=read_repository,api" in done.stderr
-    assert "neither self_rotate nor api scope, so it cannot rotate itself" in done.stderr
-    assert "expires on %s (in 3 days)" % utc_days(3) in done.stderr
+    assert ("neither self_rotate nor api scope, so it cannot rotate itself: it stops working "
+            "on %s (in 3 days)" % utc_days(3)) in done.stderr
     assert len(records()) == 1
+
+
+def test_guided_pat_names_a_near_expiry_of_a_token_that_rotates(gitlab, gitlab_host):
+    token = gitlab.state.create_pat("alice", ["read_repository", "self_rotate"],
+                                    expires_at=utc_days(2))
+    done = credhelper("login", gitlab_host, "--pat", input=token.token + "\n")
+    assert ("expires on %s (in 2 days); it rotates itself at the next git command"
+            % utc_days(2)) in done.stderr
+    assert "cannot rotate" not in done.stderr
 
 
 def test_without_a_client_id_login_guides_to_a_token(gitlab, gitlab_host):

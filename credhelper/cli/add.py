@@ -145,9 +145,10 @@ def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None
         "Replaced %s with" % replaced[0].hint if replaced else "Added", KIND_NAMES[record.kind],
         record.hint, host, path_note(record.path), _account(record), where))
     if record.checked_at:
-        print("The server says: scopes %s, %s" % (
-            ",".join(record.scopes or []) or "none",
-            "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
+        expiry = ("refreshed before it expires" if record.kind == OAUTH and record.client_id
+                  else "expires on %s" % record.expires_at if record.expires_at else "no expiry")
+        print("The server says: scopes %s, %s" % (",".join(record.scopes or []) or "none",
+                                                  expiry))
     note = gitconfig.ensure_use_http_path(host) if record.path else None   # issue 12
     if note:
         print(note)

@@ -88,15 +88,15 @@ def pat_warnings(service: Service, record: TokenRecord) -> list[str]:
 
     if record.checked_at is None:
         return []                 # the server could not be asked: add's own warning said so
-    found = []
-    if not freshness.SELF_ROTATE_SCOPES.intersection(record.scopes or ()):
-        found.append("the token %s has neither self_rotate nor api scope, so it cannot rotate "
-                     "itself: it stops working %s; for one that renews itself, create it with "
-                     "self_rotate and run credhelper login %s --pat again" % (
-                         record.hint, "on " + record.expires_at if record.expires_at
-                         else "when revoked", record.host))
     left = freshness.days_left(record, service.clock())
+    when = "on %s (%s)" % (record.expires_at, "today" if left == 0 else "in %d days" % left) \
+        if left is not None else "when revoked"
+    if not freshness.SELF_ROTATE_SCOPES.intersection(record.scopes or ()):
+        return ["the token %s has neither self_rotate nor api scope, so it cannot rotate "
+                "itself: it stops working %s; for one that renews itself, create it with "
+                "self_rotate and run credhelper login %s --pat again"
+                % (record.hint, when, record.host)]
     if left is not None and left <= service.config().policy(record.host).warn_before_days:
-        found.append("the token %s expires on %s (%s)" % (
-            record.hint, record.expires_at, "today" if left == 0 else "in %d days" % left))
-    return found
+        return ["the token %s expires %s; it rotates itself at the next git command before "
+                "then" % (record.hint, when)]
+    return []
