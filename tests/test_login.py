@@ -124,6 +124,12 @@ def test_device_login_then_git_and_a_refresh_two_hours_later(gitlab, gitlab_host
     new = gitlab.state.tokens[("oauth_access_token", new_id)]
     assert gitlab.state.is_active(new) and not gitlab.state.is_active(token)
     assert client_ids() == [app.uid]                 # it goes on refreshing
+    again = login(gitlab_host, "--device")             # the client id was given once
+    code, printed = user_code(again)
+    gitlab.oauth.approve_device(code, "alice")
+    status, out, err = finish(again, printed)
+    assert status == 0 and "with OAuth token" in out and client_ids() == [app.uid]
+    assert out.startswith("Replaced ")
 
 
 def test_device_login_denied_stores_nothing(gitlab, gitlab_host, app):

@@ -7,9 +7,9 @@
   and a code to type into any browser.
 - ``--pat``: a guided personal access token (cli/login_pat.py).
 
-Without one of them: OAuth when an application is known for the host (``--client-id``, or
-``client_id`` in its config table), in the browser unless this looks like an SSH session or
-a machine without a display; else the guided token.  The OAuth token is stored as `credhelper
+Without one of them: OAuth when an application is known for the host (``--client-id``,
+``client_id`` in its config table, or the one of the host's OAuth token), in the browser
+unless this looks like an SSH session or a machine without a display; else the guided token.  The OAuth token is stored as `credhelper
 add --kind oauth --refresh-token --client-id ID` stores it (cli/add.py), so the existing
 refresh carries it on (lifecycle/renewal.py).  Prompts and instructions go to stderr.
 """
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     host = accounts.host_argument(args.host)
     service = Service()
-    client_id = args.client_id or service.config().host(host).client_id
+    client_id = args.client_id or service.config().host(host).client_id or known_client_id(
+        service, host)
     method = args.method or default_method(client_id)
     if method == "pat":
         from credhelper.cli.login_pat import guided_pat
@@ -89,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
         answer = browser_login(client, host, client_id, scopes)
     store_oauth(service, host, client_id, answer, args.store)
     return 0
+
+
+def known_client_id(service: Service, host: str) -> str | None:
+    """The application an earlier login on ``host`` used: ``--client-id`` is given once."""
+    found = [r.client_id for r in service.tokens.load() if r.host == host and r.client_id]
+    return found[-1] if found else None
 
 
 def default_method(client_id: str | None) -> str:
