@@ -9,9 +9,10 @@
 
 Without one of them: OAuth when an application is known for the host (``--client-id``,
 ``client_id`` in its config table, or the one of the host's OAuth token), in the browser
-unless this looks like an SSH session or a machine without a display; else the guided token.  The OAuth token is stored as `credhelper
-add --kind oauth --refresh-token --client-id ID` stores it (cli/add.py), so the existing
-refresh carries it on (lifecycle/renewal.py).  Prompts and instructions go to stderr.
+unless this looks like an SSH session or a machine without a display; else the guided token.
+The OAuth token is stored as `credhelper add --kind oauth --refresh-token --client-id ID`
+stores it (cli/add.py), so the existing refresh carries it on (lifecycle/renewal.py).
+Prompts and instructions go to stderr.
 """
 
 from __future__ import annotations
