@@ -219,12 +219,10 @@ class Keeper:
             state, changes = self._ask_confirmed(record, secret, ctx)
         except TokenRejected as rejected:
             if record.kind == OAUTH and record.client_id:
-                # a refresh token outlives its access token (docs/gitlab.md#oauth), and this
-                # machine's clock may be behind the server's: try it before giving up
-                refreshed = self.renewal.refresh(record, policy, ctx)
-                if refreshed.hint != record.hint:
-                    return refreshed
-                record = self.book.reload(refreshed) or refreshed
+                refreshed = self.renewal.refresh_rejected(record, policy, ctx)
+                if refreshed.hint != record.hint or (refreshed.backoff_until or 0) > now:
+                    return refreshed          # a new token, or no verdict yet: tried later
+                record = refreshed
             audit.record_event("rejected", record, reason=rejected.reason)
             return self.book.save(record.replace(state=REJECTION_STATES[rejected.reason],
                                                  checked_at=int(now), pending=None))

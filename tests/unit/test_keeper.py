@@ -255,6 +255,15 @@ def test_an_oauth_token_whose_refresh_is_refused_too_is_given_up(tmp_path):
     assert world.only_record().client_id is None and "credhelper login" in world.warnings[0]
 
 
+def test_a_refused_oauth_token_whose_refresh_cannot_be_sent_is_kept_for_later(tmp_path):
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [Unavailable("down", 503)]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == NEEDS_CHECK and result.backoff_until > NOW
+    assert world.only_record().client_id == "app"       # tried again after the backoff
+
+
 def test_a_refreshable_oauth_token_is_not_warned_about(tmp_path):
     world = World(tmp_path, {})
     record = oauth_record(world, expires_utc=NOW + 3600, next_check_at=NOW + 3000)
