@@ -1,6 +1,7 @@
 """``credhelper``: the admin commands.  The one place that turns errors into a line for a
 person (exit 1 for a user error, 2 for usage), and that never prints a token.
 
+    credhelper login HOST [--browser|--device|--pat] [--client-id ID] [--scopes S]
     credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
                         [--registry R] [--api-url URL] [--store keyring|file]
     credhelper list | status [HOST] [--json] [--refresh] | rotate HOST [--path P]
@@ -28,6 +29,7 @@ from credhelper.cli import (
     dpop_gen,
     goauth,
     listing,
+    login,
     npmrc,
     registries,
     remove,
@@ -67,6 +69,7 @@ def build_parser() -> Parser:
         "Serve the right GitLab token to git (and docker, package managers) per host."))
     parser.set_defaults(handler=help_handler(parser))
     commands = parser.add_subparsers(metavar="COMMAND")
+    login.register(commands)
     add.register(commands)
     listing.register(commands)
     status.register(commands)

@@ -96,20 +96,36 @@ def run(args: argparse.Namespace) -> int:
                           today=dates.date_from_days(int(time.time() // 86400)),
                           client_id=args.client_id)
     record = with_ca_file(_with_options(record, args), args.ca_file)
-    if not args.no_check:
-        record = _checked(service, record, token, args.username)
+    choice = (replacing.REVOKE if args.revoke_replaced else
+              replacing.KEEP if args.keep_replaced else replacing.ASK)
+    store_checked(service, record, token, args.store, refresh_token, args.username,
+                  check=not args.no_check, choice=choice)
+    return 0
+
+
+def store_checked(service: Service, record: TokenRecord, token: str, store: str | None = None,
+                  refresh_token: str | None = None, username: str | None = None,
+                  check: bool = True, choice: str = "ask") -> TokenRecord:
+    """What `add` and `login` do with a new token: ask the server about it, store it, say
+    what was stored and replaced, and revoke, keep or offer to revoke what it replaced
+    (``choice``: cli/replaced.py)."""
+    from credhelper.cli import replaced as replacing
+
+    if check:
+        record = _checked(service, record, token, username)
     replacing.refuse_unknown_owner(service, record, token)
     old = replacing.held(service, record, token)     # registering deletes their secrets
-    record, replaced = add_token(service, record, token, args.store, refresh_token)
-    _report(record, host, replaced)
-    replacing.settle(service, old, replacing.REVOKE if args.revoke_replaced else
-                     replacing.KEEP if args.keep_replaced else replacing.ASK)
-    return 0
+    record, replaced = add_token(service, record, token, store, refresh_token)
+    _report(record, record.host, replaced)
+    replacing.settle(service, old, choice)
+    return record
 
 
 def _with_options(record: TokenRecord, args: argparse.Namespace) -> TokenRecord:
     """``--dpop-key`` and ``--default`` on the record."""
     if args.dpop_key:
+        from credhelper.cli.dpop_gen import dpop_key_spec
+
         record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
     if args.default:
         record = record.replace(default_account=True)
@@ -139,9 +155,10 @@ def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None
         "Replaced %s with" % replaced[0].hint if replaced else "Added", KIND_NAMES[record.kind],
         record.hint, host, path_note(record.path), accounts.login_and_account(record), where))
     if record.checked_at:
-        print("The server says: scopes %s, %s" % (
-            ",".join(record.scopes or []) or "none",
-            "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
+        expiry = ("refreshed before it expires" if record.kind == OAUTH and record.client_id
+                  else "expires on %s" % record.expires_at if record.expires_at else "no expiry")
+        print("The server says: scopes %s, %s" % (",".join(record.scopes or []) or "none",
+                                                  expiry))
     note = gitconfig.ensure_use_http_path(host) if record.path else None   # issue 12
     if note:
         print(note)
@@ -222,20 +239,6 @@ def _scopes(scopes: str | None) -> list[str] | None:
     if not names or not all(is_scope_name(s) for s in names):
         raise InvalidInput("--scopes takes names like read_repository,write_repository")
     return names
-
-
-def dpop_key_spec(spec: str, kind: str) -> str:
-    """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
-    import os
-
-    if kind != PAT:
-        raise InvalidInput("DPoP binds personal, project and group access tokens only")
-    if spec == "agent" or spec.startswith("agent:SHA256:"):
-        return spec
-    path = os.path.abspath(os.path.expanduser(spec))
-    if not os.path.isfile(path):
-        raise InvalidInput("--dpop-key: no file %s" % path)
-    return path
 
 
 def with_ca_file(record: TokenRecord, spec: str | None) -> TokenRecord:

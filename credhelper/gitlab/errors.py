@@ -33,7 +33,12 @@ class InsufficientScope(ApiError):
 
 
 class Refused(ApiError):
-    """400/405/422: the server understood and said no (a date it refuses, not a PAT...)."""
+    """400/405/422: the server understood and said no (a date it refuses, not a PAT...).
+    ``code`` is an OAuth error's name (``invalid_grant``, ``authorization_pending``...)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, status)
+        self.code = code
 
 
 class DpopRequired(ApiError):

@@ -220,6 +220,11 @@ class Keeper:
         try:
             state, changes = self._ask_confirmed(record, secret, ctx)
         except TokenRejected as rejected:
+            if record.kind == OAUTH and record.client_id:
+                refreshed = self.renewal.refresh_rejected(record, policy, ctx)
+                if refreshed.hint != record.hint or (refreshed.backoff_until or 0) > now:
+                    return refreshed          # a new token, or no verdict yet: tried later
+                record = refreshed
             audit.record_event("rejected", record, reason=rejected.reason)
             return self.book.save(record.replace(state=REJECTION_STATES[rejected.reason],
                                                  checked_at=int(now), pending=None))

@@ -203,6 +203,16 @@ class Renewal:
         failpoints.reached("after-server-commit")
         return self._refreshed(record, response, policy, ctx)
 
+    def refresh_rejected(self, record: TokenRecord, policy: Policy, ctx: RequestContext
+                         ) -> TokenRecord:
+        """A refresh token outlives its access token (docs/gitlab.md#oauth), and this
+        machine's clock may be behind the server's: an OAuth token the server refuses is
+        refreshed before it is given up.  The record after the attempt: a new token, one
+        backing off (the server could not be asked), or the same one (refused)."""
+        record = record.replace(backoff_until=None)
+        refreshed = self.refresh(record, policy, ctx)
+        return self.book.reload(refreshed) or refreshed
+
     def _refresh_refused(self, record: TokenRecord, refused: Exception, ctx: RequestContext,
                          strict: bool) -> TokenRecord:
         # invalid_grant: this refresh token was spent already; only the user can mend it
@@ -211,7 +221,7 @@ class Renewal:
             self.book.save(record.replace(pending=None))
             raise refused
         ctx.warn("%s refused to refresh the OAuth token %s (%s); it works until it expires, "
-                 "then sign in again and run credhelper add %s"
+                 "then sign in again: credhelper login %s"
                  % (record.host, record.hint, refused, record.host))
         return self.book.save(record.replace(pending=None, client_id=None))
 

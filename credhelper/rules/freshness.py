@@ -218,7 +218,10 @@ def granted_days(record: TokenRecord) -> int | None:
 
 def warning_due(record: TokenRecord, now: float, warn_before_days: int = 7) -> bool:
     """A token that will not renew itself (deploy tokens, PATs without a rotation scope) is
-    near its expiry and the user was not told today."""
+    near its expiry and the user was not told today.  An OAuth token with a refresh token
+    (its client id is kept while the refresh works) renews itself: nothing to tell."""
+    if record.kind == OAUTH and record.client_id:
+        return False
     expiry = expiry_utc(record)
     if expiry is None or now >= expiry or expiry - now > warn_before_days * DAY:
         return False

@@ -226,6 +226,52 @@ def test_oauth_refresh_uses_the_same_journal(tmp_path):
     assert world.client.calls[1] == ("oauth_refresh", "oldrefresh" * 3, "app")
 
 
+def oauth_record(world, **fields):
+    record = world.add(pat(kind=OAUTH, client_id="app", scopes=["read_repository"], **fields),
+                       secret="oldaccess" * 3)
+    world.secrets.set(refresh_slot(record), "oldrefresh" * 3)
+    return record
+
+
+def test_an_oauth_token_the_server_refuses_is_refreshed_before_it_is_given_up(tmp_path):
+    """Its access token expired on the server's clock (this one is behind): the refresh
+    token still works, so git gets a new access token at its next request."""
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [{"access_token": "newaccess" * 3,
+                                                "refresh_token": "newrefresh" * 3,
+                                                "expires_in": 7200}]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == OK and world.secrets.get(result) == "newaccess" * 3
+    assert world.only_record().client_id == "app"
+
+
+def test_an_oauth_token_whose_refresh_is_refused_too_is_given_up(tmp_path):
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [Refused("invalid_grant", 400, "invalid_grant")]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state not in (OK, NEEDS_CHECK)
+    assert world.only_record().client_id is None and "credhelper login" in world.warnings[0]
+
+
+def test_a_refused_oauth_token_whose_refresh_cannot_be_sent_is_kept_for_later(tmp_path):
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [Unavailable("down", 503)]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == NEEDS_CHECK and result.backoff_until > NOW
+    assert world.only_record().client_id == "app"       # tried again after the backoff
+
+
+def test_a_refreshable_oauth_token_is_not_warned_about(tmp_path):
+    world = World(tmp_path, {})
+    record = oauth_record(world, expires_utc=NOW + 3600, next_check_at=NOW + 3000)
+    assert not needs_attention(record, NOW)
+    assert world.keeper.attend(record, world.ctx()).warned_at is None
+    assert world.warnings == [] and world.client.calls == []
+
+
 def test_each_request_context_has_its_own_deadline():
     first = RequestContext(lambda: NOW, print, budget=6.0)
     later = RequestContext(lambda: NOW, print, budget=6.0)
