@@ -150,3 +150,18 @@ def test_install_sh_help_and_unknown_arguments_install_nothing(tmp_path, home):
         assert "glpat" not in done.stderr
     assert not (tmp_path / "venv").exists() and not (tmp_path / "bin").exists()
     assert sorted(p.name for p in home.iterdir()) == []
+
+
+def test_readmes_steps_put_completion_and_man_page_where_the_tools_look(home):
+    from tests.support import readme
+
+    readme.run_shell("# shell completion and the man page, by hand", dict(os.environ))
+    bash_file = home / ".local/share/bash-completion/completions/credhelper"
+    loaded = run("bash", "-c", "source %s; complete -p credhelper" % bash_file)
+    assert loaded.stdout == "complete -F _credhelper credhelper\n"
+    assert (home / ".local/share/zsh/site-functions/_credhelper").read_text().startswith(
+        "#compdef credhelper")
+    assert "complete -c credhelper" in (home / ".config/fish/completions/credhelper.fish"
+                                        ).read_text()
+    shown = run("man", str(home / ".local/share/man/man1/credhelper.1"))
+    assert "credhelper completion SHELL" in shown.stdout

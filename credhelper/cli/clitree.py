@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 from typing import NamedTuple
 
+# a positional with this metavar names a command (``credhelper help COMMAND``)
+from credhelper.cli.help_command import COMMAND_METAVAR
+
 # a value named like one of these is a file name: the shells offer files for it
 _FILE_WORDS = ("PATH", "FILE")
-# a positional with this metavar names a command (``credhelper help COMMAND``)
-COMMAND_METAVAR = "COMMAND"
 
 
 class Option(NamedTuple):

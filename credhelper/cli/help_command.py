@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from credhelper.cli.clitree import COMMAND_METAVAR
+# the metavar cli/clitree.py reads as "completes to a command name"
+COMMAND_METAVAR = "COMMAND"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
