@@ -170,3 +170,10 @@ def test_unknown_scopes_are_refused_and_gitlabs_own_accepted(gitlab, gitlab_host
     credhelper("add", gitlab_host, "--scopes", "k8s_proxy,self_rotate", "--no-check",
                input=token)
     assert _index()[0]["scopes"] == ["k8s_proxy", "self_rotate"]
+
+
+def test_a_name_no_dns_could_resolve_is_refused_as_such():
+    host = "a" * 64 + ".example.com"
+    stderr = _one_line(credhelper("add", host, input="glpat-longlabellonglabel01", check=False))
+    assert "parts are at most 63 characters" in stderr
+    assert _index() == []
