@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install credhelper for the current user and show it working.
 #
-#     ./install.sh
+#     ./install.sh [--help]
 #
 # 1. makes sure python3 (>= 3.11) with venv and git are there (apt-get when root or with sudo);
 # 2. creates an isolated environment (default ~/.local/share/credhelper-venv) and installs
 #    credhelper from this checkout into it;
 # 3. links credhelper and its helpers (git, docker, cargo, terraform) into ~/.local/bin, and
 #    terraform-credentials-gitlab into ~/.terraform.d/plugins, where Terraform looks for it;
+#    then puts credhelper's manual page and shell completion (bash; zsh and fish when installed)
+#    into your data directories;
 # 4. runs `credhelper selftest`: a real git clone and push through the helper against a local
 #    fake GitLab (nothing of yours is read or changed);
 # 5. tells you the next command.
@@ -18,6 +20,40 @@ set -euo pipefail
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    cat <<'EOF'
+usage: ./install.sh [--help]
+
+Installs credhelper for the current user, from this checkout:
+  - an isolated environment: $CREDHELPER_VENV (default ~/.local/share/credhelper-venv)
+  - credhelper, git-credential-gitlab, docker-credential-gitlab, cargo-credential-gitlab and
+    terraform-credentials-gitlab linked into $CREDHELPER_BIN (default ~/.local/bin), and
+    terraform-credentials-gitlab into ~/.terraform.d/plugins
+  - the manual page (~/.local/share/man/man1/credhelper.1) and shell completion for bash
+    (~/.local/share/bash-completion/completions), zsh and fish when they are installed
+then runs `credhelper selftest` against a local fake GitLab (nothing of yours is read).
+Re-running upgrades in place; tokens and config are kept.  Missing git or python3-venv are
+installed with apt-get when run as root or with password-less sudo.
+
+Options:
+  -h, --help   print this and exit, installing nothing
+Environment: CREDHELPER_VENV, CREDHELPER_BIN, PYTHON (the interpreter, default python3)
+EOF
+}
+
+for arg in "$@"; do
+    case $arg in
+        -h|--help) usage; exit 0 ;;
+        # the argument is named only when it looks like an option: never echo a pasted secret
+        -[A-Za-z]|--[A-Za-z-]*[A-Za-z])
+            [ ${#arg} -le 40 ] || arg="given"
+            printf 'install.sh: unknown option %s (see ./install.sh --help)\n' "$arg" >&2
+            exit 2 ;;
+        *) printf 'install.sh: takes no arguments but --help (see ./install.sh --help)\n' >&2
+           exit 2 ;;
+    esac
+done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 venv=${CREDHELPER_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/credhelper-venv}
@@ -101,6 +137,37 @@ say "Linked credhelper and its helpers (git, docker, cargo, terraform) into $bin
 if ! command -v keyring >/dev/null 2>&1 || [ "$(command -v keyring)" = "$bindir/keyring" ]; then
     ln -sf "$venv/bin/keyring" "$bindir/keyring"
     say "Linked keyring (for pip/uv --keyring-provider subprocess) into $bindir"
+fi
+
+# The manual page and completion scripts, generated from the installed parser; man finds
+# ~/.local/share/man through ~/.local/bin on PATH, bash-completion loads its user directory.
+data=${XDG_DATA_HOME:-$HOME/.local/share}
+installed=()
+write_generated() {   # FILE ARGS...: FILE is what `credhelper ARGS...` prints
+    local file=$1 tmp
+    shift
+    mkdir -p "$(dirname "$file")"
+    tmp=$(mktemp "$file.XXXXXX")
+    if "$venv/bin/credhelper" "$@" >"$tmp"; then
+        chmod 644 "$tmp"
+        mv -f "$tmp" "$file"
+        installed+=("$file")
+    else
+        rm -f "$tmp"
+    fi
+}
+write_generated "$data/man/man1/credhelper.1" man
+write_generated "$data/bash-completion/completions/credhelper" completion bash
+if command -v zsh >/dev/null 2>&1; then
+    write_generated "$data/zsh/site-functions/_credhelper" completion zsh
+fi
+if command -v fish >/dev/null 2>&1; then
+    write_generated "${XDG_CONFIG_HOME:-$HOME/.config}/fish/completions/credhelper.fish" \
+        completion fish
+fi
+say "Installed the manual page and shell completion: ${installed[*]}"
+if command -v zsh >/dev/null 2>&1; then
+    say "  (zsh: put fpath=($data/zsh/site-functions \$fpath) before compinit in ~/.zshrc)"
 fi
 
 # --- 4. show it working ----------------------------------------------------------------------

@@ -29,18 +29,41 @@ USERNAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 
 def host_argument(text: str) -> str:
-    """``gitlab.example.com``, ``gitlab.example.com:8443`` or ``https://gitlab.example.com/``."""
+    """``gitlab.example.com``, ``gitlab.example.com:8443`` or ``https://gitlab.example.com/``;
+    a URL with a project path is refused (``host_and_path`` takes one), never cut short."""
+    host, path = _host_and_url_path(text)
+    if path:
+        raise InvalidInput("HOST is a URL with a path (%s): give the host alone (and --path %s "
+                           "where the command takes one)" % (path, path))
+    return host
+
+
+def host_and_path(text: str, path: str | None) -> tuple[str, str | None]:
+    """HOST and ``--path``; a project's URL as HOST (``https://H/group/project.git``, or a
+    page of it) gives its path, which must agree with ``--path`` when both are given."""
+    host, url_path = _host_and_url_path(text)
+    given = normalise_path(path)
+    if url_path and given and url_path != given:
+        raise InvalidInput("HOST names the path %s but --path says %s; give one of them"
+                           % (url_path, given))
+    return host, url_path or given
+
+
+def _host_and_url_path(text: str) -> tuple[str, str | None]:
     protocol = "https"
+    path = ""
     if "://" in text:
         protocol, _, text = text.partition("://")
-        text = text.split("/", 1)[0]
+        text, _, path = text.partition("/")
+        # GitLab's routes put /-/ between a project's path and its pages (/-/tree/main)
+        path = ("/" + path).split("?", 1)[0].split("#", 1)[0].split("/-/", 1)[0]
     if looks_like_token(text):
         # checked before normalise_host, whose errors quote the host
         raise InvalidInput("HOST looks like a token, not a host name (a token goes on stdin, "
                            "never on the command line: revoke this one if others can see "
                            "your shell history)")
     host: str = normalise_host(text, protocol.lower())
-    return host
+    return host, normalise_path(path)
 
 
 def looks_like_token(text: str) -> bool:

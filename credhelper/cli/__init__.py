@@ -10,7 +10,8 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
     credhelper token HOST | npmrc HOST [--project ID|--group ID] [--print|--remove]
     credhelper npmrc --refresh | goauth [URL]
-    credhelper doctor | selftest | version
+    credhelper doctor | selftest | version | help [COMMAND] | completion bash|zsh|fish | man
+    credhelper --version | -V
 
 Each command is a module here with ``register(commands)``, which adds its subparser with
 ``handler=run``, and ``run(args) -> int``; a new command is one module and one line in
@@ -25,11 +26,14 @@ import sys
 from credhelper.cli import (
     add,
     attend,
+    completion,
     doctor,
     dpop_gen,
     goauth,
+    help_command,
     listing,
     login,
+    manpage,
     npmrc,
     registries,
     remove,
@@ -68,6 +72,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="credhelper", description=(
         "Serve the right GitLab token to git (and docker, package managers) per host."))
     parser.set_defaults(handler=help_handler(parser))
+    version.add_flag(parser)
     commands = parser.add_subparsers(metavar="COMMAND")
     login.register(commands)
     add.register(commands)
@@ -85,6 +90,9 @@ def build_parser() -> Parser:
     dpop_gen.register(commands)
     selftest.register(commands)
     version.register(commands)
+    help_command.register(commands)
+    completion.register(commands)
+    manpage.register(commands)
     return parser
 
 

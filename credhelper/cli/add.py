@@ -4,18 +4,15 @@ here; ``Service.register`` stores it."""
 
 from __future__ import annotations
 
-import re
 import time
 
+from credhelper.cli import add_checks
 from credhelper.cli.common import path_note, read_secret
 from credhelper.errors import CredhelperError, InvalidInput
 from credhelper.rules import dates
 from credhelper.rules.hosts import normalise_host, normalise_path
 from credhelper.rules.model import (
     ADDED,
-    DEPLOY,
-    JOB,
-    JOB_USERNAME,
     KIND_NAMES,
     KINDS,
     OAUTH,
@@ -32,13 +29,13 @@ if TYPE_CHECKING:
     from credhelper.cli.common import Commands
     from credhelper.service import Service
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
-
 
 def register(commands: Commands) -> None:
     add = commands.add_parser("add", help="register a token for a host (token on stdin or "
                               "typed at a hidden prompt, never as an argument)")
-    add.add_argument("host", metavar="HOST", help="e.g. gitlab.example.com or host:port")
+    add.add_argument("host", metavar="HOST", help="e.g. gitlab.example.com or host:port; a "
+                     "project's URL (https://HOST/group/project.git) means HOST --path "
+                     "group/project")
     add.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"),
                      help="default: guessed from the prefix (glpat-, gldt-, glcbt-)")
     add.add_argument("--username", help="login name (required for deploy tokens)")
@@ -81,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from credhelper.cli import replaced as replacing
     from credhelper.service import Service
 
-    host = accounts.host_argument(args.host)
+    host, path = accounts.host_and_path(args.host, args.path)
+    today = dates.date_from_days(int(time.time() // 86400))
+    add_checks.before_the_token(args.expires_at, args.scopes, today)
     if args.refresh_token and not args.client_id:
         raise CredhelperError("--refresh-token needs --client-id (the OAuth application's id)")
     if args.refresh_token and args.kind != "oauth":
@@ -91,9 +90,8 @@ def run(args: argparse.Namespace) -> int:
     lines = read_secret("Token for %s: " % host, 2 if args.refresh_token else 1)
     token = accounts.check_token(lines[0])
     refresh_token = accounts.check_token(lines[1]) if args.refresh_token else None
-    record = build_record(host, token, args.kind, args.username, args.path,
-                          args.expires_at, args.registry, api_url, args.scopes,
-                          today=dates.date_from_days(int(time.time() // 86400)),
+    record = build_record(host, token, args.kind, args.username, path, args.expires_at,
+                          args.registry, api_url, args.scopes, today=today,
                           client_id=args.client_id)
     record = with_ca_file(_with_options(record, args), args.ca_file)
     choice = (replacing.REVOKE if args.revoke_replaced else
@@ -183,16 +181,12 @@ def build_record(host: str, token: str, kind: str | None = None, username: str |
     """Validate the options of `credhelper add` into a record (not stored yet)."""
     from credhelper.service import new_id
 
-    kind = kind or guess_kind(token)
+    kind = add_checks.kind(token, kind) or guess_kind(token)
     if kind not in KINDS:
         raise InvalidInput("--kind must be one of %s" % ", ".join(KINDS))
-    username = _login(kind, username)
-    if expires_at is not None:
-        try:
-            dates.parse_date(expires_at)
-        except ValueError:
-            raise InvalidInput("--expires-at must be a date as YYYY-MM-DD") from None
-    scope_list = _scopes(scopes)
+    username = add_checks.login(kind, username)
+    add_checks.expiry(expires_at, today)
+    scope_list = add_checks.scope_names(scopes)
     return TokenRecord(
         id=new_id(), host=host, kind=kind, username=username, path=normalise_path(path),
         scopes=scope_list, expires_at=expires_at,
@@ -213,32 +207,6 @@ def checked_api_url(service: Service, host: str, api_url: str | None) -> str | N
         return check_api_url(host, api_url, settings.allow_http, settings.allow_api_origin)
     except InvalidInput as reason:
         raise InvalidInput("--api-url %s (e.g. https://%s/api/v4)" % (reason, host)) from None
-
-
-def _login(kind: str, username: str | None) -> str | None:
-    """``--username`` checked for ``kind``: deploy tokens need one, job tokens have theirs."""
-    if username is not None and not _USERNAME.match(username):
-        raise InvalidInput("--username has characters GitLab does not allow")
-    if kind == DEPLOY and not username:
-        raise InvalidInput("deploy tokens log in with their own username: pass --username "
-                           "(gitlab+deploy-token-ID, or the custom one set at creation)")
-    if kind == JOB:
-        if username not in (None, JOB_USERNAME):
-            raise InvalidInput("job tokens always log in as %s" % JOB_USERNAME)
-        return JOB_USERNAME
-    return username
-
-
-def _scopes(scopes: str | None) -> list[str] | None:
-    """``--scopes a,b`` as a sorted list of distinct scope names."""
-    if scopes is None:
-        return None
-    names = sorted({s.strip() for s in scopes.split(",") if s.strip()})
-    from credhelper.lifecycle.facts import is_scope_name
-
-    if not names or not all(is_scope_name(s) for s in names):
-        raise InvalidInput("--scopes takes names like read_repository,write_repository")
-    return names
 
 
 def with_ca_file(record: TokenRecord, spec: str | None) -> TokenRecord:
