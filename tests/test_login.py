@@ -327,8 +327,8 @@ def test_without_a_client_id_login_guides_to_a_token(gitlab, gitlab_host):
 
 
 @pytest.mark.parametrize("key, status, message", [
-    (b"\x04", 1, "credhelper: login cancelled; nothing was stored"),
-    (b"\x03", 130, "credhelper: interrupted; nothing was changed"),
+    (b"\x04", 1, "credhelper: cancelled (end of input at the prompt); nothing was stored"),
+    (b"\x03", 130, "credhelper: cancelled; nothing was stored"),
 ])
 def test_ctrl_d_or_ctrl_c_at_the_prompt_cancels_cleanly(gitlab_host, key, status, message):
     """At the real no-echo prompt of a terminal (a pty the login has as its terminal)."""

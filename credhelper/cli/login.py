@@ -145,7 +145,10 @@ def prompt_line(text: str) -> str:
 
 
 def cancelled() -> CredhelperError:
-    return CredhelperError("login cancelled; nothing was stored")
+    """Ctrl-D at a prompt: the same words as the token prompt's (cli/common.prompted)."""
+    from credhelper.errors import Cancelled
+
+    return Cancelled("cancelled (end of input at the prompt); nothing was stored")
 
 
 def login_client(service: Service, host: str) -> GitLabClient:

@@ -10,8 +10,6 @@ once: it would otherwise stop working some day without a word before.
 
 from __future__ import annotations
 
-import sys
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from credhelper.rules.model import TokenRecord
@@ -54,18 +52,12 @@ def guided_pat(service: Service, host: str, scopes_text: str | None, store: str 
 
 
 def _read_token(host: str) -> str:
-    """The token from the no-echo prompt (or stdin); Ctrl-D there cancels the login."""
+    """The token from the no-echo prompt (or stdin); Ctrl-D or Ctrl-C there cancels the
+    login (cli/common.prompted)."""
     from credhelper import accounts
     from credhelper.cli.common import read_secret
-    from credhelper.cli.login import cancelled
 
-    try:
-        (token,) = read_secret("Token for %s: " % host)
-    except (EOFError, KeyboardInterrupt) as stop:
-        sys.stderr.write("\n")          # what follows starts a line of its own
-        if isinstance(stop, KeyboardInterrupt):
-            raise
-        raise cancelled() from None
+    (token,) = read_secret("Token for %s: " % host)
     return accounts.check_token(token)
 
 

@@ -181,10 +181,7 @@ class Renewal:
         refresh_token = self.book.secret(refresh_slot(record), ctx)
         if not refresh_token or not record.client_id:
             if strict:
-                from credhelper.errors import CredhelperError
-
-                raise CredhelperError("no refresh token was registered for this OAuth token; "
-                                      "add it again with --refresh-token --client-id ID")
+                raise _no_refresh_token()
             return record
         record = self.journal.begin(record, ctx.now())
         try:
@@ -243,3 +240,11 @@ class Renewal:
             refresh_token=refresh if plausible_token(refresh) else None)
         audit.record_event("refreshed", new_record, expires_utc=new_record.expires_utc)
         return new_record
+
+
+def _no_refresh_token() -> Exception:
+    from credhelper.errors import CredhelperError
+
+    return CredhelperError("no refresh token was registered for this OAuth token; sign in "
+                           "again (credhelper login HOST), or add it with --refresh-token "
+                           "--client-id ID")
