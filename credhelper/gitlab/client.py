@@ -20,7 +20,7 @@ import time
 import requests
 
 from credhelper.gitlab import answers, transport, wire
-from credhelper.gitlab.errors import InsufficientScope, TokenRejected, Unavailable
+from credhelper.gitlab.errors import InsufficientScope, NoTimeLeft, TokenRejected, Unavailable
 from credhelper.rules.redact import known_secret
 
 TYPE_CHECKING = False
@@ -198,7 +198,7 @@ class GitLabClient:
             ends = min(ends, self.deadline)
         left = ends - now
         if left < MIN_TIME_FOR_A_CALL:
-            raise Unavailable("no time left to ask the server")
+            raise NoTimeLeft()
         read = min(READ_TIMEOUT, left) if self.timeout is None else left
         return ends, (min(CONNECT_TIMEOUT, left), read)
 

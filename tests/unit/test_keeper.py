@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from credhelper.gitlab.errors import Refused, TokenRejected, Unavailable
+from credhelper.gitlab.errors import NoTimeLeft, Refused, TokenRejected, Unavailable
 from credhelper.lifecycle.book import TokenBook, refresh_slot
 from credhelper.lifecycle.context import RequestContext
 from credhelper.lifecycle.journal import SETTLE_SECONDS
@@ -133,6 +133,17 @@ def test_a_failed_check_backs_off_and_keeps_the_token(tmp_path):
     result = world.keeper.attend(record, world.ctx())
     assert result.state == OK and result.backoff_until == NOW + 1200
     assert any("using it as it is" in w for w in world.warnings)
+
+
+def test_a_check_this_request_had_no_time_for_starts_no_backoff(tmp_path):
+    """The request's own budget ran out before the call (a slow start, a lock wait): the
+    server was never asked, so it owes no pause; the next request asks."""
+    world = World(tmp_path, {"token_self": [NoTimeLeft(), self_info(days_left=90)]})
+    record = world.add(pat(next_check_at=NOW - 1))
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == OK and result.backoff_until is None
+    assert world.keeper.attend(world.only_record(), world.ctx()).checked_at == NOW
+    assert len(world.client.calls) == 2
 
 
 def test_rotation_runs_every_journal_step(tmp_path):
