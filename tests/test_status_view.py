@@ -148,3 +148,13 @@ def test_outside_a_ci_job_no_ci_rows(monkeypatch):
     monkeypatch.delenv("CI_JOB_TOKEN", raising=False)
     assert rows() == []
     assert "No tokens registered" in credhelper("status").stdout
+
+
+def test_a_broken_config_does_not_hide_the_tokens(gitlab_host, home):
+    from tests.conftest import write_config
+
+    credhelper("add", gitlab_host, "--no-check", input="glpat-" + "b" * 20)
+    write_config(home, "bogus = [\n")
+    done = credhelper("status")
+    assert "glpat-…bbbb" in done.stdout and done.stderr.count("\n") == 1
+    assert "dates shown under the default policy" in done.stderr

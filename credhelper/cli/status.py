@@ -7,6 +7,7 @@ and what happens next; as blocks for people (cli/status_view.py), ``--table`` or
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from credhelper.rules import freshness
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from credhelper.cli.common import Commands
     from credhelper.rules.freshness import Policy
     from credhelper.rules.model import TokenRecord
+    from credhelper.service import Service
 
 # `status --check` exits with these (README, "Status and the audit log")
 EXIT_FINE, EXIT_ATTENTION = 0, 1
@@ -54,13 +56,27 @@ def run(args: argparse.Namespace) -> int:
         _refresh()
     service = Service()
     records = _chosen(service.records(), args)
-    rows = [describe(r, now, service.settings.policy(r.host)) for r in sorted(records, key=_order)]
+    policies = _policies(service, records)
+    rows = [describe(r, now, policies[r.host]) for r in sorted(records, key=_order)]
     needing = [row for row in rows if row["attention"]]
     if args.quiet:
         _show_attention(needing)
     else:
         _show(rows, args, now)
     return EXIT_ATTENTION if (args.check or args.quiet) and needing else EXIT_FINE
+
+
+def _policies(service: Service, records: list[TokenRecord]) -> dict[str, Policy]:
+    """Each host's policy; a config that cannot be read does not hide the tokens: they are
+    shown under the default policy, with one line saying so (doctor says more)."""
+    from credhelper.errors import CredhelperError
+
+    try:
+        return {r.host: service.settings.policy(r.host) for r in records}
+    except CredhelperError as error:
+        print("credhelper: %s; dates shown under the default policy" % scrub(str(error)),
+              file=sys.stderr)
+        return {r.host: freshness.DEFAULT_POLICY for r in records}
 
 
 def _show(rows: list[dict[str, Any]], args: argparse.Namespace, now: float) -> None:
