@@ -158,3 +158,27 @@ def test_a_broken_config_does_not_hide_the_tokens(gitlab_host, home):
     done = credhelper("status")
     assert "glpat-…bbbb" in done.stdout and done.stderr.count("\n") == 1
     assert "dates shown under the default policy" in done.stderr
+
+
+def test_an_interrupted_rotation_needs_you_only_once_unsettled_for_a_day(gitlab, gitlab_host):
+    import signal
+    import subprocess
+
+    old = gitlab.state.create_pat("alice", ["api"], expires_at=utc_today(1))
+    credhelper("add", gitlab_host, input=old.token)
+    killed = subprocess.run(["git-credential-gitlab", "get"], text=True, capture_output=True,
+                            input="protocol=https\nhost=%s\n\n" % gitlab_host, timeout=60,
+                            env=dict(os.environ, CREDHELPER_FAILPOINT="before-rotate-call"))
+    assert killed.returncode == -signal.SIGKILL
+    (row,) = rows()
+    assert row["state"] == "unsettled" and row["attention"] is None, row
+    assert credhelper("status", "--check").returncode == 0    # settled at the next use
+    tokens = os.path.join(os.environ["XDG_DATA_HOME"], "credhelper", "tokens.json")
+    with open(tokens) as handle:
+        data = json.load(handle)
+    (pending,) = [token["pending"] for token in data["tokens"] if token.get("pending")]
+    pending["started_at"] -= 2 * 86400               # two days pass, nothing used it
+    with open(tokens, "w") as handle:
+        json.dump(data, handle)
+    quiet = credhelper("status", "--check", "--quiet", check=False)
+    assert quiet.returncode == 1 and "a rotation is unsettled since " in quiet.stdout
