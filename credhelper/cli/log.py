@@ -46,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
         for event in events:
             print(json.dumps(event, sort_keys=True))
     elif not events:
-        print("No events%s. credhelper records rotations, refreshes, refusals and failures "
-              "here." % (" for " + args.host if args.host else ""))
+        from credhelper.rules.redact import scrub
+
+        print(scrub("No events%s. credhelper records rotations, refreshes, refusals and "
+                    "failures here." % (" for " + args.host if args.host else "")))
     else:
         for event in events:
             print(line(event))
