@@ -38,7 +38,7 @@ def test_status_table_and_json(tmp_path):
         ("gitlab.example.com", "pat", "oauth2", None, "file"),
         ("gitlab.example.com:8443", "deploy", "gitlab+deploy-token-9", "group/project", "file")]
     assert rows[0]["token"] == "glpat-…0001" and rows[0]["days_left"] > 365
-    table = credhelper("status").stdout.splitlines()
+    table = credhelper("status", "--table").stdout.splitlines()
     assert table[0].split() == ["HOST", "ACCOUNT", "KIND", "USERNAME", "PATH", "NAME", "SCOPES",
                                 "EXPIRES", "STORE", "TOKEN", "STATE", "CHECKED", "NEXT"]
     assert "2099-12-31" in table[1] and "read_repository" in table[2]

@@ -4,7 +4,8 @@ person (exit 1 for a user error, 2 for usage), and that never prints a token.
     credhelper login HOST [--browser|--device|--pat] [--client-id ID] [--scopes S]
     credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
                         [--registry R] [--api-url URL] [--store keyring|file]
-    credhelper list | status [HOST] [--json] [--refresh] | rotate HOST [--path P]
+    credhelper list | status [HOST] [--json|--table] [--refresh] [--check [--quiet]]
+    credhelper log [HOST] [--since WHEN] [-n N] [--json] | rotate HOST [--path P]
     credhelper remove HOST [--path P] [--all] [--revoke]
     credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
@@ -32,6 +33,7 @@ from credhelper.cli import (
     goauth,
     help_command,
     listing,
+    log,
     login,
     manpage,
     npmrc,
@@ -78,6 +80,7 @@ def build_parser() -> Parser:
     add.register(commands)
     listing.register(commands)
     status.register(commands)
+    log.register(commands)
     rotate.register(commands)
     attend.register(commands)
     remove.register(commands)
