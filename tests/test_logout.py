@@ -213,3 +213,11 @@ def test_uninstall_forget_tokens_keep_names_the_orphans(gitlab, gitlab_host, own
     done = credhelper("uninstall", "--keep", "--forget-tokens")
     assert not token.revoked and _status(gitlab_host) == []
     assert "still works there, and nothing here holds it" in done.stdout
+
+
+def test_logout_after_remove_still_undoes_the_setup(gitlab, gitlab_host, own_files):
+    before = own_files()
+    _add(gitlab_host, _pat(gitlab))
+    credhelper("remove", gitlab_host)
+    done = credhelper("logout", gitlab_host)
+    assert own_files() == before and done.stdout.count("\n") == 2, done.stdout

@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     chosen = accounts.select(records, host, path, username=args.username,
                              every=path is None)
     if not chosen:
-        raise _no_match(records, host)
+        if any(r.host == host for r in records) or not unset_clients(host, []):
+            raise _no_match(records, host)
+        return 0                # tokens removed earlier: only the setup was left to undo
     registries = served_registries(service, host)      # before the tokens are forgotten
     failed = leave(service, chosen, args.choice)
     if not any(r.host == host for r in service.tokens.load()):
@@ -135,11 +137,15 @@ def served_registries(service: Service, host: str) -> list[str]:
     return [r for r, (owner, _) in served.items() if owner == host]
 
 
-def unset_clients(host: str, registries: list[str]) -> None:
-    """credhelper's git section for ``host`` and docker entries for its registries, gone."""
+def unset_clients(host: str, registries: list[str]) -> bool:
+    """credhelper's git section for ``host`` and docker entries for its registries, gone;
+    was there anything to take out?"""
     from credhelper.clientconfig import docker, undo
     from credhelper.clientconfig import git as gitconfig
 
-    undo.report(gitconfig.global_file(), undo.unset_git(host))
+    git_changes = undo.unset_git(host)
+    undo.report(gitconfig.global_file(), git_changes)
     wanted = sorted(set(registries) | set(undo.docker_registries(host)))
-    undo.report(docker.config_path(), undo.unset_docker(wanted))
+    docker_changes = undo.unset_docker(wanted)
+    undo.report(docker.config_path(), docker_changes)
+    return bool(git_changes or docker_changes)

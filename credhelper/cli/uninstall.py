@@ -41,10 +41,11 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper.errors import CredhelperError
+    from credhelper.rules.model import ADDED
     from credhelper.service import Service
 
     service = Service()
-    records = [r for r in service.tokens.load() if r.origin == "added"]
+    records = [r for r in service.tokens.load() if r.origin == ADDED]
     secrets = {secret for r in records if (secret := service.secret(r, quiet=True))}
     unset_every_client()
     from credhelper.cli.npmrc import forget_tokens
