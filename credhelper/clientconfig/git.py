@@ -177,7 +177,7 @@ def configure(host: str, use_http_path: bool = False) -> list[str]:
     changes = []
     before = helpers_for(host)
     if before != ["", command] or effective_helpers(host, entries) != [command]:
-        written.note_git(host, created_file=not os.path.exists(global_file()),
+        written.note_git(host, created_file=_create_global_file(),
                          helpers=[h for h in before if h and not is_ours(h)])
         _rewrite_section(section, command)
         changes.append("%s.helper = %s, after an empty helper = that drops every other "
@@ -187,6 +187,19 @@ def configure(host: str, use_http_path: bool = False) -> list[str]:
         written.note_git(host, use_http_path=True)
         changes.append("%s.useHttpPath = true (tokens here are told apart by path)" % section)
     return changes
+
+
+def _create_global_file() -> bool:
+    """Create the missing global file as 0644 at most: git would create it with whatever the
+    umask allows, 0666 under umask 000, and anyone who can write it chooses git's helpers.
+    git keeps the mode when it rewrites the file.  Returns whether it was created."""
+    try:
+        os.close(os.open(global_file(), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    except OSError:
+        return False            # git says why when it writes
+    return True
 
 
 def _rewrite_section(section: str, command: str) -> None:
