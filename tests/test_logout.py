@@ -221,3 +221,13 @@ def test_logout_after_remove_still_undoes_the_setup(gitlab, gitlab_host, own_fil
     credhelper("remove", gitlab_host)
     done = credhelper("logout", gitlab_host)
     assert own_files() == before and done.stdout.count("\n") == 2, done.stdout
+
+
+def test_a_deploy_token_is_not_revoked_from_here_and_the_line_says_where(gitlab, gitlab_host,
+                                                                         own_files, project):
+    before = own_files()
+    deploy = gitlab.state.create_deploy_token(project, ["read_repository"], username="bot")
+    credhelper("add", gitlab_host, "--username", "bot", input=deploy.token)
+    done = credhelper("logout", gitlab_host, "--revoke")
+    assert "not revoked from here" in done.stdout and "Deploy tokens" in done.stdout
+    assert not deploy.revoked and own_files() == before and _status(gitlab_host) == []

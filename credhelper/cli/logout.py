@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from credhelper.service import Service
 
 
+# where a person revokes what the API cannot (a PAT whose secret is gone: its own page)
+_SETTINGS = {"oauth": "Applications settings (Authorized applications)",
+             "deploy": "project or group settings (Repository, Deploy tokens)",
+             "job": "pipeline settings (a job token ends when its job does)"}
+
+
 def register(commands: Commands) -> None:
     logout = commands.add_parser("logout", help="revoke (if asked) and forget a host's tokens; "
                                  "take credhelper out of git and docker for it")
@@ -101,9 +107,8 @@ def settle(service: Service, record: TokenRecord, choice: str | None, interactiv
         return None                                 # nothing left to revoke
     secret = service.secret(record, quiet=True)
     if record.kind != PAT or secret is None:
-        print("The %s is not revoked from here: revoke it in GitLab's settings (%s) once "
-              "nothing uses it" % (named, "Applications" if record.kind == "oauth"
-                                   else "the project's deploy tokens"))
+        print("The %s is not revoked from here: revoke it in GitLab's %s once nothing uses "
+              "it" % (named, _SETTINGS.get(record.kind, "access token settings")))
         return None
     if choice == REVOKE or (choice is None and interactive and ask(named, record.host)):
         reason = revoke_with(service, record, secret)
