@@ -231,3 +231,15 @@ def test_a_deploy_token_is_not_revoked_from_here_and_the_line_says_where(gitlab,
     done = credhelper("logout", gitlab_host, "--revoke")
     assert "not revoked from here" in done.stdout and "Deploy tokens" in done.stdout
     assert not deploy.revoked and own_files() == before and _status(gitlab_host) == []
+
+
+def test_uninstall_takes_credhelpers_npm_token_lines_out(home):
+    npmrc = home / ".npmrc"
+    npmrc.write_text("; mine\nfund=false\n//old.example/:_authToken=theirs\n")
+    credhelper("add", "gitlab.example.com", "--scopes", "api", "--no-check",
+               input="glpat-npmnpmnpmnpmnpmnpmnpm01")
+    credhelper("npmrc", "gitlab.example.com")
+    assert "glpat-npmnpmnpmnpmnpmnpmnpm01" in npmrc.read_text()
+    done = credhelper("uninstall")
+    assert "glpat-npm" not in npmrc.read_text() and "_authToken=theirs" in npmrc.read_text()
+    assert "glpat-npmnpmnpmnpmnpmnpmnpm01" not in done.stdout + done.stderr
