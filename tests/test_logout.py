@@ -65,12 +65,15 @@ def test_add_sets_up_git_and_docker_one_line_per_file(gitlab, gitlab_host, own_f
     assert "~/.gitconfig" not in again.stdout and "config.json" not in again.stdout
 
 
-def test_login_pat_sets_up_git_so_git_itself_gets_the_token(gitlab, gitlab_host, own_files):
+def test_login_sets_up_git_for_git_itself_and_logout_undoes_it(gitlab, gitlab_host, own_files):
+    before = own_files()
     token = _pat(gitlab)
     done = credhelper("login", gitlab_host, "--pat", input=token.token)
     assert "~/.gitconfig: credential.https://%s.helper = gitlab" % gitlab_host in done.stdout
     fill = run("git", "credential", "fill", input="protocol=https\nhost=%s\n\n" % gitlab_host)
     assert "password=%s" % token.token in fill.stdout.splitlines()
+    credhelper("logout", gitlab_host, "--revoke")
+    assert token.revoked and own_files() == before
 
 
 @pytest.mark.parametrize("how", ["--no-setup", "--kind job", "CI"])
