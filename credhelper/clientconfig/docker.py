@@ -30,10 +30,10 @@ def config_path() -> str:
 
 
 def load(path: str | None = None) -> dict[str, Any]:
-    return _load_raw(path or config_path())[0]
+    return load_raw(path or config_path())[0]
 
 
-def _load_raw(path: str) -> tuple[dict[str, Any], bytes | None]:
+def load_raw(path: str) -> tuple[dict[str, Any], bytes | None]:
     """The file's object and its bytes (None: no file), for ``dump`` to keep its layout."""
     try:
         with open(path, "rb") as handle:
@@ -88,7 +88,7 @@ def configure(registries: Iterable[str], host: str | None = None) -> list[str]:
     from credhelper.clientconfig import written
 
     path = config_path()
-    data, raw = _load_raw(path)
+    data, raw = load_raw(path)
     entries = data.get("credHelpers")
     if entries is None:
         entries = data["credHelpers"] = {}

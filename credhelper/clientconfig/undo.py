@@ -90,7 +90,7 @@ def docker_registries(host: str | None = None) -> list[str]:
 def unset_docker(registries: Iterable[str]) -> list[str]:
     """Take credhelper's credHelpers entries for ``registries`` out; returns what changed."""
     path = docker.config_path()
-    data, raw = docker._load_raw(path)
+    data, raw = docker.load_raw(path)
     entries = data.get("credHelpers")
     if not isinstance(entries, dict):
         return []
