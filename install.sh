@@ -2,6 +2,7 @@
 # Install credhelper for the current user and show it working.
 #
 #     ./install.sh [--help]
+#     ./install.sh --uninstall [--revoke|--keep] [--forget-tokens]
 #
 # 1. makes sure python3 (>= 3.11) with venv and git are there (apt-get when root or with sudo);
 # 2. creates an isolated environment (default ~/.local/share/credhelper-venv) and installs
@@ -16,6 +17,8 @@
 #
 # Environment: CREDHELPER_VENV, CREDHELPER_BIN (where the links go), PYTHON (the interpreter).
 # Re-running upgrades in place; your tokens and config are kept (they live elsewhere).
+# --uninstall runs `credhelper uninstall` (git's, docker's and npm's entries out; tokens offered
+# for revocation), then removes what this script put in place; see uninstall() below.
 set -euo pipefail
 
 say() { printf '%s\n' "$*"; }
@@ -24,6 +27,7 @@ die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 usage() {
     cat <<'EOF'
 usage: ./install.sh [--help]
+       ./install.sh --uninstall [--revoke|--keep] [--forget-tokens]
 
 Installs credhelper for the current user, from this checkout:
   - an isolated environment: $CREDHELPER_VENV (default ~/.local/share/credhelper-venv)
@@ -37,14 +41,25 @@ Re-running upgrades in place; tokens and config are kept.  Missing git or python
 installed with apt-get when run as root or with password-less sudo.
 
 Options:
-  -h, --help   print this and exit, installing nothing
+  -h, --help       print this and exit, installing nothing
+  --uninstall      take credhelper out of git's, docker's and npm's configuration
+                   (`credhelper uninstall`), then remove the links, the Terraform plugin link,
+                   the manual page, the completions and the environment; tokens stay in
+                   credhelper's store unless revoked or --forget-tokens
+  --revoke, --keep, --forget-tokens
+                   with --uninstall: revoke every token on the server / keep them there without
+                   asking (default: ask at a terminal, else keep) / forget the ones not revoked
 Environment: CREDHELPER_VENV, CREDHELPER_BIN, PYTHON (the interpreter, default python3)
 EOF
 }
 
+uninstalling=0
+passed=()           # for `credhelper uninstall`
 for arg in "$@"; do
     case $arg in
         -h|--help) usage; exit 0 ;;
+        --uninstall) uninstalling=1 ;;
+        --revoke|--keep|--forget-tokens) passed+=("$arg") ;;
         # the argument is named only when it looks like an option: never echo a pasted secret
         -[A-Za-z]|--[A-Za-z-]*[A-Za-z])
             [ ${#arg} -le 40 ] || arg="given"
@@ -55,11 +70,59 @@ for arg in "$@"; do
     esac
 done
 
+if [ ${#passed[@]} -gt 0 ] && [ $uninstalling -eq 0 ]; then
+    printf 'install.sh: %s goes with --uninstall (see ./install.sh --help)\n' "${passed[0]}" >&2
+    exit 2
+fi
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 venv=${CREDHELPER_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/credhelper-venv}
 bindir=${CREDHELPER_BIN:-$HOME/.local/bin}
 python=${PYTHON:-python3}
+data=${XDG_DATA_HOME:-$HOME/.local/share}
+plugins=$HOME/.terraform.d/plugins
+fish_completion=${XDG_CONFIG_HOME:-$HOME/.config}/fish/completions/credhelper.fish
 [ -t 0 ] || exec </dev/null
+
+# --uninstall: first the clients' configuration (while the helper still runs, and so that git
+# never names a helper that is gone), then only what this script made: a link is removed only
+# when it points into the environment.
+uninstall() {
+    if [ -x "$venv/bin/credhelper" ]; then
+        "$venv/bin/credhelper" uninstall "${passed[@]}" \
+            || die "credhelper uninstall failed (see above); nothing else was removed"
+    else
+        say "No environment at $venv: git's and docker's entries were not checked"
+    fi
+    local name link removed=()
+    for link in "$bindir"/{credhelper,git-credential-gitlab,docker-credential-gitlab} \
+                "$bindir"/{cargo-credential-gitlab,terraform-credentials-gitlab,keyring} \
+                "$plugins/terraform-credentials-gitlab"; do
+        if [ -L "$link" ] && case $(readlink "$link") in "$venv"/*) true ;; *) false ;; esac
+        then
+            rm -f "$link"
+            removed+=("$link")
+        fi
+    done
+    for name in "$data/man/man1/credhelper.1" "$data/bash-completion/completions/credhelper" \
+                "$data/zsh/site-functions/_credhelper" "$fish_completion"; do
+        if [ -f "$name" ]; then
+            rm -f "$name"
+            removed+=("$name")
+        fi
+    done
+    if [ -d "$venv" ]; then
+        rm -rf "$venv"
+        removed+=("$venv")
+    fi
+    say "Removed: ${removed[*]:-nothing}"
+    say "Kept: your config (${XDG_CONFIG_HOME:-$HOME/.config}/credhelper) and credhelper's" \
+        "data (${data}/credhelper); remove them yourself once no token there is needed"
+}
+if [ $uninstalling -eq 1 ]; then
+    uninstall
+    exit 0
+fi
 
 apt_install() {
     local runner=()
@@ -127,7 +190,6 @@ done
 # Terraform (and OpenTofu) run a credentials helper only from their plugin directory, never
 # from PATH: without this link `terraform init` gets no token and a silent 401 (README,
 # "Package managers").  ln -sfn keeps a re-run idempotent.
-plugins=$HOME/.terraform.d/plugins
 mkdir -p "$plugins"
 ln -sfn "$venv/bin/terraform-credentials-gitlab" "$plugins/terraform-credentials-gitlab"
 say "Linked credhelper and its helpers (git, docker, cargo, terraform) into $bindir," \
@@ -141,7 +203,6 @@ fi
 
 # The manual page and completion scripts, generated from the installed parser; man finds
 # ~/.local/share/man through ~/.local/bin on PATH, bash-completion loads its user directory.
-data=${XDG_DATA_HOME:-$HOME/.local/share}
 installed=()
 write_generated() {   # FILE ARGS...: FILE is what `credhelper ARGS...` prints
     local file=$1 tmp
@@ -162,8 +223,7 @@ if command -v zsh >/dev/null 2>&1; then
     write_generated "$data/zsh/site-functions/_credhelper" completion zsh
 fi
 if command -v fish >/dev/null 2>&1; then
-    write_generated "${XDG_CONFIG_HOME:-$HOME/.config}/fish/completions/credhelper.fish" \
-        completion fish
+    write_generated "$fish_completion" completion fish
 fi
 say "Installed the manual page and shell completion: ${installed[*]}"
 if command -v zsh >/dev/null 2>&1; then
@@ -182,4 +242,4 @@ case ":$PATH:" in
     *) say "Add $bindir to your PATH (e.g. in ~/.profile):  export PATH=\"$bindir:\$PATH\"" ;;
 esac
 say "Next: register a token (it is read from a hidden prompt or stdin, never the command line)"
-say "  credhelper add gitlab.com && credhelper setup git gitlab.com"
+say "  credhelper login gitlab.com    (or: credhelper add gitlab.com; both set git up for it)"

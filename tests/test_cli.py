@@ -105,7 +105,7 @@ def test_files_are_private(tmp_path):
 
 def test_setup_git_sets_a_per_host_helper_and_can_reset_others():
     run("git", "config", "--global", "credential.helper", "store")
-    credhelper("add", "gitlab.example.com", input=PAT)
+    credhelper("add", "gitlab.example.com", "--no-setup", input=PAT)
     assert "credential.https://gitlab.example.com.helper = gitlab" in \
         credhelper("setup", "git").stdout
     assert credhelper("setup", "git").stdout.strip() == "gitlab.example.com: already set up"
@@ -117,7 +117,7 @@ def test_setup_git_sets_a_per_host_helper_and_can_reset_others():
 
 
 def test_doctor_reports_store_and_whether_git_gets_our_token():
-    credhelper("add", "gitlab.example.com", input=PAT)
+    credhelper("add", "gitlab.example.com", "--no-setup", input=PAT)
     first = credhelper("doctor", check=False)
     assert first.returncode == 1
     assert "git is not set up for gitlab.example.com" in first.stdout
@@ -132,7 +132,7 @@ def test_doctor_notices_another_helper_answering_first(tmp_path):
     credentials = tmp_path / "git-credentials"
     credentials.write_text("https://someone:glpat-otherotherotherother@gitlab.example.com\n")
     run("git", "config", "--global", "credential.helper", "store --file=%s" % credentials)
-    credhelper("add", "gitlab.example.com", input=PAT)
+    credhelper("add", "gitlab.example.com", "--no-setup", input=PAT)
     # as setup git wrote it before issue 12: no reset, so the store helper is asked first
     run("git", "config", "--global", "credential.https://gitlab.example.com.helper", "gitlab")
     done = credhelper("doctor", check=False)

@@ -1,12 +1,14 @@
 """``credhelper``: the admin commands.  The one place that turns errors into a line for a
 person (exit 1 for a user error, 2 for usage), and that never prints a token.
 
-    credhelper login HOST [--browser|--device|--pat] [--client-id ID] [--scopes S]
+    credhelper login HOST [--browser|--device|--pat] [--client-id ID] [--scopes S] [--no-setup]
     credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
-                        [--registry R] [--api-url URL] [--store keyring|file]
+                        [--registry R] [--api-url URL] [--store keyring|file] [--no-setup]
     credhelper list | status [HOST] [--json|--table] [--refresh] [--check [--quiet]]
     credhelper log [HOST] [--since WHEN] [-n N] [--json] | rotate HOST [--path P]
     credhelper remove HOST [--path P] [--all] [--revoke]
+    credhelper logout HOST [--username U] [--path P] [--revoke|--keep]
+    credhelper uninstall [--revoke|--keep] [--forget-tokens]
     credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
     credhelper token HOST | npmrc HOST [--project ID|--group ID] [--print|--remove]
@@ -35,6 +37,7 @@ from credhelper.cli import (
     listing,
     log,
     login,
+    logout,
     manpage,
     npmrc,
     registries,
@@ -44,6 +47,7 @@ from credhelper.cli import (
     setup,
     status,
     token,
+    uninstall,
     version,
 )
 from credhelper.cli.common import Parser, help_handler
@@ -84,6 +88,7 @@ def build_parser() -> Parser:
     rotate.register(commands)
     attend.register(commands)
     remove.register(commands)
+    logout.register(commands)
     setup.register(commands)
     doctor.register(commands)
     token.register(commands)
@@ -92,6 +97,7 @@ def build_parser() -> Parser:
     goauth.register(commands)
     dpop_gen.register(commands)
     selftest.register(commands)
+    uninstall.register(commands)
     version.register(commands)
     help_command.register(commands)
     completion.register(commands)

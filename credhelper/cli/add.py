@@ -70,6 +70,7 @@ def register(commands: Commands) -> None:
                           "without asking")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
+    add_no_setup(add)
     add.set_defaults(handler=run)
 
 
@@ -97,16 +98,23 @@ def run(args: argparse.Namespace) -> int:
     choice = (replacing.REVOKE if args.revoke_replaced else
               replacing.KEEP if args.keep_replaced else replacing.ASK)
     store_checked(service, record, token, args.store, refresh_token, args.username,
-                  check=not args.no_check, choice=choice)
+                  check=not args.no_check, choice=choice, no_setup=args.no_setup)
     return 0
+
+
+def add_no_setup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-setup", action="store_true", help="leave git's and docker's "
+                        "configuration alone (default: set them up for HOST, as setup does)")
 
 
 def store_checked(service: Service, record: TokenRecord, token: str, store: str | None = None,
                   refresh_token: str | None = None, username: str | None = None,
-                  check: bool = True, choice: str = "ask") -> TokenRecord:
+                  check: bool = True, choice: str = "ask", no_setup: bool = False
+                  ) -> TokenRecord:
     """What `add` and `login` do with a new token: ask the server about it, store it, say
-    what was stored and replaced, and revoke, keep or offer to revoke what it replaced
-    (``choice``: cli/replaced.py)."""
+    what was stored and replaced, set up git and docker (cli/onestep.py), and revoke, keep or
+    offer to revoke what it replaced (``choice``: cli/replaced.py)."""
+    from credhelper.cli import onestep
     from credhelper.cli import replaced as replacing
 
     if check:
@@ -115,6 +123,7 @@ def store_checked(service: Service, record: TokenRecord, token: str, store: str 
     old = replacing.held(service, record, token)     # registering deletes their secrets
     record, replaced = add_token(service, record, token, store, refresh_token)
     _report(record, record.host, replaced)
+    onestep.set_up(service, record, no_setup)
     replacing.settle(service, old, choice)
     return record
 
@@ -160,8 +169,6 @@ def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None
     note = gitconfig.ensure_use_http_path(host) if record.path else None   # issue 12
     if note:
         print(note)
-    if not gitconfig.helpers_for(host):
-        print("Next: credhelper setup git %s" % host)
 
 
 def guess_kind(token: str) -> str:

@@ -56,6 +56,9 @@ def register(commands: Commands) -> None:
                                           "registry, self_rotate"))
     login.add_argument("--store", choices=("keyring", "file"),
                        help="default: the config's store (auto: keyring when usable, else file)")
+    from credhelper.cli.add import add_no_setup
+
+    add_no_setup(login)
     login.set_defaults(handler=run)
 
 
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.method:
             tell("No OAuth application is set for %s (--client-id, or client_id in its config "
                  "table), so: a personal access token" % host)
-        return guided_pat(service, host, args.scopes, args.store)
+        return guided_pat(service, host, args.scopes, args.store, args.no_setup)
     if not client_id:
         raise InvalidInput("OAuth needs the id of an OAuth application on %s: pass --client-id "
                            "ID or set client_id in its config table (README, \"Log in\"); or "
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         answer = oauth_flows.device_login(client, host, client_id, scopes, tell)
     else:
         answer = browser_login(client, host, client_id, scopes)
-    store_oauth(service, host, client_id, answer, args.store)
+    store_oauth(service, host, client_id, answer, args.store, args.no_setup)
     return 0
 
 
@@ -196,7 +199,7 @@ def browser_login(client: GitLabClient, host: str, client_id: str, scopes: str
 
 
 def store_oauth(service: Service, host: str, client_id: str, answer: dict[str, Any],
-                store: str | None) -> None:
+                store: str | None, no_setup: bool = False) -> None:
     """Store the tokens of a sign-in as `add --kind oauth --refresh-token` does."""
     from credhelper.cli.add import build_record, store_checked
     from credhelper.gitlab.oauth_flows import token_pair
@@ -205,7 +208,7 @@ def store_oauth(service: Service, host: str, client_id: str, answer: dict[str, A
     access, refresh = token_pair(answer)
     record = build_record(host, access, OAUTH, today=service._today(),
                           client_id=client_id if refresh else None)
-    store_checked(service, record, access, store, refresh)
+    store_checked(service, record, access, store, refresh, no_setup=no_setup)
     if refresh is None:
         service.warn("%s sent no refresh token: this OAuth token ends in two hours; sign in "
                      "again then" % host)

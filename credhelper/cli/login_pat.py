@@ -36,7 +36,8 @@ def token_name() -> str:
     return "credhelper on %s" % (machine or "this machine")
 
 
-def guided_pat(service: Service, host: str, scopes_text: str | None, store: str | None) -> int:
+def guided_pat(service: Service, host: str, scopes_text: str | None, store: str | None,
+               no_setup: bool = False) -> int:
     from credhelper.cli.add import build_record, store_checked
     from credhelper.cli.login import oauth_scopes, tell
 
@@ -45,7 +46,7 @@ def guided_pat(service: Service, host: str, scopes_text: str | None, store: str 
          "choose its expiry), then paste it here:\n  %s" % token_page(host, token_name(), scopes))
     token = _read_token(host)
     record = build_record(host, token, _pat_kind(token), today=service._today())
-    record = store_checked(service, record, token, store)
+    record = store_checked(service, record, token, store, no_setup=no_setup)
     for warning in pat_warnings(service, record):
         service.warn(warning)
     return 0

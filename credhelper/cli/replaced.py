@@ -63,7 +63,7 @@ def held(service: Service, record: TokenRecord, token: str
 def settle(service: Service, replaced: list[tuple[TokenRecord, str]], choice: str) -> None:
     """Revoke the replaced tokens, or say they still work: ``choice`` is REVOKE, KEEP or ASK
     (a question at a terminal, else the one line naming --revoke-replaced)."""
-    interactive = _at_a_terminal()
+    interactive = at_a_terminal()
     failed = [failure for old, secret in replaced
               if (failure := _settle_one(service, old, secret, choice, interactive))]
     if failed:
@@ -81,7 +81,7 @@ def _settle_one(service: Service, old: TokenRecord, secret: str, choice: str,
                     % label))
         return None
     if choice == REVOKE or (interactive and _ask(label)):
-        reason = _revoke(service, old, secret)
+        reason = revoke_with(service, old, secret)
         if reason is not None:
             return "%s (%s)" % (label, reason)
         print(scrub("Revoked the replaced token %s on the server" % label))
@@ -102,7 +102,7 @@ def _label(old: TokenRecord) -> str:
     return (old.hint or "?") + (" (%s)" % old.token_name if old.token_name else "")
 
 
-def _at_a_terminal() -> bool:
+def at_a_terminal() -> bool:
     """A person at a terminal can answer: stdin and stderr are both one."""
     try:
         return bool(sys.stdin and sys.stdin.isatty() and sys.stderr.isatty())
@@ -118,7 +118,7 @@ def _ask(label: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _revoke(service: Service, old: TokenRecord, secret: str) -> str | None:
+def revoke_with(service: Service, old: TokenRecord, secret: str) -> str | None:
     """Revoke ``old`` with its held secret; None when done (or already dead on the server),
     else why not."""
     from credhelper.gitlab.errors import ApiError, TokenRejected
