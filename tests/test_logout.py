@@ -246,3 +246,25 @@ def test_uninstall_takes_credhelpers_npm_token_lines_out(home):
     done = credhelper("uninstall")
     assert "glpat-npm" not in npmrc.read_text() and "_authToken=theirs" in npmrc.read_text()
     assert "glpat-npmnpmnpmnpmnpmnpmnpm01" not in done.stdout + done.stderr
+
+
+def test_logout_revokes_an_oauth_login_with_its_refresh_token(gitlab, gitlab_host, own_files):
+    """An OAuth token is revoked at GitLab's /oauth/revoke (RFC 7009) with the application's
+    id: the access token and its refresh token are one grant, and both stop working."""
+    before = own_files()
+    user = _new_user(gitlab)
+    token = gitlab.state.create_oauth_token(user, ["read_repository", "write_repository"])
+    client_id = gitlab.state.application_uid(token)
+    credhelper("add", gitlab_host, "--kind", "oauth", "--refresh-token", "--client-id",
+               client_id, input="%s\n%s\n" % (token.token, token.refresh_token))
+    done = credhelper("logout", gitlab_host, "--revoke")
+    assert token.revoked and own_files() == before
+    assert "Revoked the OAuth token" in done.stdout and token.token not in done.stdout
+    assert gitlab.oauth.revocations == [(client_id, token.id)]
+    import requests
+
+    refused = requests.post("https://localhost:%d/oauth/token" % gitlab.port,
+                            data={"grant_type": "refresh_token", "client_id": client_id,
+                                  "refresh_token": token.refresh_token},
+                            verify=gitlab.ca.ca_file, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"

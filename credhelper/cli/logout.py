@@ -17,7 +17,7 @@ import sys
 
 from credhelper.cli.replaced import KEEP, REVOKE, at_a_terminal
 from credhelper.errors import CredhelperError
-from credhelper.rules.model import EXPIRED, KIND_NAMES, PAT, REVOKED
+from credhelper.rules.model import EXPIRED, KIND_NAMES, OAUTH, PAT, REVOKED
 from credhelper.rules.redact import scrub
 
 TYPE_CHECKING = False
@@ -106,7 +106,7 @@ def settle(service: Service, record: TokenRecord, choice: str | None, interactiv
     if record.state in (REVOKED, EXPIRED):
         return None                                 # nothing left to revoke
     secret = service.secret(record, quiet=True)
-    if record.kind != PAT or secret is None:
+    if not (record.kind == PAT or record.kind == OAUTH and record.client_id) or secret is None:
         print("The %s is not revoked from here: revoke it in GitLab's %s once nothing uses "
               "it" % (named, _SETTINGS.get(record.kind, "access token settings")))
         return None

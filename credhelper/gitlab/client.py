@@ -132,6 +132,12 @@ class GitLabClient:
             data["client_id"] = client_id
         return self._json("POST", self.base_url + "/oauth/token", None, data=data)
 
+    def oauth_revoke(self, token: str, client_id: str) -> None:
+        """RFC 7009 revocation of an OAuth token (the access and refresh token are one grant
+        at GitLab: both end); 200 also for a token the server does not know."""
+        self._call("POST", self.base_url + "/oauth/revoke", None,
+                   data={"token": token, "client_id": client_id})
+
     def oauth_device_authorize(self, client_id: str, scopes: str) -> dict[str, Any]:
         """RFC 8628's device authorization request (GitLab 17.1 and later)."""
         return self._json("POST", self.base_url + "/oauth/authorize_device", None,

@@ -31,6 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from credhelper.gitlab.client import GitLabClient
     from credhelper.lifecycle.book import TokenBook
     from credhelper.lifecycle.clients import ClientFactory
     from credhelper.lifecycle.context import RequestContext
@@ -112,12 +113,12 @@ class Keeper:
 
     def revoke(self, record: TokenRecord, ctx: RequestContext, secret: str | None = None
                ) -> bool:
-        """`credhelper remove --revoke`: DELETE .../personal_access_tokens/self (with the
-        record's secret, or ``secret``: `add` holds a replaced token's after forgetting it)."""
+        """`remove --revoke`, `logout`: revoked on the server with the record's secret, or
+        ``secret`` (`add` holds a replaced token's after forgetting it)."""
         secret = secret or self.book.secret(record, ctx)
         if secret is None:
             return False
-        self.clients(record, self.settings, ctx).revoke_self(secret)
+        _revoke_call(self.clients(record, self.settings, ctx), record, secret)
         audit.record_event("revoked", record)
         return True
 
@@ -239,3 +240,12 @@ class Keeper:
         if (differences and record.checked_at is not None) or record.state == NEEDS_CHECK:
             audit.record_event("checked", updated, changed=differences)
         return self.book.save(updated)
+
+
+def _revoke_call(client: GitLabClient, record: TokenRecord, secret: str) -> None:
+    """An access token's DELETE .../personal_access_tokens/self, an OAuth token's RFC 7009
+    revocation (docs/gitlab.md#oauth)."""
+    if record.kind == OAUTH and record.client_id:
+        client.oauth_revoke(secret, record.client_id)
+    else:
+        client.revoke_self(secret)

@@ -148,14 +148,36 @@ class OAuthProvider:
         self.device_grants: list[DeviceGrant] = []
         self.access_grants: list[AccessGrant] = []
         self._forms: set[str] = set()            # authenticity tokens of consent pages shown
+        self.revocations: list[tuple[str, int]] = []   # (client_id, token id) revoked
 
     def install(self, router: Router, api) -> None:
         router.add("POST", "/oauth/authorize_device", self.authorize_device, name="oauth_authorize_device")
         router.add("GET", "/oauth/device", self.device_page, name="oauth_device")
         router.add("GET", "/oauth/authorize", self.consent_page, name="oauth_authorize")
         router.add("POST", "/oauth/authorize", self.consent_answer, name="oauth_authorize_answer")
+        router.add("POST", "/oauth/revoke", self.revoke, name="oauth_revoke")
         api.grants[DEVICE_CODE_GRANT] = self.device_code_token
         api.grants["authorization_code"] = self.authorization_code_token
+
+    def revoke(self, request: Request, match) -> Response:
+        """Doorkeeper's RFC 7009 revocation: ``token`` (the access or the refresh token: one
+        grant, both end) with the client's credentials.  200 ``{}`` also for a token it does
+        not know (RFC 7009 2.2); another client's token is 403 unauthorized_client."""
+        params = read_params(request)
+        app = self._client(request, params)
+        if app is None:
+            return oauth_error("invalid_client")
+        secret = params.text("token", body_only=True) or ""
+        found = (self.state.find_token(secret, "oauth_access_token")
+                 or self.state.find_by_refresh_token(secret))
+        if found is not None:
+            if self.state.application_uid(found) != app.uid:
+                return Response.json(403, {"error": "unauthorized_client", "error_description":
+                                           "You are not authorized to revoke this token"})
+            self.state.revoke(found)
+            with self.lock:
+                self.revocations.append((app.uid, found.id))
+        return Response.json(200, {})
 
     # --- what a test does as the person ------------------------------------------------
 
