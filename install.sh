@@ -6,7 +6,8 @@
 # 1. makes sure python3 (>= 3.11) with venv and git are there (apt-get when root or with sudo);
 # 2. creates an isolated environment (default ~/.local/share/credhelper-venv) and installs
 #    credhelper from this checkout into it;
-# 3. links credhelper, git-credential-gitlab and docker-credential-gitlab into ~/.local/bin;
+# 3. links credhelper and its helpers (git, docker, cargo, terraform) into ~/.local/bin, and
+#    terraform-credentials-gitlab into ~/.terraform.d/plugins, where Terraform looks for it;
 # 4. runs `credhelper selftest`: a real git clone and push through the helper against a local
 #    fake GitLab (nothing of yours is read or changed);
 # 5. tells you the next command.
@@ -87,7 +88,14 @@ for name in credhelper git-credential-gitlab docker-credential-gitlab cargo-cred
             terraform-credentials-gitlab; do
     ln -sf "$venv/bin/$name" "$bindir/$name"
 done
-say "Linked credhelper and its helpers (git, docker, cargo, terraform) into $bindir"
+# Terraform (and OpenTofu) run a credentials helper only from their plugin directory, never
+# from PATH: without this link `terraform init` gets no token and a silent 401 (README,
+# "Package managers").  ln -sfn keeps a re-run idempotent.
+plugins=$HOME/.terraform.d/plugins
+mkdir -p "$plugins"
+ln -sfn "$venv/bin/terraform-credentials-gitlab" "$plugins/terraform-credentials-gitlab"
+say "Linked credhelper and its helpers (git, docker, cargo, terraform) into $bindir," \
+    "and terraform-credentials-gitlab into $plugins"
 # pip's and uv's --keyring-provider subprocess run `keyring` from PATH; offer ours (with the
 # GitLab package backend) unless the user already has one.
 if ! command -v keyring >/dev/null 2>&1 || [ "$(command -v keyring)" = "$bindir/keyring" ]; then

@@ -1,25 +1,31 @@
 """What several admin commands share about their arguments: the HOST argument, a token
-pasted by a person, and choosing registered tokens by host, path, kind and username.
+pasted by a person, and choosing registered tokens by host, path, kind and username; and the
+account a token belongs to (its owner, learnt at `add`, checked against ``--username``).
 
 What one command alone needs lives in that command's module (building and validating a
-record: cli/add.py; revoking: cli/remove.py; the status rows: cli/status.py; the token
-`dpop-gen` signs for: cli/dpop_gen.py).  Storing and forgetting are ``Service.register`` and
-``Service.forget``.
+record: cli/add.py; what a new token replaces: cli/replaced.py; revoking: cli/remove.py; the
+status rows: cli/status.py; the token `dpop-gen` signs for: cli/dpop_gen.py).  Storing and
+forgetting are ``Service.register`` and ``Service.forget``.
 """
 
 from __future__ import annotations
 
 from credhelper.errors import InvalidInput
 from credhelper.rules.hosts import normalise_host, normalise_path
-from credhelper.rules.model import CI_ENV
+from credhelper.rules.model import CI_ENV, OAUTH, PAT
+from credhelper.rules.resolver import owned_by
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from credhelper.rules.model import TokenRecord
+    from credhelper.service import Service
 
 MAX_TOKEN_LENGTH = 4096
+# what GitLab allows in a username (and what `add --username` takes: cli/add.py)
+USERNAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                "0123456789_.+@-")
 
 
 def host_argument(text: str) -> str:
@@ -78,9 +84,57 @@ def select(records: Iterable[TokenRecord], host: str, path: str | None = None,
     wanted_path = None if every else normalise_path(path)
     return [r for r in records
             if r.host == host and r.origin != CI_ENV and (every or r.path == wanted_path)
-            and _given(r.kind, kind) and _given(r.username, username)]
+            and _given(r.kind, kind) and (not username or owned_by(r, username))]
+
+
+def account_name(record: TokenRecord) -> str:
+    """The name to pass as ``--username`` to pick ``record``'s account."""
+    return record.username or record.owner_name or "(owner unknown)"
+
+
+def login_and_account(record: TokenRecord) -> str:
+    """The name the token logs in as, and whose account it is when the server said."""
+    login = record.login_name()
+    if record.owner_name and record.owner_name != login:
+        return "%s (account %s)" % (login, record.owner_name)
+    return login
 
 
 def _given(value: str | None, wanted: str | None) -> bool:
     """Is ``value`` the one asked for (anything is, when nothing is asked for)?"""
     return not wanted or value == wanted
+
+
+def learn_owner(service: Service, record: TokenRecord, token: str) -> TokenRecord:
+    """``record`` with its owner's username, asked at `add` (never on the ``get`` path) for a
+    PAT or OAuth token the server has vouched for.  GET /user needs api, read_api or
+    read_user: a token with only repository scopes keeps just its owner's id."""
+    if record.kind not in (PAT, OAUTH) or record.checked_at is None:
+        return record
+    from credhelper.gitlab.errors import ApiError
+
+    keeper = service.keeper()
+    try:
+        info = keeper.clients(record, keeper.settings, service.context()).current_user(
+            token, bearer=record.kind == OAUTH)
+    except ApiError:
+        return record
+    name = info.get("username")
+    if info.get("id") != record.user_id or not isinstance(name, str) or \
+            not USERNAME_CHARACTERS.issuperset(name) or not 0 < len(name) <= 255:
+        return record                # not the answer about this token's owner: ignored
+    return record.replace(owner_name=name)
+
+
+def check_username(record: TokenRecord, username: str | None) -> str | None:
+    """``--username`` against the token's owner: one account's token is never registered
+    under another's name.  Returns a warning when the owner could not be read."""
+    if not username or record.kind not in (PAT, OAUTH) or record.checked_at is None:
+        return None                  # nothing to check, or `add --no-check`
+    if record.owner_name is None:
+        return ("the token may not read its owner's name (scopes api, read_api or read_user "
+                "do), so --username %s is not checked" % username)
+    if record.owner_name.lower() != username.lower():
+        raise InvalidInput("not added: the token belongs to %s, not to --username %s"
+                           % (record.owner_name, username))
+    return None

@@ -77,24 +77,24 @@ class Service:
         records = self.records() if records is None else records
         allow_http = self.allow_http(request)
         now = self.clock()
+        answer: Answer | None = None
+        dropped: list[TokenRecord | None] = []   # what the keeper found unusable on the way
         for record in resolver.candidates(records, request, now, allow_http):
             if freshness.needs_attention(record, now, self.settings.changed_at()) \
                     and not self.environ.get("CREDHELPER_READ_ONLY"):   # cli/doctor.py
                 attended = self._attend(record)
                 if attended is None or freshness.unusable_reason(attended, self.clock()):
+                    dropped.append(attended)
                     continue
                 record = attended
             secret = self.secret(record)
             if secret:
-                return Answer(record.login_name(request.username), secret,
-                              freshness.expiry_utc(record), record)
+                answer = Answer(record.login_name(request.username), secret,
+                                freshness.expiry_utc(record), record)
+                break
         if explain:
-            from credhelper.lifecycle.explain import why_nothing
-
-            reason = why_nothing(self.records(), request, self.clock(), allow_http)
-            if reason:
-                self.warn(reason)
-        return None
+            tell_unusable(self, request, answer, records, dropped)
+        return answer
 
     def _attend(self, record: TokenRecord) -> TokenRecord | None:
         """The keeper's answer; when local state cannot be read or written (a full or
@@ -107,10 +107,10 @@ class Service:
             return record
 
     def remember(self, request: Request, username: str | None, secret: str | None,
-                 origin: str = GIT_STORE) -> None:
-        """Keep a credential a client obtained elsewhere: git's ``store`` (for a host we
-        manage only), ``docker login`` (origin DOCKER_STORE, for the registry it names),
-        ``cargo login`` or ``terraform login``."""
+                 origin: str = GIT_STORE, expires_utc: int | None = None) -> None:
+        """Keep a credential a client obtained elsewhere: git's ``store`` (a host we manage
+        only; with its ``password_expiry_utc``), ``docker login`` (origin DOCKER_STORE, for
+        the registry it names), ``cargo login`` or ``terraform login``."""
         if not storable(username, secret) or not resolver.transport_allowed(
                 request.protocol, self.allow_http(request)):
             return
@@ -127,6 +127,7 @@ class Service:
                              kind=kind_from_prefix(secret) or PASSWORD, username=username,
                              path=request.path, origin=origin, hint=redact(secret),
                              added_at=self._today(), store=store_name,
+                             expires_utc=expires_utc,
                              extra={"backend": backend} if backend else {})
         self.register(record, secret)
 
@@ -242,6 +243,28 @@ class Service:
         from credhelper.rules.dates import date_from_days
 
         return date_from_days(int(self.clock() // 86400))
+
+
+def tell_unusable(service: Service, request: Request, answer: Answer | None,
+                  records: list[TokenRecord], dropped: list[TokenRecord | None]) -> None:
+    """Name each matching token the user added that is not served (revoked, expired...), also
+    when another answers: that one may lack its access, and clients only say "not found"."""
+    now, allow_http = service.clock(), service.allow_http(request)
+    if answer is None or answer.record is None:
+        from credhelper.lifecycle.explain import why_nothing
+
+        reason = why_nothing(service.records(), request, now, allow_http)
+        if reason:
+            service.warn(reason)
+        return
+    passed = [r for r in dropped if r is not None] + freshness.unusable_added(
+        resolver.matching(records, request, allow_http), now)
+    if passed:
+        from credhelper.lifecycle.explain import passed_over
+
+        for record in passed:
+            reason = freshness.unusable_reason(record, now) or ""
+            service.warn(passed_over(record, reason, answer.record))
 
 
 def storable(username: str | None, secret: str | None) -> bool:

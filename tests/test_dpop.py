@@ -221,10 +221,11 @@ def test_a_dpop_bound_token_is_checked_and_rotated_through_get_with_proofs(
     assert "password=%s" % new.token in done.stdout
     proofs = gitlab.api.dpop_proofs[before:]
     assert [(p.htm, p.htu.rsplit("/api/v4", 1)[1]) for p in proofs] == [
-        ("GET", "/personal_access_tokens/self"),          # at add
+        ("GET", "/personal_access_tokens/self"),          # at add: the token
+        ("GET", "/user"),                                 # at add: its owner's name
         ("GET", "/personal_access_tokens/self"),          # the check on get
         ("POST", "/personal_access_tokens/self/rotate")]  # the rotation
-    assert len({p.jti for p in proofs}) == 3                # a fresh proof each call
+    assert len({p.jti for p in proofs}) == 4                # a fresh proof each call
     assert all(p.kid == ssh_fingerprint(keys["rsa"]) for p in proofs)
 
 

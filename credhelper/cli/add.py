@@ -58,6 +58,19 @@ def register(commands: Commands) -> None:
     add.add_argument("--dpop-key", metavar="PATH|agent",
                      help="the token is DPoP-bound: sign every API call's proof with this SSH "
                      "key (a private key file, KEY.pub held by ssh-agent, or agent)")
+    add.add_argument("--ca-file", metavar="PATH",
+                     help="verify the host's API with this CA (default: the host's ca_file, "
+                     "else what git and the system trust for it)")
+    add.add_argument("--default", action="store_true",
+                     help="make the token's account the host's default: the one that answers "
+                     "clients naming no user (else the account added first)")
+    replaced = add.add_mutually_exclusive_group()
+    replaced.add_argument("--revoke-replaced", action="store_true",
+                          help="revoke on the server the token this one replaces (same "
+                          "account, host, path and kind; default: ask at a terminal)")
+    replaced.add_argument("--keep-replaced", action="store_true",
+                          help="leave the token this one replaces working on the server, "
+                          "without asking")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
     add.set_defaults(handler=run)
@@ -65,6 +78,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
+    from credhelper.cli import replaced as replacing
     from credhelper.service import Service
 
     host = accounts.host_argument(args.host)
@@ -81,27 +95,56 @@ def run(args: argparse.Namespace) -> int:
                           args.expires_at, args.registry, api_url, args.scopes,
                           today=dates.date_from_days(int(time.time() // 86400)),
                           client_id=args.client_id)
-    if args.dpop_key:
-        record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
+    record = with_ca_file(_with_options(record, args), args.ca_file)
     if not args.no_check:
-        record = inspect(service, record, token)
+        record = _checked(service, record, token, args.username)
+    replacing.refuse_unknown_owner(service, record, token)
+    old = replacing.held(service, record, token)     # registering deletes their secrets
     record, replaced = add_token(service, record, token, args.store, refresh_token)
-    _report(record, host, bool(replaced))
+    _report(record, host, replaced)
+    replacing.settle(service, old, replacing.REVOKE if args.revoke_replaced else
+                     replacing.KEEP if args.keep_replaced else replacing.ASK)
     return 0
 
 
-def _report(record: TokenRecord, host: str, replaced: bool) -> None:
+def _with_options(record: TokenRecord, args: argparse.Namespace) -> TokenRecord:
+    """``--dpop-key`` and ``--default`` on the record."""
+    if args.dpop_key:
+        record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
+    if args.default:
+        record = record.replace(default_account=True)
+    return record
+
+
+def _checked(service: Service, record: TokenRecord, token: str, username: str | None
+             ) -> TokenRecord:
+    """What the server says about the token and its owner; ``--username`` checked against
+    the owner (accounts.py)."""
+    from credhelper import accounts
+
+    record = accounts.learn_owner(service, inspect(service, record, token), token)
+    unchecked = accounts.check_username(record, username)
+    if unchecked:
+        service.warn(unchecked)
+    return record
+
+
+def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None:
+    from credhelper import accounts
     from credhelper.clientconfig import git as gitconfig
 
     backend = record.extra.get("backend")
     where = record.store + (" (%s)" % backend if backend else "")
     print("%s %s %s for %s%s as %s, in the %s store" % (
-        "Replaced" if replaced else "Added", KIND_NAMES[record.kind], record.hint, host,
-        path_note(record.path), record.login_name(), where))
+        "Replaced %s with" % replaced[0].hint if replaced else "Added", KIND_NAMES[record.kind],
+        record.hint, host, path_note(record.path), accounts.login_and_account(record), where))
     if record.checked_at:
         print("The server says: scopes %s, %s" % (
             ",".join(record.scopes or []) or "none",
             "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
+    note = gitconfig.ensure_use_http_path(host) if record.path else None   # issue 12
+    if note:
+        print(note)
     if not gitconfig.helpers_for(host):
         print("Next: credhelper setup git %s" % host)
 
@@ -195,6 +238,15 @@ def dpop_key_spec(spec: str, kind: str) -> str:
     return path
 
 
+def with_ca_file(record: TokenRecord, spec: str | None) -> TokenRecord:
+    """``--ca-file``, kept with the token: its API calls trust that CA (lifecycle/clients.py)."""
+    if spec is None:
+        return record
+    from credhelper.local.trust import given_ca_file
+
+    return record.replace(extra=dict(record.extra, ca_file=given_ca_file(spec)))
+
+
 def inspect(service: Service, record: TokenRecord, token: str) -> TokenRecord:
     """Ask the server about a PAT or OAuth token before it is added: a token the server
     refuses is not added; one that cannot be checked now is added with a warning."""
@@ -213,10 +265,10 @@ def inspect(service: Service, record: TokenRecord, token: str) -> TokenRecord:
         if record.kind == PAT and refused.status == 400:
             raise CredhelperError("not added: %s says this is not a personal access token "
                                   "(an OAuth token? use --kind oauth)" % record.host) from None
-        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+        service.warn("could not check the token with %s now (%s); it is checked "
                      "on first use" % (record.host, refused))
     except ApiError as error:
-        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+        service.warn("could not check the token with %s now (%s); it is checked "
                      "on first use" % (record.host, error))
     return record
 
@@ -237,5 +289,6 @@ def add_token(service: Service, record: TokenRecord, token: str, store: str | No
             raise StoreError("no usable keyring backend here; use --store file")
     else:
         store_name, backend = store, None
-    record = record.replace(store=store_name, extra={"backend": backend} if backend else {})
+    record = record.replace(store=store_name,
+                            extra=dict(record.extra, **({"backend": backend} if backend else {})))
     return record, service.register(record, token, refresh_token)

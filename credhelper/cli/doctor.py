@@ -2,10 +2,15 @@
 credhelper's token.  ``report`` returns report lines and a list of problems; ``run``
 prints them.
 
-It only looks: no token is checked, rotated or refreshed and no file is written, by doctor
-or by the helper git runs for it (CREDHELPER_READ_ONLY).  git is asked from a fresh empty
-directory with GIT_DIR and friends unset, so the repository doctor runs in cannot change
-the answer; the user's global and system config count, as for a clone.
+It only looks: no token is sent to a server, checked, rotated or refreshed and no file is
+written, by doctor or by the helper git runs for it (CREDHELPER_READ_ONLY).  git is asked
+from a fresh empty directory with GIT_DIR and friends unset, so the repository doctor runs
+in cannot change the answer; the user's global and system config count, as for a clone.
+From the helper list git builds for each host it flags every other helper (git hands each
+one our token to store: a storage helper keeps a copy) and path tokens git cannot choose
+without useHttpPath; each token's state is the one its last check with the server left in
+the index.  Each host's API origin is reached over TLS, with no token, as its checks would
+be (cli/doctor_tls.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import shutil
 import time
 
 from credhelper import __version__
+from credhelper.cli.doctor_tls import tls_report
 from credhelper.errors import CredhelperError
 from credhelper.rules import freshness
 from credhelper.rules.model import ADDED, Request
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from credhelper.cli.common import Commands
+    from credhelper.clientconfig.git import Entry
     from credhelper.local.config import Config
     from credhelper.rules.model import TokenRecord
     from credhelper.service import Service
@@ -73,8 +80,9 @@ def report(service: Service | None = None) -> tuple[list[str], list[str]]:
         problems.append(str(error))
     records = list(service.tokens.load())
     _tokens_report(service, records, lines, problems)
-    with _neutral_git():
+    with _neutral_git():     # git's sslCAInfo as git reads it outside any repository
         lines.extend(_git_report(service, records, problems))
+        tls_report(service, records, lines, problems)
     lines.extend(_docker_report(service, problems))
     return lines, problems
 
@@ -156,6 +164,7 @@ def _tokens_report(service: Service, records: list[TokenRecord], lines: list[str
         "%d in %s" % (count, name) for name, count in sorted(by_store.items()))))
     now = time.time()
     for record in records:
+        lines.append("  " + token_state(record, now))
         reason = freshness.unusable_reason(record, now)
         if reason and record.origin == ADDED:
             problems.append("%s %s for %s %s" % (record.kind, record.hint, record.host, reason))
@@ -187,6 +196,25 @@ def _docker_report(service: Service, problems: list[str]) -> list[str]:
     return lines
 
 
+def token_state(record: TokenRecord, now: float) -> str:
+    """One token as the index knows it from its last check with the server (doctor does not
+    ask the server itself: it only looks)."""
+    from credhelper.cli.common import path_note
+    from credhelper.cli.status import next_action, state_name
+
+    state = state_name(record, now)
+    if record.checked_at is not None:
+        checked = "checked %s" % time.strftime("%Y-%m-%d %H:%M UTC",
+                                               time.gmtime(record.checked_at))
+    elif freshness.can_use_api(record):
+        checked, state = "never checked", "unchecked" if state == "ok" else state
+    else:
+        checked = "the API cannot check this kind"
+    return "%s %s %s%s as %s: %s (%s); next: %s" % (
+        record.host, record.kind, record.hint or "-", path_note(record.path),
+        record.login_name(), state, checked, next_action(record, now))
+
+
 def _git_report(service: Service, records: list[TokenRecord], problems: list[str]) -> list[str]:
     from credhelper.clientconfig import git as gitconfig
 
@@ -195,14 +223,40 @@ def _git_report(service: Service, records: list[TokenRecord], problems: list[str
     lines.append("git: %s" % (version or "not found"))
     on_path = shutil.which("git-credential-gitlab")
     lines.append("git-credential-gitlab on PATH: %s" % (on_path or "no"))
-    for host in sorted({r.host for r in records if r.origin == ADDED}):
-        helpers = gitconfig.helpers_for(host)
-        if not helpers:
+    hosts = sorted({r.host for r in records if r.origin == ADDED})
+    try:
+        entries = gitconfig.config_entries() if hosts else []  # every file, as git reads them
+    except CredhelperError as error:
+        problems.append(str(error))
+        return lines
+    for host in hosts:
+        helpers = gitconfig.effective_helpers(host, entries)
+        if not any(gitconfig.is_ours(helper) for helper in helpers):
             problems.append("git is not set up for %s: run credhelper setup git %s" % (host, host))
             continue
+        problems.extend(_helper_problems(host, helpers, entries, records))
         lines.append("  %s: helpers %s; %s" % (host, helpers, _git_verdict(service, host,
                                                                           problems)))
     return lines
+
+
+def _helper_problems(host: str, helpers: list[str], entries: list[Entry],
+                     records: list[TokenRecord]) -> list[str]:
+    """Other helpers git hands our token to, and path tokens git cannot choose."""
+    from credhelper.clientconfig import git as gitconfig
+
+    found = []
+    others = [helper for helper in helpers if not gitconfig.is_ours(helper)]
+    if others:    # git sends `store` to every helper (docs/protocols.md)
+        found.append("for %s git also runs %s and hands each credhelper's token to store: a "
+                     "storage helper keeps a copy (store: in plaintext, in ~/.git-credentials); "
+                     "run credhelper setup git %s" % (host, ", ".join(others), host))
+    by_path = any(r.host == host and r.path and r.origin == ADDED for r in records)
+    if by_path and not gitconfig.sends_path(host, entries):
+        found.append("tokens for %s are told apart by path, but git does not send the path "
+                     "(useHttpPath is off), so they are never chosen: run git config --global "
+                     "credential.https://%s.useHttpPath true" % (host, host))
+    return found
 
 
 def _git_verdict(service: Service, host: str, problems: list[str]) -> str:

@@ -15,11 +15,12 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from credhelper.cli.status import owner_of
     from credhelper.local.token_index import TokenIndex
     from credhelper.rules.redact import scrub
 
     for record in TokenIndex().load():   # scrubbed: a stored username is another's words
-        print(scrub("%-28s %-7s %-24s %-20s %s" % (record.host, record.kind,
-                                                   record.login_name(), record.path or "-",
-                                                   record.hint)))
+        print(scrub("%-28s %-20s %-7s %-24s %-20s %s" % (
+            record.host, owner_of(record), record.kind, record.login_name(),
+            record.path or "-", record.hint)))
     return 0

@@ -21,6 +21,8 @@ def register(commands: Commands) -> None:
                                  "token now (or refresh an OAuth token)")
     rotate.add_argument("host", metavar="HOST")
     rotate.add_argument("--path", metavar="PREFIX")
+    rotate.add_argument("--username", metavar="NAME",
+                        help="the account whose token to rotate (when the host has several)")
     rotate.set_defaults(handler=run)
 
 
@@ -31,11 +33,16 @@ def run(args: argparse.Namespace) -> int:
 
     service = Service()
     host = accounts.host_argument(args.host)
-    chosen = [r for r in accounts.select(service.tokens.load(), host, args.path)
+    chosen = [r for r in accounts.select(service.tokens.load(), host, args.path,
+                                         username=args.username)
               if r.kind in (PAT, OAUTH) and r.origin == ADDED]
     if not chosen:
-        raise CredhelperError("no access or OAuth token registered for %s%s"
-                              % (host, " --path " + args.path if args.path else ""))
+        raise CredhelperError("no access or OAuth token registered for %s%s%s"
+                              % (host, " --path " + args.path if args.path else "",
+                                 " of " + args.username if args.username else ""))
+    if len(chosen) > 1:
+        raise CredhelperError("%d tokens for %s: name one with --username (%s)" % (
+            len(chosen), host, ", ".join(accounts.account_name(r) for r in chosen)))
     for record in chosen:
         new = service.keeper().rotate_now(record, service.context())
         if new is None or new.id == record.id:

@@ -19,8 +19,11 @@ def register(commands: Commands) -> None:
     setup_git = setup_targets.add_parser("git", help="set credential.https://HOST.helper")
     setup_git.add_argument("host", nargs="?", metavar="HOST",
                            help="default: every host with a registered token")
+    # credhelper is always made the only helper for its hosts (clientconfig/git.py says
+    # why); the option stays for the scripts and documents that name it
     setup_git.add_argument("--reset-other-helpers", action="store_true",
-                           help="make credhelper the only helper git asks for HOST")
+                           help="accepted for compatibility: credhelper is always made the "
+                           "only helper git asks for HOST")
     setup_git.set_defaults(handler=run)
     setup_docker = setup_targets.add_parser(
         "docker", help="add credHelpers entries to $DOCKER_CONFIG/config.json (docker, podman, "
@@ -50,7 +53,7 @@ def setup_git(args: argparse.Namespace) -> int:
                                "or name a HOST")
     for host in hosts:
         by_path = any(r.host == host and r.path for r in records)
-        changes = gitconfig.configure(host, args.reset_other_helpers, use_http_path=by_path)
+        changes = gitconfig.configure(host, use_http_path=by_path)
         print("%s: %s" % (host, "; ".join(changes) if changes else "already set up"))
     return 0
 

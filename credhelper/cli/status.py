@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from credhelper.cli.common import Commands
     from credhelper.rules.model import TokenRecord
 
-HEADER = ("HOST", "KIND", "USERNAME", "PATH", "SCOPES", "EXPIRES", "STORE", "TOKEN", "STATE",
-          "NEXT")
+HEADER = ("HOST", "ACCOUNT", "KIND", "USERNAME", "PATH", "NAME", "SCOPES", "EXPIRES", "STORE",
+          "TOKEN", "STATE", "CHECKED", "NEXT")
 
 
 def register(commands: Commands) -> None:
     status = commands.add_parser("status", help="table of tokens: kind, scopes, expiry, store")
     status.add_argument("host", nargs="?", metavar="HOST")
+    status.add_argument("--username", metavar="NAME", help="only this account's tokens")
+    status.add_argument("--path", metavar="PREFIX", help="only tokens for this path")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--refresh", action="store_true",
                         help="ask the server about every token now")
@@ -31,17 +33,13 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from credhelper import accounts
     from credhelper.local.token_index import TokenIndex
 
     now = time.time()
     if args.refresh:
         _refresh()
-    records = TokenIndex().load()
-    if args.host:
-        host = accounts.host_argument(args.host)
-        records = [r for r in records if r.host == host]
-    rows = [describe(r, now) for r in records]
+    records = _chosen(TokenIndex().load(), args)
+    rows = [describe(r, now) for r in sorted(records, key=_order)]
     if args.json:   # ASCII only: control characters in the data are escaped, never raw
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -50,6 +48,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table([HEADER] + [_cells(row) for row in rows])
     return 0
+
+
+def _chosen(records: list[TokenRecord], args: argparse.Namespace) -> list[TokenRecord]:
+    """The records HOST, ``--username`` and ``--path`` pick (each only when given)."""
+    from credhelper import accounts
+    from credhelper.rules.hosts import normalise_path
+
+    if args.host:
+        host = accounts.host_argument(args.host)
+        records = [r for r in records if r.host == host]
+    if args.username:
+        records = [r for r in records if accounts.owned_by(r, args.username)]
+    if args.path:
+        path = normalise_path(args.path)
+        records = [r for r in records if r.path == path]
+    return records
 
 
 def _refresh() -> None:
@@ -69,14 +83,34 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     from credhelper.rules.redact import scrub
 
     return tuple(scrub(str(cell)) for cell in (
-        row["host"], row["kind"], row["username"], row["path"] or "-",
+        row["host"], row["owner"] + (" (default)" if row["default"] else ""), row["kind"],
+        row["username"], row["path"] or "-", row["token_name"] or "-",
         ",".join(row["scopes"]) if row["scopes"] else "?",
         "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
-        row["store"], row["token"], row["state"], row["next"]))
+        row["store"], row["token"], row["state"],
+        _utc(row["checked_at"]) if row["checked_at"] else "never", row["next"]))
+
+
+def _order(record: TokenRecord) -> tuple[str, str, str, str, str]:
+    """Host, then account, then path: one account's tokens together."""
+    return (record.host, owner_of(record).lower(), record.path or "", record.kind,
+            record.origin)
+
+
+def owner_of(record: TokenRecord) -> str:
+    """Whose token it is: the owner's username, else the server's user id, else the login
+    of a token with its own (deploy and job tokens), else unknown until it is checked."""
+    if record.owner_name:
+        return record.owner_name
+    if record.user_id is not None:
+        return "user %d" % record.user_id
+    if record.username:
+        return record.username
+    return "?"
 
 
 def state_name(record: TokenRecord, now: float) -> str:
-    """ok, needs-check, rotating, or why it is not served (revoked, expired, unknown...)."""
+    """ok, unchecked, needs-check, rotating, or why it is not served (revoked, expired...)."""
     state: str = record.state
     if state in freshness.FINAL_STATES:
         return state
@@ -86,13 +120,17 @@ def state_name(record: TokenRecord, now: float) -> str:
         return "unsettled"       # a rotation was sent, and its outcome is not known yet
     if record.extra.get("rescued"):
         return "rescued"
+    if state == "ok" and freshness.can_use_api(record) and record.checked_at is None:
+        return "unchecked"    # the server never vouched for it: skipped, or every check failed
     return state
 
 
 def describe(record: TokenRecord, now: float) -> dict[str, Any]:
     """A record as a dict for `status --json` and the table (never the secret)."""
     return {
-        "host": record.host, "kind": record.kind, "username": record.login_name(),
+        "host": record.host, "owner": owner_of(record), "user_id": record.user_id,
+        "default": bool(record.default_account), "token_name": record.token_name,
+        "kind": record.kind, "username": record.login_name(),
         "path": record.path, "scopes": record.scopes, "expires_at": record.expires_at,
         "days_left": freshness.days_left(record, now), "store": record.store,
         "token": record.hint, "state": state_name(record, now), "origin": record.origin,
@@ -112,7 +150,9 @@ def next_action(record: TokenRecord, now: float) -> str:
     if record.state == LOST:
         return "lost in rotation: credhelper rotate %s prints the recovery steps" % record.host
     if record.state in freshness.FINAL_STATES or freshness.unusable_reason(record, now):
-        return "create a new token, then: credhelper add %s" % record.host
+        from credhelper.lifecycle.explain import add_again
+
+        return "create a new token, then: %s" % add_again(record)   # --path too
     waiting = record.backoff_until is not None and now < record.backoff_until
     if record.pending:
         return ("rotation unanswered: outcome checked after %s" % _utc(record.backoff_until or 0)

@@ -19,29 +19,21 @@ import time
 
 import requests
 
-from credhelper.gitlab import transport, wire
-from credhelper.gitlab.errors import (
-    ApiError,
-    DpopRequired,
-    InsufficientScope,
-    Refused,
-    TokenRejected,
-    Unavailable,
-)
-from credhelper.rules.redact import known_secret, scrub
+from credhelper.gitlab import answers, transport, wire
+from credhelper.gitlab.errors import InsufficientScope, NoTimeLeft, TokenRejected, Unavailable
+from credhelper.rules.redact import known_secret
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from typing import Any
+
+    from credhelper.local.trust import Trust
 
 CONNECT_TIMEOUT = 3.05   # seconds; a little over a multiple of 3 (TCP retransmission window)
 READ_TIMEOUT = 5.0       # without ``timeout``: the longest wait for one read
 DEFAULT_TIMEOUT = 10.0   # without ``timeout``: the longest a call takes in all
 MIN_TIME_FOR_A_CALL = 0.5
-# Calls that change something on the server: a failure after the request went out leaves it
-# unknown whether they were carried out (docs/gitlab.md#lost-answer-window).
-NOT_IDEMPOTENT = ("POST",)
 # Fields of a rotation's or an OAuth refresh's answer that hold a new secret
 SECRET_FIELDS = ("token", "access_token", "refresh_token")
 
@@ -50,8 +42,8 @@ class GitLabClient:
     def __init__(self, base_url: str, api_url: str | None = None, ca_file: str | None = None,
                  deadline: float | None = None,
                  proof: Callable[[str, str, str], str] | None = None,
-                 session: requests.Session | None = None, timeout: float | None = None
-                 ) -> None:
+                 session: requests.Session | None = None, timeout: float | None = None,
+                 trust: Trust | None = None) -> None:
         """``base_url`` is ``https://HOST[:PORT]``; ``api_url`` defaults to ``base_url/api/v4``.
 
         ``deadline`` is a ``time.monotonic()`` instant by which every call has ended (none
@@ -59,7 +51,7 @@ class GitLabClient:
         may take in all, waiting for the server as long as that allows; without it a call
         takes at most DEFAULT_TIMEOUT with READ_TIMEOUT per read.  With both, a call ends at
         min(its start + timeout, deadline).  ``proof`` (method, url, token) -> header value
-        adds a DPoP proof to API calls.
+        adds a DPoP proof to API calls.  ``trust`` (local/trust.py) verifies TLS, not ca_file.
         """
         self.base_url = base_url.rstrip("/")
         self.api_url = (api_url or self.base_url + "/api/v4").rstrip("/")
@@ -67,7 +59,7 @@ class GitLabClient:
         self.timeout = timeout
         self.proof = proof
         self.session = session or requests.Session()
-        transport.prepare(self.session)
+        transport.prepare(self.session, trust)
         self.session.trust_env = False     # no proxies or netrc credentials from the env...
         self.session.verify = ca_file or _system_verify()   # ...but the CA bundle env counts
         self.session.headers["User-Agent"] = "credhelper"
@@ -85,6 +77,10 @@ class GitLabClient:
     def revoke_self(self, token: str) -> None:
         self._call("DELETE", self.api_url + "/personal_access_tokens/self", token)
 
+    def current_user(self, token: str, bearer: bool = False) -> dict[str, Any]:
+        """GET /user: the token's owner (needs api, read_api or read_user)."""
+        return self._json("GET", self.api_url + "/user", token, bearer=bearer)
+
     # -- any of the user's own tokens, with an api-scoped credential (PAT or OAuth) -------
 
     def list_tokens(self, credential: str, search: str, bearer: bool = False
@@ -98,7 +94,7 @@ class GitLabClient:
         try:
             return wire.json_list(response.content)
         except wire.BadBody as bad:
-            raise Unavailable("%s answered with %s" % (_where(self.api_url), bad)) from None
+            raise Unavailable("%s answered with %s" % (answers.where(self.api_url), bad)) from None
 
     def rotate_token(self, credential: str, token_id: int, expires_at: str | None,
                      bearer: bool = False) -> dict[str, Any]:
@@ -141,8 +137,9 @@ class GitLabClient:
         try:
             answer = wire.json_object(response.content)
         except wire.BadBody as bad:
-            raise Unavailable("%s answered %s with %s" % (_where(url), response.status_code, bad),
-                              response.status_code, ambiguous=method in NOT_IDEMPOTENT) \
+            raise Unavailable("%s answered %s with %s"
+                              % (answers.where(url), response.status_code, bad),
+                              response.status_code, ambiguous=method in answers.NOT_IDEMPOTENT) \
                 from None
         for field in SECRET_FIELDS:
             if isinstance(answer.get(field), str):
@@ -176,9 +173,9 @@ class GitLabClient:
                 response = transport.exchange(self.session, exchange, method, url, timeout,
                                               headers=headers, data=data)
             except transport.Failed as failed:
-                raise _unavailable(failed, method, url, exchange.sent, ends - started) \
+                raise answers.unavailable(failed, method, url, exchange.sent, ends - started) \
                     from None
-        _raise_for_status(response, url, method)
+        answers.raise_for_status(response, url, method)
         return response
 
     def _budget(self) -> tuple[float, tuple[float, float]]:
@@ -189,98 +186,9 @@ class GitLabClient:
             ends = min(ends, self.deadline)
         left = ends - now
         if left < MIN_TIME_FOR_A_CALL:
-            raise Unavailable("no time left to ask the server")
+            raise NoTimeLeft()
         read = min(READ_TIMEOUT, left) if self.timeout is None else left
         return ends, (min(CONNECT_TIMEOUT, left), read)
-
-
-def _unavailable(failed: transport.Failed, method: str, url: str, sent: bool,
-                 allowed: float) -> Unavailable:
-    """The words for a broken exchange, and whether the request may have been carried out."""
-    where, detail = _where(url), scrub(failed.detail)   # the OS's or the TLS library's words
-    messages = {
-        "resolve": "cannot resolve %s" % where.rsplit(":", 1)[0],
-        "connect": "cannot connect to %s (%s)" % (where, detail),
-        "connect-timeout": "%s did not accept a connection in time" % where,
-        "tls": "TLS with %s failed (%s); for a self-managed CA set ca_file in the config"
-               % (where, detail),
-        "timeout": "%s did not answer within %.1f s" % (where, allowed),
-        "dropped": "%s closed the connection (%s)" % (where, detail),
-        "too-big": "%s answered with a body too big (over %d KiB)" % (where,
-                                                                     wire.MAX_BODY // 1024),
-    }
-    message = messages.get(failed.kind) or "request to %s failed (%s)" % (where, detail)
-    retry_after = _retry_after(failed.headers.get("Retry-After"))
-    return Unavailable(message, failed.status, retry_after=retry_after,
-                       ambiguous=sent and method in NOT_IDEMPOTENT)
-
-
-def _raise_for_status(response: requests.Response, url: str, method: str) -> None:
-    status = response.status_code
-    if status < 300:
-        return
-    body = _body(response)
-    description = _description(body)
-    if status == 401:
-        if _registry_refusal(body):
-            raise TokenRejected("unknown", "the server refuses the token")
-        raise _unauthorized(body.get("error"), description, url)
-    if status == 403:
-        raise InsufficientScope("the token lacks the scope for this (%s)"
-                                % (_text(body.get("scope")) or description or "403"), status)
-    if status == 429 or status >= 500:
-        # GitLab may have committed before failing (a 500 after the transaction, a proxy's
-        # 502/504 while the server carried on): a POST's outcome is unknown
-        raise Unavailable("%s answered %d" % (_where(url), status), status,
-                          retry_after=_retry_after(response.headers.get("Retry-After")),
-                          ambiguous=method in NOT_IDEMPOTENT)
-    raise Refused(description or "%s answered %d" % (_where(url), status), status)
-
-
-def _registry_refusal(body: Mapping[str, Any]) -> bool:
-    """The registry token service's 401: ``{"errors":[{"code":"UNAUTHORIZED",...}]}``."""
-    errors = body.get("errors")
-    return (isinstance(errors, list) and bool(errors) and isinstance(errors[0], dict)
-            and errors[0].get("code") == "UNAUTHORIZED")
-
-
-def _description(body: Mapping[str, Any]) -> str:
-    """The server's own words about an error, on one line, bounded."""
-    return _text(body.get("error_description") or body.get("message") or "")
-
-
-def _text(value: object) -> str:
-    """The server's words, safe to show (scrubbed), on one line, bounded."""
-    text = value if isinstance(value, str) else str(value) if value is not None else ""
-    return " ".join(scrub(text[:2000]).split())[:300]
-
-
-def _unauthorized(error: object, description: str, url: str) -> ApiError:
-    """A 401, told apart by GitLab's bodies (docs/gitlab.md#api-authentication-and-error-bodies)."""
-    if error == "dpop_error":
-        return DpopRequired("%s refused the DPoP proof (%s); a DPoP-bound token needs "
-                            "credhelper add HOST --dpop-key PATH|agent with an RSA key "
-                            "registered in GitLab for signing" % (_where(url), description), 401)
-    if error == "invalid_token" and "expired" in description.lower():
-        return TokenRejected("expired", "the server says the token has expired")
-    if error == "invalid_token" and "revoked" in description.lower():
-        return TokenRejected("revoked", "the server says the token was revoked")
-    if error == "invalid_token" or description.startswith("401 Unauthorized"):
-        return TokenRejected("unknown", "the server does not know the token")
-    # not GitLab's words (a proxy, a gateway, a captive portal): no verdict on the token
-    return Unavailable("%s answered 401 without GitLab's error body" % _where(url), 401)
-
-
-def _body(response: requests.Response) -> dict[str, Any]:
-    try:
-        return wire.json_object(response.content)
-    except wire.BadBody:
-        return {}
-
-
-def _retry_after(value: str | None) -> int | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date, capped), or None."""
-    return wire.retry_after(value, time.time())
 
 
 def _system_verify() -> str | bool:
@@ -288,7 +196,3 @@ def _system_verify() -> str | bool:
     import os
 
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-
-
-def _where(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]

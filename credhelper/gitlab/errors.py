@@ -70,3 +70,11 @@ class Unavailable(ApiError):
         super().__init__(message, status)
         self.retry_after = retry_after
         self.ambiguous = ambiguous
+
+
+class NoTimeLeft(Unavailable):
+    """This request's network budget ran out before the call started: the server was never
+    asked, so this is no sign that it is down, and it starts no backoff (outcomes.failed)."""
+
+    def __init__(self) -> None:
+        super().__init__("no time left to ask the server")

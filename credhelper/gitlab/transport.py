@@ -26,21 +26,29 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from credhelper.local.trust import Trust
+
 CHUNK = 8 * 1024                 # decoded bytes per read: bounds a gzip bomb's expansion
 _current = threading.local()     # the Exchange of this thread's call in flight
 
 
 class Failed(Exception):
     """The exchange broke; ``kind`` is "resolve", "connect", "connect-timeout", "tls",
-    "timeout", "dropped", "too-big" or "failed".  ``status`` is set when the head arrived."""
+    "timeout", "dropped", "too-big" or "failed".  ``status`` is set when the head arrived;
+    ``hint`` (TLS) says which CAs were trusted and what to set where."""
 
     def __init__(self, kind: str, detail: str = "", status: int | None = None,
-                 headers: Any = None) -> None:
+                 headers: Any = None, hint: str = "") -> None:
         super().__init__(kind, detail)
         self.kind = kind
         self.detail = detail
         self.status = status
         self.headers = headers or {}
+        self.hint = hint
+
+
+class _UnusableTrust(requests.exceptions.SSLError):
+    """The CA file a setting names cannot be used: a TLS failure before any connection."""
 
 
 class Exchange:
@@ -112,13 +120,44 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 class MarkingAdapter(HTTPAdapter):
+    """Marks the moment of sending; with a ``Trust``, verifies TLS with its context alone
+    (requests would add certifi's bundle, or the one ``verify`` names, otherwise)."""
+
+    def __init__(self, trust: Trust | None = None) -> None:
+        self.trust = trust           # before HTTPAdapter's __init__ builds the pool manager
+        super().__init__()
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None
+                                             ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert)
+        if self.trust is not None and host_params.get("scheme") == "https":
+            from credhelper.local.trust import UnusableTrust
 
-def prepare(session: requests.Session) -> None:
-    adapter = MarkingAdapter()
+            try:             # built here: only when a connection is about to be made
+                context = self.trust.context()
+            except UnusableTrust as unusable:
+                raise _UnusableTrust(str(unusable)) from None
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs.update(ssl_context=context, cert_reqs="CERT_REQUIRED")
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        if self.trust is None:
+            super().cert_verify(conn, url, verify, cert)
+            return
+        # never verification off, and no CA file for urllib3 to load into the shared context
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = conn.ca_cert_dir = None
+
+
+def prepare(session: requests.Session, trust: Trust | None = None) -> None:
+    adapter = MarkingAdapter(trust)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
 
@@ -130,7 +169,10 @@ def exchange(session: requests.Session, exchange: Exchange, method: str, url: st
         response = session.request(method, url, timeout=timeout, stream=True,
                                    allow_redirects=False, **options)
     except requests.exceptions.RequestException as error:
-        raise _failed(error, exchange) from None
+        failed = _failed(error, exchange)
+        if failed.kind == "tls":
+            failed.hint = _trust_advice(session, url)
+        raise failed from None
     try:
         response._content = _read(response, exchange)
         response._content_consumed = True     # read to the end: the connection may be reused
@@ -167,7 +209,7 @@ def _failed(error: requests.exceptions.RequestException, exchange: Exchange) -> 
     if exchange.expired or isinstance(error, requests.exceptions.Timeout):
         return Failed("timeout")
     if isinstance(error, requests.exceptions.SSLError):
-        return Failed("tls", _short(error))
+        return Failed("tls", _tls_words(error))
     if isinstance(reason, NameResolutionError):
         return Failed("resolve")
     if isinstance(reason, NewConnectionError):
@@ -175,6 +217,32 @@ def _failed(error: requests.exceptions.RequestException, exchange: Exchange) -> 
     if isinstance(error, requests.exceptions.ConnectionError):
         return Failed("dropped", _short(error))
     return Failed("failed", _short(error))
+
+
+def _tls_words(error: BaseException) -> str:
+    """The TLS library's own reason (``certificate verify failed: unable to get local issuer
+    certificate``), not the nest of wrappers requests and urllib3 put around it."""
+    import ssl
+
+    if isinstance(error, _UnusableTrust):
+        return str(error)
+    pending: list[object] = [error]
+    for _ in range(20):          # requests wraps urllib3's error, which wraps ssl's
+        if not pending:
+            break
+        found = pending.pop()
+        if isinstance(found, ssl.SSLCertVerificationError):
+            return "certificate verify failed: %s" % (found.verify_message or found.reason)
+        if isinstance(found, ssl.SSLError):
+            return str(found.reason or found.strerror or "handshake failed")
+        if isinstance(found, BaseException):
+            pending += [*found.args, getattr(found, "reason", None), found.__cause__]
+    return _short(error)
+
+
+def _trust_advice(session: requests.Session, url: str) -> str:
+    trust = getattr(session.get_adapter(url), "trust", None)
+    return trust.advice() if trust is not None else ""
 
 
 def _short(error: BaseException) -> str:

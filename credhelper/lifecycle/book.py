@@ -14,7 +14,9 @@ import os
 
 from credhelper.local import paths
 from credhelper.local.files import FileLock
-from credhelper.rules.model import ADDED
+from credhelper.rules.model import ADDED, EXPIRED, REVOKED, UNKNOWN
+
+_DEAD = (REVOKED, EXPIRED, UNKNOWN)      # the server's verdicts that only a new token mends
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,11 +51,13 @@ class TokenBook:
                         timeout=timeout)
 
     def reload(self, record: TokenRecord) -> TokenRecord | None:
-        """The index's current record for ``record``'s slot (its id may have changed)."""
-        for current in self.tokens.load():
-            if current.origin == ADDED and current.slot() == record.slot():
-                return current
-        return None
+        """The index's current record for ``record``: the same id, else the same slot (a
+        rotation gives the record a new id).  The id comes first because the slot can change
+        under it: a token added unchecked learns its owner at its first check."""
+        current = self.tokens.load()
+        found = [r for r in current if r.id == record.id] or [
+            r for r in current if r.origin == ADDED and r.slot() == record.slot()]
+        return found[0] if found else None
 
     def save(self, record: TokenRecord, replaces: str | None = None) -> TokenRecord:
         """Write ``record`` in place of the record with id ``replaces`` (default: its own)."""
@@ -84,8 +88,13 @@ class TokenBook:
             self.secrets.set(refresh_slot(record), refresh_token)
         with self.tokens.lock():
             current = self.tokens.load()
-            replaced = [r for r in current if r.slot() == record.slot()]
-            self.tokens.save([r for r in current if r not in replaced] + [record])
+            same = [r for r in current if r.slot() == record.slot()]
+            replaced = same + [r for r in current if r not in same and _gives_way(r, record)]
+            kept = [r for r in current if r not in replaced]
+            if any(r.default_account for r in same) or record.default_account:
+                record = record.replace(default_account=True)
+                kept = [_not_default(r, record) for r in kept]
+            self.tokens.save(kept + [record])
         for old in replaced:
             self.forget_secrets(old, warn)
         return replaced
@@ -118,6 +127,24 @@ class TokenBook:
                     "record (it serves any username); to move it: credhelper remove %s%s"
                     % (where, " as " + other.username if other.username else "", other.host,
                        " --path " + other.path if other.path else ""))
+
+
+def _gives_way(old: TokenRecord, new: TokenRecord) -> bool:
+    """Does ``new`` also replace ``old``, a token of another owner?  Only when ``old`` is a
+    dead token (revoked, expired or unknown to the server) of the same host, path and kind:
+    dropping it orphans nothing, and keeping it would name it on every fetch.  A new project
+    or group access token always has a new owner (its own bot user), so this is how the
+    command the rejection line names (`credhelper add HOST --path P`) takes the old one's
+    place; a LOST record stays until its orphan is dealt with (lifecycle/explain.py)."""
+    return (new.origin == ADDED and old.origin == ADDED and old.state in _DEAD
+            and (old.host, old.path, old.kind) == (new.host, new.path, new.kind))
+
+
+def _not_default(other: TokenRecord, default: TokenRecord) -> TokenRecord:
+    """``other`` as it stays beside a new default account on its host: one default a host."""
+    if other.host == default.host and other.default_account:
+        return other.replace(default_account=None)
+    return other
 
 
 def _refuse_unsettled(current: list[TokenRecord], record: TokenRecord) -> None:

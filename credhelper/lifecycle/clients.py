@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from credhelper.lifecycle.context import RequestContext
     from credhelper.local.config import HostSettings
     from credhelper.local.settings import Settings
+    from credhelper.local.trust import Trust
     from credhelper.rules.model import TokenRecord
 
     ClientFactory = Callable[[TokenRecord, Settings, RequestContext], GitLabClient]
@@ -28,9 +29,21 @@ def client_for(record: TokenRecord, settings: Settings, ctx: RequestContext) -> 
     host_settings = settings.host(record.host)
     base_url, api_url = destinations_of(record, host_settings)
     # the context's deadline is the whole budget; reads may wait as long as it leaves
-    return GitLabClient(base_url, api_url, ca_file=host_settings.ca_file,
+    return GitLabClient(base_url, api_url, trust=trust_of(record, settings),
                         deadline=ctx.deadline, proof=_prover(record, ctx),
                         timeout=max(ctx.time_left(), 0.0))
+
+
+def trust_of(record: TokenRecord, settings: Settings) -> Trust:
+    """The CAs that verify ``record``'s API calls: the host's ``ca_file``, the one given at
+    ``add --ca-file``, else what git and the environment trust for the host (local/trust.py).
+    Nothing is read until a connection is made."""
+    from credhelper.local.trust import Trust
+
+    config = settings.config()
+    given = record.extra.get("ca_file")
+    return Trust(record.host, config.path, ca_file=config.host(record.host).ca_file,
+                 given_ca_file=given if isinstance(given, str) else None)
 
 
 def destinations_of(record: TokenRecord, host_settings: HostSettings) -> tuple[str, str]:

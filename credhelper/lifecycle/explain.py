@@ -6,7 +6,16 @@ from __future__ import annotations
 import time
 
 from credhelper.rules import freshness, resolver
-from credhelper.rules.model import ADDED, DEPLOY, KIND_NAMES, LOST, OAUTH, REVOKED, UNKNOWN
+from credhelper.rules.model import (
+    ADDED,
+    DEPLOY,
+    KIND_NAMES,
+    LOST,
+    NEEDS_CHECK,
+    OAUTH,
+    REVOKED,
+    UNKNOWN,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,11 +92,41 @@ def why_nothing(records: list[TokenRecord], request: Request, now: float, allow_
     return None
 
 
+def remove_command(record: TokenRecord) -> str:
+    """``credhelper remove`` selecting this one token (path, and a deploy token's name)."""
+    return "credhelper remove %s%s%s" % (
+        record.host, " --path " + record.path if record.path else "",
+        " --username " + record.username if record.kind == DEPLOY and record.username else "")
+
+
+def passed_over(record: TokenRecord, reason: str, answering: TokenRecord) -> str:
+    """A token that matched but is not served while another one answers: without this line
+    the client would only report what the other token cannot do ("repository not found")."""
+    return ("%s; until then the %s %s%s answers instead, which may not have its access (to "
+            "drop the old one: %s)" % (explain_unusable(record, reason), kind_name(answering),
+                                       answering.hint or "token",
+                                       " (path %s)" % answering.path if answering.path else "",
+                                       remove_command(record)))
+
+
+def call_failed(record: TokenRecord, what: str, error: object, usable: bool) -> str:
+    """A check, rotation or refresh that got no verdict (the server could not be reached, or
+    answered 5xx or 429).  When a client had reported a rejection, only a check would tell
+    why, so the line says what to run rather than leave every fetch failing unexplained."""
+    line = "could not %s the %s %s for %s (%s)" % (
+        "check" if what == "check" else "complete the " + what + " of", kind_name(record),
+        record.hint or "token", record.host, error)
+    if record.state == NEEDS_CHECK and usable:
+        return ("%s; using it as it is, but %s refused it lately: if it was revoked or has "
+                "expired, create a new one and run: %s (to check it again now: credhelper "
+                "status --refresh)" % (line, record.host, add_again(record)))
+    return line + ("; using it as it is" if usable else "")
+
+
 def refused_by_server(record: TokenRecord) -> str:
     return ("%s refused the %s %s; it stays registered and will be re-checked (to drop it: "
-            "credhelper remove %s%s)" % (record.host, kind_name(record), record.hint or "token",
-                                         record.host,
-                                         " --path " + record.path if record.path else ""))
+            "%s)" % (record.host, kind_name(record), record.hint or "token",
+                     remove_command(record)))
 
 
 def unsettled(record: TokenRecord) -> str:

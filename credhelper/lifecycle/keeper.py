@@ -110,9 +110,11 @@ class Keeper:
                                  % (kind_name(current), current.host))
             return self.renewal.rotate(current, secret, policy, ctx, strict=True)
 
-    def revoke(self, record: TokenRecord, ctx: RequestContext) -> bool:
-        """`credhelper remove --revoke`: DELETE .../personal_access_tokens/self."""
-        secret = self.book.secret(record, ctx)
+    def revoke(self, record: TokenRecord, ctx: RequestContext, secret: str | None = None
+               ) -> bool:
+        """`credhelper remove --revoke`: DELETE .../personal_access_tokens/self (with the
+        record's secret, or ``secret``: `add` holds a replaced token's after forgetting it)."""
+        secret = secret or self.book.secret(record, ctx)
         if secret is None:
             return False
         self.clients(record, self.settings, ctx).revoke_self(secret)

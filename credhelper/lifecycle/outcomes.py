@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credhelper.lifecycle.explain import expiry_warning, kind_name
+from credhelper.lifecycle.explain import call_failed, expiry_warning
 from credhelper.local import audit
 from credhelper.rules import freshness
 
@@ -17,18 +17,19 @@ if TYPE_CHECKING:
 
 def failed(book: TokenBook, record: TokenRecord, what: str, error: ApiError, policy: Policy,
            ctx: RequestContext, strict: bool = False) -> TokenRecord:
-    """A call failed without a verdict on the token: keep using it, try again later."""
+    """A call failed without a verdict on the token: keep using it, try again later (after a
+    backoff, unless the server was never asked: this request had no time left)."""
+    from credhelper.gitlab.errors import NoTimeLeft
+
     now = ctx.now()
-    retry_after = getattr(error, "retry_after", None)
-    record = book.save(record.replace(
-        backoff_until=freshness.backoff_until(now, policy, retry_after)))
+    if not isinstance(error, NoTimeLeft):
+        retry_after = getattr(error, "retry_after", None)
+        record = book.save(record.replace(
+            backoff_until=freshness.backoff_until(now, policy, retry_after)))
     audit.record_event(what + "-failed", record, error=str(error)[:200])
     if strict:
         raise error
-    usable = freshness.unusable_reason(record, now) is None
-    ctx.warn("could not %s the %s for %s (%s)%s" % (
-        "check" if what == "check" else "complete the " + what + " of", kind_name(record),
-        record.host, error, "; using it as it is" if usable else ""))
+    ctx.warn(call_failed(record, what, error, freshness.unusable_reason(record, now) is None))
     return record
 
 

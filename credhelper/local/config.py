@@ -10,7 +10,7 @@ user put them.  It never holds secrets.  Example::
     api_url = "https://gitlab.example.com/api/v4"   # default: https://HOST/api/v4
     allow_api_origin = "https://api.example.com"    # let api_url name this other origin
     registry = "registry.example.com"               # its container registry
-    ca_file = "/etc/ssl/example-ca.pem"             # trust a self-managed instance's CA
+    ca_file = "~/certs/example-ca.pem"              # trust a self-managed instance's CA
     allow_http = false                              # serve tokens over plain http (never do)
     cargo_indexes = ["sparse+https://gitlab.example.com/cargo/index/"]   # cargo may get a token
     rotate_before_days = 3                          # any [policy] key, for this host only
@@ -18,7 +18,8 @@ user put them.  It never holds secrets.  Example::
     [policy]                                        # the token lifecycle, for every host
     rotate = true                  # PATs with scope api or self_rotate renew themselves
     rotate_before_days = 7         # ...when fewer than this many days remain
-    new_lifetime_days = 30         # the new token's lifetime (at most what GitLab allows)
+    new_lifetime_days = 90         # caps the lifetime a rotated token keeps (unset: the
+                                   # old token's; 30 when that is unknown; GitLab: <= 365)
     check_interval_hours = 24      # ask the server about a token at least this often
     retry_after_failure_minutes = 10   # after a failed call, wait this long before the next
     warn_before_days = 7           # warn about tokens that cannot renew themselves
@@ -184,14 +185,32 @@ def _host_settings(name: str, table: object, path: str) -> HostSettings:
             raise ConfigError("%s: hosts.%s.%s must be a %s"
                               % (path, name, key, expected.__name__))
         values[key] = value
-    if values.get("registry"):
-        values["registry"] = normalise_host(values["registry"])
+    _tidy(values, "%s: hosts.%s" % (path, name))
     _check_destination(host, values, "%s: hosts.%s" % (path, name))
     if "cargo_indexes" in values:
         values["cargo_indexes"] = _cargo_indexes(host, values, "%s: hosts.%s" % (path, name))
     overrides = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     values["policy"] = _policy_values(overrides, "hosts.%s" % name, path)
     return HostSettings(host, **values)
+
+
+def _tidy(values: dict[str, Any], where: str) -> None:
+    """A host table's names and paths in the one form the rest of credhelper compares."""
+    if values.get("registry"):
+        values["registry"] = normalise_host(values["registry"])
+    if "ca_file" in values:
+        values["ca_file"] = _ca_file(values["ca_file"], where)
+
+
+def _ca_file(value: str, where: str) -> str:
+    """``~`` is the user's home, as in a shell.  A relative path is refused: it would mean
+    another file in each directory git runs the helper from.  A missing file is told when a
+    call needs it (local/trust.py), so git still gets its token."""
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        raise ConfigError('%s.ca_file must be an absolute path or start with ~/ (not "%s")'
+                          % (where, value))
+    return path
 
 
 def _check_destination(host: str, values: dict[str, Any], where: str) -> None:

@@ -24,8 +24,8 @@ SECRET_FILES = ("secrets.json", "rescued.json")
 # the JSON types of the fields credhelper writes; fields it does not know are kept as they are
 FIELD_TYPES: dict[str, Any] = dict(
     dict.fromkeys(TokenRecord.__slots__ + ("backend",), str), scopes=list,
-    pending=dict, extra=object, **dict.fromkeys((
-        "checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc",
+    pending=dict, extra=object, default_account=bool, **dict.fromkeys((
+        "checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc", "created_utc",
         "config_mtime", "token_id", "user_id"), (int, float)))
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 from credhelper.rules.dates import date_from_days, days_from_civil, parse_date
 from credhelper.rules.model import (
     ADDED,
+    CI_ENV,
     DEPLOY,
     EXPIRED,
+    JOB,
     LOST,
     NEEDS_CHECK,
     OAUTH,
@@ -38,27 +40,37 @@ SELF_ROTATE_SCOPES = frozenset({"api", "self_rotate", "granular"})
 MIN_ROTATION_INTERVAL = HOUR        # never rotate one token family twice within this
 SERVER_MAX_LIFETIME_DAYS = 365      # GitLab refuses a rotation expiry beyond today + 365 days
 OAUTH_REFRESH_MARGIN = 10 * 60      # refresh an OAuth token with less than this left
+SHORT_LIVED = DAY                   # a credential with less than this left is not for keeping
+DEFAULT_LIFETIME_DAYS = 30          # a rotated token's lifetime when the old one's is unknown
+# The least lifetime a rotation keeps: dates are whole days, so a kept 1-day lifetime asked
+# for late in the day ends within the hour; with two, the half-lifetime window of
+# ``rotate_at`` always falls on a later day than the rotation, so each one gains time.
+MIN_KEPT_LIFETIME_DAYS = 2
 
 
 class Policy:
     """What a host's tokens should do; defaults justified in README ("Token lifecycle")."""
 
-    __slots__ = ("rotate", "rotate_before_days", "new_lifetime_days", "check_interval",
-                 "retry_after_failure", "warn_before_days")
+    __slots__ = ("rotate", "rotate_before_days", "new_lifetime_days", "lifetime_set",
+                 "check_interval", "retry_after_failure", "warn_before_days")
 
     rotate: bool
     rotate_before_days: int
     new_lifetime_days: int
+    lifetime_set: bool
     check_interval: float
     retry_after_failure: float
     warn_before_days: int
 
     def __init__(self, rotate: bool = True, rotate_before_days: int = 7,
-                 new_lifetime_days: int = 30, check_interval: float = 24 * HOUR,
+                 new_lifetime_days: int | None = None, check_interval: float = 24 * HOUR,
                  retry_after_failure: float = 10 * 60, warn_before_days: int = 7) -> None:
         self.rotate = rotate
         self.rotate_before_days = rotate_before_days
-        self.new_lifetime_days = new_lifetime_days
+        # the config's own new_lifetime_days caps a kept lifetime; the default does not
+        self.lifetime_set = new_lifetime_days is not None
+        self.new_lifetime_days = DEFAULT_LIFETIME_DAYS if new_lifetime_days is None \
+            else new_lifetime_days
         self.check_interval = check_interval
         self.retry_after_failure = retry_after_failure
         self.warn_before_days = warn_before_days
@@ -171,11 +183,37 @@ def backoff_until(now: float, policy: Policy, retry_after: float | None = None) 
     return int(now + max(policy.retry_after_failure, retry_after or 0))
 
 
-def new_expiry_date(now: float, policy: Policy, max_days: int = SERVER_MAX_LIFETIME_DAYS) -> str:
-    """The ``expires_at`` to ask for when rotating: the policy's lifetime, never past what
-    the server allows."""
-    days = max(1, min(policy.new_lifetime_days, max_days))
+def new_expiry_date(now: float, policy: Policy, max_days: int = SERVER_MAX_LIFETIME_DAYS,
+                    record: TokenRecord | None = None) -> str:
+    """The ``expires_at`` to ask for when rotating ``record``: the lifetime it was granted
+    (``new_lifetime`` says how long), never past what the server allows."""
+    days = max(1, min(new_lifetime(record, policy), max_days))
     return date_from_days(int(now // DAY) + days)
+
+
+def new_lifetime(record: TokenRecord | None, policy: Policy) -> int:
+    """Days the rotated token should live: as long as the old one was granted (issue 12: a
+    182-day token must not come back with 30), at most the config's own ``new_lifetime_days``;
+    the policy's lifetime when the old one's is unknown."""
+    granted = granted_days(record) if record is not None else None
+    if granted is None:
+        return policy.new_lifetime_days
+    granted = max(granted, MIN_KEPT_LIFETIME_DAYS)
+    return min(granted, policy.new_lifetime_days) if policy.lifetime_set else granted
+
+
+def granted_days(record: TokenRecord) -> int | None:
+    """The lifetime the server granted a PAT: from the day it was made (UTC) to its
+    ``expires_at``, in whole days (the span rounded up, so it is the same number for each
+    token of a family); None when either end is unknown."""
+    if record.created_utc is None or not record.expires_at:
+        return None
+    try:
+        expires = days_from_civil(*parse_date(record.expires_at))
+    except ValueError:
+        return None
+    days = expires - record.created_utc // DAY
+    return days if days > 0 else None
 
 
 def warning_due(record: TokenRecord, now: float, warn_before_days: int = 7) -> bool:
@@ -199,11 +237,26 @@ def expiry_utc(record: TokenRecord) -> int | None:
         return None
 
 
+def short_lived(record: TokenRecord, now: float) -> bool:
+    """Is this credential one a storage helper should not keep (git's ``ephemeral``)?  Job
+    tokens and the CI job's other credentials end with the job, OAuth tokens live two hours
+    (docs/gitlab.md#oauth), and any token with less than a day left is near its end."""
+    if record.kind in (JOB, OAUTH) or record.origin == CI_ENV:
+        return True
+    expiry = expiry_utc(record)
+    return expiry is not None and expiry - now < SHORT_LIVED
+
+
 def days_left(record: TokenRecord, now: float) -> int | None:
     """Calendar days (UTC) from today to the expiry date: 1 when it expires at tomorrow's
     midnight, 0 on the last day; None when no expiry is known."""
     expiry = expiry_utc(record)
     return None if expiry is None else int(expiry // DAY - now // DAY)
+
+
+def unusable_added(records: list[TokenRecord], now: float) -> list[TokenRecord]:
+    """The tokens the user added among ``records`` that must not be handed out."""
+    return [r for r in records if r.origin == ADDED and unusable_reason(r, now)]
 
 
 def unusable_reason(record: TokenRecord, now: float) -> str | None:

@@ -53,9 +53,10 @@ class TokenRecord:
 
     __slots__ = ("id", "host", "kind", "username", "path", "scopes", "expires_at", "registry",
                  "api_url", "store", "origin", "state", "added_at", "hint",
-                 "token_id", "token_name", "user_id", "expires_utc", "client_id",
+                 "token_id", "token_name", "user_id", "owner_name", "expires_utc", "created_utc",
+                 "client_id",
                  "checked_at", "next_check_at", "backoff_until", "warned_at", "pending",
-                 "config_mtime", "dpop_key", "extra")
+                 "config_mtime", "dpop_key", "default_account", "extra")
 
     id: str
     host: str
@@ -74,7 +75,9 @@ class TokenRecord:
     token_id: int | None
     token_name: str | None
     user_id: int | None
+    owner_name: str | None
     expires_utc: int | None
+    created_utc: int | None
     client_id: str | None
     checked_at: int | None
     next_check_at: int | None
@@ -83,6 +86,7 @@ class TokenRecord:
     pending: dict[str, Any] | None
     config_mtime: float | None
     dpop_key: str | None
+    default_account: bool | None
     extra: dict[str, Any]
 
     def __init__(self, id: str, host: str, kind: str, username: str | None = None,
@@ -91,11 +95,13 @@ class TokenRecord:
                  api_url: str | None = None, store: str = "file", origin: str = ADDED,
                  state: str = OK, added_at: str | None = None, hint: str | None = None,
                  token_id: int | None = None, token_name: str | None = None,
-                 user_id: int | None = None, expires_utc: int | None = None,
+                 user_id: int | None = None, owner_name: str | None = None,
+                 expires_utc: int | None = None, created_utc: int | None = None,
                  client_id: str | None = None, checked_at: int | None = None,
                  next_check_at: int | None = None, backoff_until: int | None = None,
                  warned_at: int | None = None, pending: dict[str, Any] | None = None,
                  config_mtime: float | None = None, dpop_key: str | None = None,
+                 default_account: bool | None = None,
                  extra: dict[str, Any] | None = None) -> None:
         self.id = id                    # local identifier, the key in the secret store
         self.host = host                # normalised "host" or "host:port"
@@ -115,7 +121,9 @@ class TokenRecord:
         self.token_id = token_id        # the server's id of the token
         self.token_name = token_name
         self.user_id = user_id
+        self.owner_name = owner_name    # the owner's username (GET /user), when it may be read
         self.expires_utc = expires_utc  # exact expiry in Unix seconds (OAuth tokens: 2 hours)
+        self.created_utc = created_utc  # when the server made the token (PATs), Unix seconds
         self.client_id = client_id      # OAuth application id, to refresh with
         # Bookkeeping of the lifecycle (Unix seconds):
         self.checked_at = checked_at        # last answer from the server
@@ -125,6 +133,8 @@ class TokenRecord:
         self.pending = pending          # a rotation in flight: {"new_id", "started_at", ...}
         self.config_mtime = config_mtime    # the config file's mtime when the policy was applied
         self.dpop_key = dpop_key        # DPoP-bound: the SSH key that signs proofs (see sshkeys)
+        # the host's default account: its owner's tokens answer a client that names no user
+        self.default_account = default_account
         self.extra = extra or {}        # fields written by newer versions, kept as they are
 
     def replace(self, **changes: Any) -> TokenRecord:
@@ -149,14 +159,23 @@ class TokenRecord:
     def slot(self) -> tuple[str, str, str | None, str | None, str | None]:
         """What this record answers for; a new record with the same slot replaces it.
 
-        A token the user added is one per (host, path, kind, username).  A credential a
-        client stored (git's ``store``, ``docker login``...) is one per (origin, host, path,
-        username), whatever its kind: its kind is only a guess from its prefix, and a client
-        storing a new password for the same login means to replace the old one.
+        A token the user added is one per (host, path, kind, owner): two accounts on one host
+        each keep theirs (issue 12).  A credential a client stored (git's ``store``, ``docker
+        login``...) is one per (origin, host, path, username), whatever its kind: its kind is
+        only a guess from its prefix, and a client storing a new password for the same login
+        means to replace the old one.
         """
         if self.origin == ADDED:
-            return (ADDED, self.host, self.path, self.kind, self.username)
+            return (ADDED, self.host, self.path, self.kind, self.owner())
         return (self.origin, self.host, self.path, None, self.username)
+
+    def owner(self) -> str | None:
+        """Whose token this is: the server's user id when it told us (PATs, OAuth tokens;
+        docs/gitlab.md#token-self-information), else the login name (a deploy token's own),
+        else None (a PAT added unchecked: its owner is learnt at the first check)."""
+        if self.user_id is not None:
+            return "#%d" % self.user_id
+        return self.username
 
     def login_name(self, requested: str | None = None) -> str:
         """The username to send: the one git asked about, else ours, else the kind's default."""
@@ -190,7 +209,7 @@ def kind_from_prefix(secret: str) -> str | None:
 class Request:
     """What a client asks for: a credential for this URL (and operation, when it knows it)."""
 
-    __slots__ = ("protocol", "host", "path", "username", "operation", "service")
+    __slots__ = ("protocol", "host", "path", "username", "operation", "service", "registry")
 
     protocol: str
     host: str
@@ -198,16 +217,18 @@ class Request:
     username: str | None
     operation: str | None
     service: str
+    registry: str | None
 
     def __init__(self, protocol: str, host: str, path: str | None = None,
                  username: str | None = None, operation: str | None = None,
-                 service: str = GIT) -> None:
+                 service: str = GIT, registry: str | None = None) -> None:
         self.protocol = protocol        # "https" or "http"
         self.host = host                # normalised, see hosts.normalise_host
         self.path = path                # "group/project.git" or None
         self.username = username        # set when the client already has one
         self.operation = operation      # "read", "write" or None (unknown: prefer write-capable)
         self.service = service          # GIT or REGISTRY
+        self.registry = registry        # the registry asked about, when ``host`` owns it
 
     def __repr__(self) -> str:
         return "Request(%s %s://%s/%s user=%s op=%s)" % (

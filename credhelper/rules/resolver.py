@@ -9,11 +9,17 @@ Rules, in order (each one a filter, then a ranking):
 4. Path: a record registered for ``group`` serves ``group/...`` (segment boundaries).  When the
    client sends no path (git's default), host-wide records come first, path-scoped ones after.
 5. Still usable: not known to be expired or revoked.
-Ranking: a credential whose own username is the one the client asked for, then the most
-specific path, then ability to do the operation (git does not say whether it
-fetches or pushes, so when unknown a write-capable token beats one known to be read-only: a
-push never fails with a read-only token while a writable one exists), then what the user added
-over what git stored over what the CI job provides, then kind.
+6. Account: when the client names an account (``https://alice@host/``) that a token is known
+   to belong to (its owner, learnt at `add`: accounts.learn_owner), other accounts' tokens drop
+   out.
+Ranking: a credential whose own username (or owner) is the one the client asked for, then the
+most specific path, then (the client naming no user) the host's default account's tokens
+(`credhelper add --default`; none set: the account added first), then ability to do the
+operation, then what the user added over what git stored over what the CI job provides, then
+kind.  Last, when the operation is unknown (git
+does not say whether it fetches or pushes), a token known to be read-only goes after every
+write-capable token of the same account, however specific its path: a push never fails with
+a read-only token while a writable one exists.
 """
 
 from __future__ import annotations
@@ -123,17 +129,71 @@ def candidates(records: Iterable[TokenRecord], request: Request, now: float,
               if freshness.unusable_reason(r, now) is None]
     if request.operation == "write":
         usable = [r for r in usable if can_write(r, request.service) is not False]
-    usable.sort(key=lambda r: _rank(r, request), reverse=True)  # stable: ties keep add order
+    usable = _of_the_named_account(usable, request.username)
+    if request.registry:
+        # `add --registry R` binds R to that token, not to its host's other tokens
+        usable = [r for r in usable if r.registry == request.registry] or usable
+    default = _default_accounts(usable) if not request.username else set()
+    # stable: ties keep the order they were added in
+    usable.sort(key=lambda r: _rank(r, request, bool(r.default_account) or
+                                    r.owner() in default), reverse=True)
+    if request.operation is None:
+        return _writable_first(usable, request.service)
     return usable
 
 
-def _rank(record: TokenRecord, request: Request) -> tuple[bool, int, int, int, int]:
+def _default_accounts(records: list[TokenRecord]) -> set[str]:
+    """The owners whose tokens answer first when the client names no user."""
+    return {owner for owner in (r.owner() for r in records if r.default_account) if owner}
+
+
+def owned_by(record: TokenRecord, username: str | None) -> bool:
+    """Is ``username`` this token's own login: its pinned name, a deploy token's, or its
+    owner's as the server named it (GitLab usernames are case-insensitive)?"""
+    own = record.username or record.owner_name
+    return bool(username) and own is not None and own.lower() == (username or "").lower()
+
+
+def _of_the_named_account(records: list[TokenRecord], username: str | None
+                          ) -> list[TokenRecord]:
+    """When the client names an account (``https://alice@host/``) that one of the tokens
+    belongs to, never another account's token: tokens of other known owners drop out.  A
+    name no token is known to own (``git@``, ``oauth2@``) changes nothing."""
+    if not username or not any(owned_by(r, username) for r in records):
+        return records
+    return [r for r in records if owned_by(r, username) or r.owner() is None]
+
+
+def _writable_first(ranked: list[TokenRecord], service: str) -> list[TokenRecord]:
+    """The operation is unknown (git never says whether it fetches or pushes): a token known
+    to be read-only goes after every write-capable token of the same account, however
+    specific its path, or a push would fail beside a token that can do it (README, "Which
+    token answers").  A deploy or job token belongs to no account, so to every account."""
+    read_only = [r for r in ranked if can_write(r, service) is False]
+    if not read_only:
+        return ranked
+    writers = [r for r in ranked if can_write(r, service)]
+    outclassed = [r for r in read_only if any(_same_account(r, w) for w in writers)]
+    kept = [r for r in ranked if all(r is not o for o in outclassed)]
+    return kept + outclassed
+
+
+def _same_account(one: TokenRecord, other: TokenRecord) -> bool:
+    """Could these be one account's tokens?  Yes unless both are users' tokens whose owners
+    the server named as different users."""
+    owners = [r.user_id for r in (one, other) if r.kind in (PAT, OAUTH) and r.user_id is not None]
+    return len(owners) < 2 or owners[0] == owners[1]
+
+
+def _rank(record: TokenRecord, request: Request, default: bool
+          ) -> tuple[bool, int, bool, int, int, int]:
     if request.path is None:
         specificity = 1 if record.path is None else 0
     else:
         specificity = 0 if record.path is None else record.path.count("/") + 1
     writable = can_write(record, request.service)
     capability = 0 if request.operation == "read" else {True: 2, None: 1, False: 0}[writable]
-    exact_username = bool(request.username) and record.login_name() == request.username
-    return (exact_username, specificity, capability, _ORIGIN_RANK.get(record.origin, 0),
-            _KIND_RANK.get(record.kind, 0))
+    exact_username = owned_by(record, request.username) or (
+        bool(request.username) and record.login_name() == request.username)
+    return (exact_username, specificity, default, capability,
+            _ORIGIN_RANK.get(record.origin, 0), _KIND_RANK.get(record.kind, 0))

@@ -12,6 +12,7 @@ Routes (``install()`` registers them on a FakeGitLab's router)::
     DELETE /api/v4/personal_access_tokens/:id                scope api: revoke one (204)
     POST   /oauth/token                                      grant_type=refresh_token (Doorkeeper)
     GET    /oauth/token/info                                 Bearer (Doorkeeper, GitLab's controller)
+    GET    /api/v4/user                                      scope api, read_api or read_user: the owner
 
 How a request authenticates (lib/api/api_guard.rb, lib/gitlab/auth/auth_finders.rb,
 app/services/access_token_validation_service.rb):
@@ -107,6 +108,8 @@ BLOCKED = "Your account has been blocked."
 ROTATE_SCOPES = (("api", False), ("self_rotate", False), ("api", False), ("read_api", True))
 # API::API's own scopes: what every other token route (list, /:id) takes.
 API_SCOPES = (("api", False), ("read_api", True))
+# GET /user: API::Users adds read_user (for GET and HEAD) to API::API's own.
+USER_SCOPES = (("read_user", True),) + API_SCOPES
 
 # Kaminari's defaults as GitLab configures them.
 DEFAULT_PER_PAGE = 20
@@ -397,6 +400,7 @@ class GitLabAPI:
         router.add("POST", TOKEN_ID + "/rotate", self.pat_rotate_by_id, name="pat_rotate_by_id")
         router.add("POST", "/oauth/token", self.oauth_token, name="oauth_token")
         router.add("GET", "/oauth/token/info", self.oauth_token_info, name="oauth_token_info")
+        router.add("GET", API + "/user", self.current_user, name="current_user")
 
     # --- authentication -----------------------------------------------------------------
 
@@ -507,6 +511,21 @@ class GitLabAPI:
         except ApiError as error:
             return error.response
         return Response.json(200, self.pat_entity(caller.token, ips=True))
+
+    def current_user(self, request: Request, match) -> Response:
+        """GET /user (lib/api/users.rb): the caller's own account, API::Entities::UserPublic
+        trimmed to the fields a client identifies it by.  PATs and OAuth tokens alike."""
+        params = read_params(request)
+        try:
+            if params.error:
+                raise ApiError(param_error(params.error))
+            user = self.authenticate(request, params, scopes=USER_SCOPES).user
+        except ApiError as error:
+            return error.response
+        return Response.json(200, {
+            "id": user.id, "username": user.username, "name": user.username,
+            "state": "blocked" if user.blocked else "active", "locked": False,
+            "web_url": "%s/%s" % (request.base_url, user.username), "bot": user.bot})
 
     def pat_revoke_self(self, request: Request, match) -> Response:
         try:
