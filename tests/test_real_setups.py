@@ -170,7 +170,7 @@ def test_status_tells_the_accounts_apart(gitlab, setup):
     if not setup.owner_known:        # the name given at add is the login git sends
         assert {r["owner"]: r["username"] for r in rows if r["kind"] == "pat"} == {
             owner[name]: name for name in ids}
-    table = credhelper("status", setup.host).stdout.splitlines()
+    table = credhelper("status", setup.host, "--table").stdout.splitlines()
     start, end = table[0].index("ACCOUNT"), table[0].index("KIND")
     assert sorted(line[start:end].strip() for line in table[1:]) == sorted(
         [owner[setup.alice], owner[setup.bob] + " (default)", setup.deploy_user]), table

@@ -242,7 +242,7 @@ def test_a_token_no_check_ever_reached_is_shown_unchecked_not_ok(gitlab, host,
     add(host, gitlab.state.create_pat("alice", ["api"]).token)       # the check fails
     (row,) = json.loads(credhelper("status", "--json").stdout)
     assert row["state"] == "unchecked" and row["checked_at"] is None
-    table = credhelper("status").stdout
+    table = credhelper("status", "--table").stdout
     assert "unchecked" in table and " ok " not in table
 
 

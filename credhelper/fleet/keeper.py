@@ -111,7 +111,7 @@ class FleetKeeper:
         if old_secret is None:
             return record
         now = ctx.now()
-        expires_at = freshness.new_expiry_date(now, policy)
+        expires_at = freshness.new_expiry_date(now, policy, record=record)
         holder = lease.machine_id()
         journal = {"step": "rotating", "holder": holder, "started_at": int(now),
                    "expires_at": expires_at, "token_id": snapshot.data.get("token_id")}
@@ -120,11 +120,10 @@ class FleetKeeper:
             return self.wait(store, record, policy, ctx)
         failpoints.reached("fleet-after-claim")
         client = client_for(record, self.settings, ctx.for_call(ROTATE_TIMEOUT))
-        try:
-            response = self.keeper.renewal._rotate_call(client, record, old_secret,
-                                                        expires_at, ctx)
-        except ApiError as error:
-            return self._rotate_failed(store, claimed, record, error, policy, ctx)
+        record, response = self.keeper.renewal._rotate_call(client, record, old_secret,
+                                                            expires_at, ctx)
+        if isinstance(response, ApiError):
+            return self._rotate_failed(store, claimed, record, response, policy, ctx)
         failpoints.reached("after-server-commit")
         return self._rotated(store, claimed, record, response, policy, ctx)
 

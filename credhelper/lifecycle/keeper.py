@@ -32,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from credhelper.gitlab.client import GitLabClient
     from credhelper.lifecycle.book import TokenBook
     from credhelper.lifecycle.clients import ClientFactory
     from credhelper.lifecycle.context import RequestContext
@@ -114,12 +115,14 @@ class Keeper:
                                  % (kind_name(current), current.host))
             return self.renewal.rotate(current, secret, policy, ctx, strict=True)
 
-    def revoke(self, record: TokenRecord, ctx: RequestContext) -> bool:
-        """`credhelper remove --revoke`: DELETE .../personal_access_tokens/self."""
-        secret = self.book.secret(record, ctx)
+    def revoke(self, record: TokenRecord, ctx: RequestContext, secret: str | None = None
+               ) -> bool:
+        """`remove --revoke`, `logout`: revoked on the server with the record's secret, or
+        ``secret`` (`add` holds a replaced token's after forgetting it)."""
+        secret = secret or self.book.secret(record, ctx)
         if secret is None:
             return False
-        self.clients(record, self.settings, ctx).revoke_self(secret)
+        _revoke_call(self.clients(record, self.settings, ctx), record, secret)
         audit.record_event("revoked", record)
         return True
 
@@ -226,6 +229,11 @@ class Keeper:
         try:
             state, changes = self._ask_confirmed(record, secret, ctx)
         except TokenRejected as rejected:
+            if record.kind == OAUTH and record.client_id:
+                refreshed = self.renewal.refresh_rejected(record, policy, ctx)
+                if refreshed.hint != record.hint or (refreshed.backoff_until or 0) > now:
+                    return refreshed          # a new token, or no verdict yet: tried later
+                record = refreshed
             audit.record_event("rejected", record, reason=rejected.reason)
             return self.book.save(record.replace(state=REJECTION_STATES[rejected.reason],
                                                  checked_at=int(now), pending=None))
@@ -240,3 +248,12 @@ class Keeper:
         if (differences and record.checked_at is not None) or record.state == NEEDS_CHECK:
             audit.record_event("checked", updated, changed=differences)
         return self.book.save(updated)
+
+
+def _revoke_call(client: GitLabClient, record: TokenRecord, secret: str) -> None:
+    """An access token's DELETE .../personal_access_tokens/self, an OAuth token's RFC 7009
+    revocation (docs/gitlab.md#oauth)."""
+    if record.kind == OAUTH and record.client_id:
+        client.oauth_revoke(secret, record.client_id)
+    else:
+        client.revoke_self(secret)
