@@ -95,9 +95,7 @@ class Keeper:
             current = self.book.reload(record)
             if current is None:
                 return None
-            if LINK in current.extra:
-                raise CredhelperError("the token for %s is shared through OpenBao: it rotates "
-                                      "when it is due, by one machine of the fleet" % record.host)
+            _refuse_shared(current)
             if current.pending:
                 current = self.journal.recover(current, ctx)
                 if current.pending:
@@ -109,10 +107,7 @@ class Keeper:
                 return self.renewal.refresh(current, policy, ctx, strict=True)
             secret = self.book.secret(current, ctx)
             if secret is None:
-                from credhelper.errors import StoreError
-
-                raise StoreError("the %s for %s is missing from its store"
-                                 % (kind_name(current), current.host))
+                raise _missing_secret(current)
             return self.renewal.rotate(current, secret, policy, ctx, strict=True)
 
     def revoke(self, record: TokenRecord, ctx: RequestContext, secret: str | None = None
@@ -149,9 +144,7 @@ class Keeper:
     def _attend_locked(self, record: TokenRecord, ctx: RequestContext, force_check: bool
                        ) -> TokenRecord:
         if LINK in record.extra:     # shared through OpenBao: it never rotates on its own
-            from credhelper.fleet.keeper import FleetKeeper
-
-            return FleetKeeper(self).attend(record, ctx, force_check)
+            return _fleet_attend(self, record, ctx, force_check)
         record = self._finish_interrupted(record, ctx)
         if record.state in freshness.FINAL_STATES or record.pending:
             return record
@@ -257,3 +250,24 @@ def _revoke_call(client: GitLabClient, record: TokenRecord, secret: str) -> None
         client.oauth_revoke(secret, record.client_id)
     else:
         client.revoke_self(secret)
+
+
+def _refuse_shared(record: TokenRecord) -> None:
+    """`credhelper rotate` of a token shared through OpenBao: only its fleet rotates it."""
+    if LINK in record.extra:
+        raise CredhelperError("the token for %s is shared through OpenBao: it rotates when it "
+                              "is due, by one machine of the fleet" % record.host)
+
+
+def _fleet_attend(keeper: Keeper, record: TokenRecord, ctx: RequestContext,
+                  force_check: bool) -> TokenRecord:
+    from credhelper.fleet.keeper import FleetKeeper
+
+    return FleetKeeper(keeper).attend(record, ctx, force_check)
+
+
+def _missing_secret(record: TokenRecord) -> Exception:
+    from credhelper.errors import StoreError
+
+    return StoreError("the %s for %s is missing from its store"
+                      % (kind_name(record), record.host))
