@@ -790,13 +790,7 @@ class GitLabAPI:
 
     def _client(self, credentials: tuple[str, str]):
         """Doorkeeper's Application.by_uid_and_secret."""
-        uid, secret = credentials
-        app = self.state.find_oauth_application(uid)
-        if app is None:
-            return None
-        if not secret and not app.confidential:
-            return app
-        return app if secret and secret == app.secret else None
+        return self.state.application_by_uid_and_secret(*credentials)
 
     def oauth_token(self, request: Request, match) -> Response:
         params = read_params(request)

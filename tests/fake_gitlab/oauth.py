@@ -207,12 +207,7 @@ class OAuthProvider:
         if not uid:
             uid = params.text("client_id", body_only=True) or params.text("client_id") or ""
             secret = params.text("client_secret", body_only=True) or ""
-        app = self.state.find_oauth_application(uid)
-        if app is None:
-            return None
-        if not secret and not app.confidential:
-            return app
-        return app if secret and secret == app.secret else None
+        return self.state.application_by_uid_and_secret(uid, secret)
 
     def _scopes(self, requested: str | None, app: OAuthApplication) -> tuple[str, ...] | None:
         """Doorkeeper's ScopeChecker: blank is GitLab's default (api); each one the app's."""

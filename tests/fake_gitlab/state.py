@@ -1052,6 +1052,17 @@ class GitLabState:
         with self.lock:
             return self.applications.get(app_id) if app_id is not None else None
 
+    def application_by_uid_and_secret(self, uid: str | None, secret: str | None
+                                      ) -> OAuthApplication | None:
+        """Doorkeeper's Application.by_uid_and_secret: a public application by its uid alone,
+        a confidential one only with its secret."""
+        app = self.find_oauth_application(uid)
+        if app is None:
+            return None
+        if not secret and not app.confidential:
+            return app
+        return app if secret and secret == app.secret else None
+
     def find_oauth_application(self, uid: str | None) -> OAuthApplication | None:
         if not uid:
             return None
