@@ -11,6 +11,9 @@ alike), the median wall time of:
     git-credential-gitlab get       with the file store
     git-credential-gitlab get       with the keyring store (a real Secret Service:
                                     gnome-keyring-daemon on a private D-Bus, started here)
+    git-credential-gitlab get       a token shared through OpenBao (issue 14; a real
+                                    `bao server -dev`, paused while measuring: a get that
+                                    called it would wait out its timeout), file store
     docker-credential-gitlab get    the same token for its registry, file store
 
 and prints each as a ratio to `python -I -c pass`.  Everything runs in a throwaway HOME.
@@ -45,6 +48,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
 
+    from tests.support.openbao import OpenBao
     from tests.support.secret_service import SecretService
 
     bin_dir = os.path.dirname(sys.executable)
@@ -61,7 +65,8 @@ def main():
     try:
         ca = TestCA(os.path.join(work, "tls"), names=["gitlab.example.com"])
         with SecretService(os.path.join(work, "secret-service")) as bus_env, \
-                FakeGitLab(os.path.join(work, "gitlab"), ca) as gitlab:
+                FakeGitLab(os.path.join(work, "gitlab"), ca) as gitlab, \
+                OpenBao(os.path.join(work, "openbao")) as bao:
             # The tokens are checked once, when added (as a user's would be); every `get`
             # measured afterwards is the hot path: known, fresh token, no network.
             HOST = "gitlab.example.com:%d" % gitlab.port
@@ -72,8 +77,14 @@ def main():
                       % (HOST, gitlab.port, ca.ca_file, gitlab.port))
             commands = prepare(work, helper, admin, bus_env, config,
                                lambda: gitlab.state.create_pat("bench", ["api"]).token)
+            commands["shared"] = share(work, helper, admin, config, bao,
+                                       gitlab.state.create_pat("bench", ["api"]).token)
             api_calls_before = len(gitlab.requests)
-            times = measure(commands, args.rounds)
+            bao.pause()
+            try:
+                times = measure(commands, args.rounds)
+            finally:
+                bao.resume()
             report(times, args.rounds)
             print("API calls during the measured runs: %d" % (len(gitlab.requests)
                                                              - api_calls_before))
@@ -129,6 +140,26 @@ def prepare(work, helper, admin, bus_env, config, new_token):
     return commands
 
 
+def share(work, helper, admin, config, bao, token):
+    """A HOME whose token is published to OpenBao (`credhelper fleet publish`): shared."""
+    env = environment(work, "shared", CREDHELPER_STORE="file")
+    os.makedirs(os.path.join(env["XDG_CONFIG_HOME"], "credhelper"))
+    with open(os.path.join(env["XDG_CONFIG_HOME"], "credhelper", "config.toml"), "w") as f:
+        f.write(config)
+    token_file = os.path.join(env["HOME"], "bao-token")
+    with open(token_file, "w") as handle:
+        handle.write(bao.root_token)
+    subprocess.run([admin, "add", HOST], input=token.encode(), env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([admin, "fleet", "publish", HOST, "--addr", bao.addr, "--record",
+                    "credhelper/fleet/bench", "--token-file", token_file], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    out = subprocess.run([helper, "get"], input=REQUEST, env=env, capture_output=True).stdout
+    if token.encode() not in out:
+        sys.exit("the shared token's get did not return it; cannot benchmark")
+    return [helper, "get"], env, REQUEST
+
+
 def measure(commands, rounds):
     times = {name: [] for name in commands}
     names = list(commands)
@@ -147,7 +178,8 @@ def report(times, rounds):
     base = statistics.median(times["python -I -c pass"])
     labels = {"file": "git-credential-gitlab get (file store)",
               "keyring": "git-credential-gitlab get (keyring: Secret Service)",
-              "docker": "docker-credential-gitlab get (file store)"}
+              "docker": "docker-credential-gitlab get (file store)",
+              "shared": "git-credential-gitlab get (shared via OpenBao, file)"}
     print("median of %d interleaved runs, %s, %d cores" % (rounds, sys.version.split()[0],
                                                          os.cpu_count()))
     print("%-52s %9s %7s" % ("command", "median", "ratio"))

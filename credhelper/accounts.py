@@ -3,9 +3,9 @@ pasted by a person, and choosing registered tokens by host, path, kind and usern
 account a token belongs to (its owner, learnt at `add`, checked against ``--username``).
 
 What one command alone needs lives in that command's module (building and validating a
-record: cli/add.py; revoking: cli/remove.py; the status rows: cli/status.py; the token
-`dpop-gen` signs for: cli/dpop_gen.py).  Storing and forgetting are ``Service.register`` and
-``Service.forget``.
+record: cli/add.py; what a new token replaces: cli/replaced.py; revoking: cli/remove.py; the
+status rows: cli/status.py; the token `dpop-gen` signs for: cli/dpop_gen.py).  Storing and
+forgetting are ``Service.register`` and ``Service.forget``.
 """
 
 from __future__ import annotations
@@ -29,18 +29,41 @@ USERNAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 
 def host_argument(text: str) -> str:
-    """``gitlab.example.com``, ``gitlab.example.com:8443`` or ``https://gitlab.example.com/``."""
+    """``gitlab.example.com``, ``gitlab.example.com:8443`` or ``https://gitlab.example.com/``;
+    a URL with a project path is refused (``host_and_path`` takes one), never cut short."""
+    host, path = _host_and_url_path(text)
+    if path:
+        raise InvalidInput("HOST is a URL with a path (%s): give the host alone (and --path %s "
+                           "where the command takes one)" % (path, path))
+    return host
+
+
+def host_and_path(text: str, path: str | None) -> tuple[str, str | None]:
+    """HOST and ``--path``; a project's URL as HOST (``https://H/group/project.git``, or a
+    page of it) gives its path, which must agree with ``--path`` when both are given."""
+    host, url_path = _host_and_url_path(text)
+    given = normalise_path(path)
+    if url_path and given and url_path != given:
+        raise InvalidInput("HOST names the path %s but --path says %s; give one of them"
+                           % (url_path, given))
+    return host, url_path or given
+
+
+def _host_and_url_path(text: str) -> tuple[str, str | None]:
     protocol = "https"
+    path = ""
     if "://" in text:
         protocol, _, text = text.partition("://")
-        text = text.split("/", 1)[0]
+        text, _, path = text.partition("/")
+        # GitLab's routes put /-/ between a project's path and its pages (/-/tree/main)
+        path = ("/" + path).split("?", 1)[0].split("#", 1)[0].split("/-/", 1)[0]
     if looks_like_token(text):
         # checked before normalise_host, whose errors quote the host
         raise InvalidInput("HOST looks like a token, not a host name (a token goes on stdin, "
                            "never on the command line: revoke this one if others can see "
                            "your shell history)")
     host: str = normalise_host(text, protocol.lower())
-    return host
+    return host, normalise_path(path)
 
 
 def looks_like_token(text: str) -> bool:
@@ -92,6 +115,14 @@ def account_name(record: TokenRecord) -> str:
     return record.username or record.owner_name or "(owner unknown)"
 
 
+def login_and_account(record: TokenRecord) -> str:
+    """The name the token logs in as, and whose account it is when the server said."""
+    login = record.login_name()
+    if record.owner_name and record.owner_name != login:
+        return "%s (account %s)" % (login, record.owner_name)
+    return login
+
+
 def _given(value: str | None, wanted: str | None) -> bool:
     """Is ``value`` the one asked for (anything is, when nothing is asked for)?"""
     return not wanted or value == wanted
@@ -130,32 +161,3 @@ def check_username(record: TokenRecord, username: str | None) -> str | None:
         raise InvalidInput("not added: the token belongs to %s, not to --username %s"
                            % (record.owner_name, username))
     return None
-
-
-def revoke_replaced(service: Service, record: TokenRecord, token: str) -> list[str]:
-    """Revoke the access tokens ``record`` is about to replace (never the one being added);
-    returns their hints."""
-    from credhelper.cli.remove import revoke
-
-    old = [r for r in service.tokens.load() if r.slot() == record.slot() and r.kind == PAT
-           and service.secret(r, quiet=True) != token]
-    for replaced in old:
-        revoke(service, replaced)
-    return [r.hint or "?" for r in old]
-
-
-def report_replaced(replaced: list[TokenRecord], revoked: list[str], record: TokenRecord
-                    ) -> None:
-    """What was replaced, and whether the old token still works on the server (its name is
-    the server's text: scrubbed before it reaches the terminal)."""
-    from credhelper.rules.redact import scrub
-
-    for old in replaced:
-        if old.hint == record.hint:
-            continue
-        if old.hint in revoked:
-            print("Revoked the replaced token %s on the server" % old.hint)
-        elif old.kind == PAT:
-            print(scrub("The replaced token %s%s may still work on the server: revoke it "
-                        "there, or add again with --revoke-replaced" % (
-                            old.hint, " (%s)" % old.token_name if old.token_name else "")))

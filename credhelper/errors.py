@@ -33,3 +33,12 @@ class StoreError(CredhelperError):
 
 class NotFound(CredhelperError):
     """Nothing registered matches."""
+
+
+class Cancelled(CredhelperError):
+    """The person ended a prompt (Ctrl-D, or Ctrl-C: exit 130) before answering it; nothing
+    was done."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -15,6 +15,7 @@ from credhelper.rules.model import ADDED, CI_ENV, DOCKER_STORE, REGISTRY, Answer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from credhelper.local.trust import Trust
     from credhelper.rules.model import TokenRecord
     from credhelper.service import Service
 
@@ -44,18 +45,33 @@ def registry_owner(service: Service, request: Request, records: list[TokenRecord
         return None
     owner, why = owned
     if why == container_registries.PROOF_NEEDED and not _proven(
-            service, request.protocol, request.host, owner, quiet):
+            service, request.protocol, request.host, owner, records, quiet):
         return None
     return owner
 
 
-def _proven(service: Service, protocol: str, registry: str, owner: str, quiet: bool) -> bool:
+def _proven(service: Service, protocol: str, registry: str, owner: str,
+            records: list[TokenRecord], quiet: bool) -> bool:
     if protocol != "https":
         return False           # plain http: never by convention, proof or not
     from credhelper.lifecycle import registry_proof
 
-    return registry_proof.proven(registry, owner, service.config().host(owner).ca_file,
+    return registry_proof.proven(registry, owner, lambda: _owner_trust(service, owner, records),
                                  service.clock(), None if quiet else service.warn)
+
+
+def _owner_trust(service: Service, owner: str, records: list[TokenRecord]) -> Trust:
+    """The CAs the owner's API calls trust (lifecycle/clients.py): its registry is the same
+    self-managed instance, so what reaches one reaches the other."""
+    from credhelper.lifecycle.clients import trust_of
+    from credhelper.local.trust import Trust
+
+    mine = [r for r in records if r.host == owner and r.origin == ADDED]
+    mine.sort(key=lambda r: "ca_file" not in r.extra)        # one added with --ca-file first
+    if mine:
+        return trust_of(mine[0], service.settings)
+    config = service.config()
+    return Trust(owner, config.path, ca_file=config.host(owner).ca_file)
 
 
 def forget_registry(service: Service, request: Request) -> int:
@@ -99,7 +115,7 @@ def _mapped(service: Service, records: list[TokenRecord]) -> dict[str, tuple[str
     mapped = container_registries.served_registries(records, service.config())
     for registry, (owner, why) in mapped.items():
         if why == container_registries.PROOF_NEEDED:
-            if not _proven(service, "https", registry, owner, quiet=True):
+            if not _proven(service, "https", registry, owner, records, quiet=True):
                 continue
             why = "%s, %s" % (why, PROVEN % owner)
         found = resolver.candidates(records, Request("https", owner, service=REGISTRY,

@@ -278,7 +278,7 @@ def test_status_tells_the_accounts_apart_sorted_by_account(gitlab, gitlab_host):
     assert [(r["owner"], r["token_name"]) for r in rows] == [
         (name, "laptop-" + name) for name in names]
     assert all(r["checked_at"] for r in rows)
-    table = credhelper("status", gitlab_host).stdout
+    table = credhelper("status", gitlab_host, "--table").stdout
     assert all(name in table and "laptop-" + name in table for name in names)
     assert [line.split()[1] for line in table.splitlines()[1:]] == names   # the ACCOUNT column
 

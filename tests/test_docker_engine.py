@@ -152,3 +152,32 @@ def test_an_engine_stopped_leaves_no_process_mount_or_file(gitlab, tmp_path):
         assert directory not in mounts.read()
     assert not os.path.exists(directory)
     assert os.path.exists("/etc/docker/key.json") == key_existed
+
+
+def test_two_accounts_registries_each_push_with_their_own_accounts_token(
+        gitlab, registry, engine, tools, gitlab_host, docker, monkeypatch):
+    """Issue 12: `--registry` binds a registry to the token it was added with, not to its
+    host's other tokens.  Two accounts on one GitLab host, each with its own registry name
+    (the one registry, as localhost:PORT and as 127.0.0.1:PORT), each pushing to a project only
+    its account may write: the engine asks /jwt/auth with that account's token only."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tools.docker_config))
+    tools.env["PATH"] = os.environ["PATH"]
+    accounts = {}
+    for name in (registry.host, "127.0.0.1:%d" % registry.port):
+        user = gitlab.state.add_user(next(_names)).username
+        path = "%s/app" % user
+        gitlab.state.add_project(path, members={user: "developer"})
+        token = gitlab.state.create_pat(user, ["read_api", "read_registry", "write_registry"])
+        run("credhelper", "add", gitlab_host, "--registry", name, input=token.token)
+        accounts[name] = (path, token.token)
+    run("credhelper", "setup", "docker")
+    for name, (path, token) in accounts.items():
+        before = len(gitlab.requests)
+        reference = "%s/%s/app:v1" % (name, path)
+        engine.import_image(reference, reference.encode())
+        pushed = docker("push", reference)
+        assert pushed.returncode == 0, pushed.stderr
+        assert engine_jwt_requests(gitlab, token)
+        asked = [r for r in list(gitlab.requests)[before:] if r.path == "/jwt/auth" and r.secrets]
+        assert asked and all(r.carries(token) for r in asked), name
+        assert_not_shown(token, engine, pushed)

@@ -21,9 +21,10 @@ def get(server_url):
     return json.loads(done.stdout) if done.returncode == 0 else done
 
 
-def add_registry_token(registry="localhost:5000", scopes="read_registry", token=DEPLOY):
+def add_registry_token(registry="localhost:5000", scopes="read_registry", token=DEPLOY,
+                       *options):
     credhelper("add", "gitlab.example.com", "--username", "puller", "--scopes", scopes,
-               "--registry", registry, input=token)
+               "--registry", registry, *options, input=token)
 
 
 def test_version():
@@ -187,7 +188,7 @@ def test_setup_docker_adds_cred_helpers_and_keeps_everything_else(home, monkeypa
     original = {"auths": {"other.example": {"auth": "dXNlcjpwYXNz"}}, "credsStore": "pass",
                 "credHelpers": {"gcr.io": "gcloud"}, "psFormat": "table {{.ID}}"}
     (docker_dir / "config.json").write_text(json.dumps(original))
-    add_registry_token()
+    add_registry_token("localhost:5000", "read_registry", DEPLOY, "--no-setup")
     done = credhelper("setup", "docker")
     assert "credHelpers[localhost:5000] = gitlab" in done.stdout
     written = json.loads((docker_dir / "config.json").read_text())

@@ -57,7 +57,9 @@ def test_first_run_with_umask_000_creates_nothing_others_can_write(home):
 def test_an_existing_data_dir_is_never_chmodded():
     credhelper("add", "gitlab.example.com", "--no-check", input=PAT)
     os.chmod(_data(), 0o750)                       # the user's choice: readable by the group
-    credhelper("add", "gitlab.example.com", "--no-check", input=PAT[:-4] + "0002")
+    # a second account's token (named: of unknown owner, it could not replace the first)
+    credhelper("add", "gitlab.example.com", "--no-check", "--username", "bob",
+               input=PAT[:-4] + "0002")
     assert stat.S_IMODE(os.stat(_data()).st_mode) == 0o750
 
 

@@ -135,8 +135,8 @@ def test_tokens_told_apart_by_path(gitlab, tmp_path, store):
         gitlab.state.add_project(path)
     one = gitlab.state.create_deploy_token(first, ["read_repository"], username="one-reader")
     two = gitlab.state.create_deploy_token(second, ["read_repository"], username="two-reader")
-    add(host_of(gitlab), one.token, "--username", "one-reader", "--path", first)
-    add(host_of(gitlab), two.token, "--username", "two-reader", "--path", second)
+    add(host_of(gitlab), one.token, "--username", "one-reader", "--path", first, "--no-setup")
+    add(host_of(gitlab), two.token, "--username", "two-reader", "--path", second, "--no-setup")
     assert "useHttpPath = true" in credhelper("setup", "git").stdout
     git(gitlab, "clone", "-q", clone_url(gitlab, first), str(tmp_path / "one"))
     git(gitlab, "clone", "-q", clone_url(gitlab, second), str(tmp_path / "two"))

@@ -69,7 +69,8 @@ def test_a_global_store_helper_after_the_section_keeps_no_copy(gitlab, gitlab_ho
 
 
 def test_setup_on_a_fresh_home_resets_other_helpers(home):
-    credhelper("add", "gitlab.example.com", "--no-check", input="glpat-freshhomefreshhome0001\n")
+    credhelper("add", "gitlab.example.com", "--no-check", "--no-setup",
+               input="glpat-freshhomefreshhome0001\n")
     done = credhelper("setup", "git", "gitlab.example.com", "--reset-other-helpers")
     assert "helper = gitlab" in done.stdout
     key = "credential.https://gitlab.example.com.helper"
@@ -77,7 +78,8 @@ def test_setup_on_a_fresh_home_resets_other_helpers(home):
 
 
 def test_a_git_config_failure_is_gits_own_message_on_one_line(home):
-    credhelper("add", "gitlab.example.com", "--no-check", input="glpat-lockedlockedlocked0001\n")
+    credhelper("add", "gitlab.example.com", "--no-check", "--no-setup",
+               input="glpat-lockedlockedlocked0001\n")
     (home / ".gitconfig.lock").write_text("")         # another git is writing the file
     done = credhelper("setup", "git", "gitlab.example.com", check=False)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
@@ -115,7 +117,7 @@ def test_a_path_token_when_git_config_cannot_be_written_prints_the_command(gitla
 
 def test_a_path_token_for_a_host_not_set_up_leaves_git_alone(home):
     done = credhelper("add", "gitlab.example.com", "--username", "bot", "--path", "g/p",
-                      input="gldt-notsetupnotsetup0001\n")
+                      "--no-setup", input="gldt-notsetupnotsetup0001\n")
     assert "Next: credhelper setup git gitlab.example.com" in done.stdout
     assert not (home / ".gitconfig").exists()
 

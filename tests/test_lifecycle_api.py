@@ -44,10 +44,14 @@ def calls(gitlab, method, path):
     return sum(1 for r in gitlab.requests if r.method == method and r.path == path)
 
 
-def new_pat(gitlab, host, scopes=("api",), expires_in_days=90, **options):
+def new_pat(gitlab, host, scopes=("api",), expires_in_days=90, granted_days=None, **options):
+    """Alice's PAT, added; ``granted_days``: the lifetime the server granted it (made that
+    long before its expiry; default: made now)."""
     token = gitlab.state.create_pat("alice", list(scopes),
                                     expires_at=utc_today(expires_in_days)
                                     if expires_in_days is not None else None)
+    if granted_days is not None:
+        token.created_at -= datetime.timedelta(days=granted_days - expires_in_days)
     credhelper("add", host, *options, input=token.token)
     return token
 
@@ -144,7 +148,7 @@ def test_after_erase_a_dead_token_is_not_served_and_the_user_is_told(gitlab, git
 # -- self-rotation ---------------------------------------------------------------------------
 
 def test_a_token_near_expiry_rotates_on_get(gitlab, gitlab_host):
-    old = new_pat(gitlab, gitlab_host, expires_in_days=1)
+    old = new_pat(gitlab, gitlab_host, expires_in_days=1, granted_days=30)
     done = get(gitlab_host)
     new_secret = served(done)
     assert new_secret and new_secret != old.token
@@ -190,7 +194,7 @@ def test_no_rotation_without_a_rotation_scope_but_a_warning(gitlab, gitlab_host)
 
 
 def test_server_refusing_the_date_falls_back_and_says_so(gitlab, gitlab_host, home):
-    old = new_pat(gitlab, gitlab_host, expires_in_days=1)
+    old = new_pat(gitlab, gitlab_host, expires_in_days=1, granted_days=365)
     write_config(home, "[policy]\nnew_lifetime_days = 200\n")
     gitlab.state.max_token_lifetime_days = 100
     try:

@@ -43,6 +43,8 @@ def calls(host, url):
         ("goauth", ["credhelper", "goauth", url + "/mod"], "", {0, 1}),
         ("credhelper token", ["credhelper", "token", host], "", {0, 1}),
         ("credhelper status", ["credhelper", "status"], "", {0, 1}),
+        ("credhelper status --check", ["credhelper", "status", "--check"], "", {0, 1}),
+        ("credhelper log", ["credhelper", "log"], "", {0, 1}),
         ("keyring", [sys.executable, "-c", KEYRING, url + PACKAGES], "", {0}),
     ]
 

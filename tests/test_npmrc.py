@@ -3,6 +3,7 @@ nowhere else; the file's other lines stay; --print, --remove and --refresh; the 
 old variable-based flow are refused with the reason.  (Real npm installs through it are in
 test_package_managers.py.)"""
 
+import json
 import os
 import stat
 
@@ -95,9 +96,20 @@ def test_refresh_puts_the_current_token_in_and_leaves_other_hosts_alone(writer, 
     assert npmrc.read_text() == "//registry.npmjs.org/:_authToken=npm_x\n"
 
 
+def _expire_every_record():
+    index = os.path.join(os.environ["XDG_DATA_HOME"], "credhelper", "tokens.json")
+    with open(index) as handle:
+        data = json.load(handle)
+    for record in data["tokens"]:
+        record["expires_at"] = "2020-01-01"
+    with open(index, "w") as handle:
+        json.dump(data, handle)
+
+
 def test_refresh_names_an_entry_with_no_usable_token_and_leaves_it(npmrc):
-    credhelper("add", HOST, "--kind", "deploy", "--username", "u", "--expires-at", "2020-01-01",
-               "--no-check", input="gldt-expiredexpiredexpired")
+    credhelper("add", HOST, "--kind", "deploy", "--username", "u", "--no-check",
+               input="gldt-expiredexpiredexpired")
+    _expire_every_record()          # `add` refuses a past --expires-at
     npmrc.write_text("%s=gldt-expiredexpiredexpired\n" % PROJECT_AUTH)
     stale = credhelper("npmrc", "--refresh", check=False)
     assert stale.returncode == 1 and "no usable token for %s" % PROJECT_URL in stale.stderr

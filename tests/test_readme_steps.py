@@ -95,6 +95,17 @@ def test_install_sh_links_the_terraform_helper_where_terraform_looks(tmp_path, h
     assert os.readlink(link) == str(venv / "bin" / "terraform-credentials-gitlab")
     assert os.access(link, os.X_OK)
     assert "terraform-credentials-gitlab into %s" % link.parent in outputs[0]
+    # the manual page and completion, from the installed parser, where man and the shells look
+    data = home / ".local" / "share"
+    page = data / "man" / "man1" / "credhelper.1"
+    bash_completion = data / "bash-completion" / "completions" / "credhelper"
+    assert page.read_text().startswith(".TH CREDHELPER 1")
+    assert "complete -F _credhelper credhelper" in bash_completion.read_text()
+    assert "%s %s" % (page, bash_completion) in outputs[0]
+    shown = subprocess.run(["man", "credhelper"], env=dict(env, PATH="%s:%s" % (
+        home / ".local" / "bin", os.environ["PATH"]), MANWIDTH="100"), capture_output=True,
+        text=True, timeout=60)
+    assert "credhelper add HOST" in shown.stdout, shown.stderr
     # the self-test's port differs from run to run; nothing else may
     first, second = (re.sub(r"[0-9]+", "N", output) for output in outputs)
     assert first == second and len(first.splitlines()) < 20, outputs

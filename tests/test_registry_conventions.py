@@ -21,7 +21,7 @@ import pytest
 
 from credhelper.protocols import docker
 from credhelper.selftest.tls import TestCA
-from tests.conftest import credhelper, run
+from tests.conftest import credhelper, run, write_config
 from tests.support.challenge_registry import ChallengeRegistry
 
 NOT_FOUND = "credentials not found in native keychain\n"
@@ -135,6 +135,35 @@ def test_the_probe_verifies_tls_with_the_hosts_ca(gitlab, gitlab_host, token, re
         resolve(REGISTRY, impostor.port)
         assert helper("get", REGISTRY) == (1, NOT_FOUND)
     assert impostor.requests == []          # the handshake failed: nothing was sent
+
+
+@pytest.mark.parametrize("how", ["add --ca-file", "git sslCAInfo"])
+def test_the_probe_trusts_what_the_hosts_api_calls_trust(gitlab, home, resolve, monkeypatch,
+                                                        how):
+    """No ca_file in the config: the CA reaches the API client through the token's
+    ``--ca-file`` or git's sslCAInfo for the GitLab host, and the probe of its registry
+    trusts the same (not git's setting for the registry's own name)."""
+    from credhelper.local import trust
+
+    monkeypatch.setattr(trust, "_git_answers", {})      # this process asked git before
+    for name in ("GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
+    host = "gitlab.example.com:%d" % gitlab.port
+    write_config(home, '[hosts."%s"]\napi_url = "https://localhost:%d/api/v4"\n'
+                 'allow_api_origin = "https://localhost:%d"\n' % (host, gitlab.port, gitlab.port))
+    pat = gitlab.state.create_pat("alice", ["read_registry"])
+    if how == "add --ca-file":
+        credhelper("add", host, "--ca-file", gitlab.ca.ca_file, input=pat.token)
+    else:
+        monkeypatch.delenv("GIT_SSL_CAINFO")
+        run("git", "config", "--global", "http.https://%s/.sslCAInfo" % host, gitlab.ca.ca_file)
+        credhelper("add", host, input=pat.token)
+    with ChallengeRegistry(*certificate(gitlab, REGISTRY), 401,
+                           {"WWW-Authenticate": realm_of(host)}) as genuine:
+        resolve(REGISTRY, genuine.port)
+        code, out = helper("get", REGISTRY)
+    assert (code, json.loads(out)["Secret"]) == (0, pat.token)
+    assert [r.path for r in genuine.requests] == ["/v2/"]
 
 
 def test_loopback_and_plain_http_registries_never_get_a_token_by_convention(

@@ -4,6 +4,7 @@ named on stderr with the command to run, also when another token answers in its 
 itself then only says "repository not found")."""
 
 import itertools
+import json
 
 import pytest
 
@@ -104,3 +105,32 @@ def test_a_refused_token_is_checked_inside_a_backoff_and_the_line_says_what_to_r
     assert "was revoked on the server; create a new one and run: credhelper add %s" % host \
         in back.stderr
     assert token.token not in refused.stderr + down.stderr + back.stderr
+
+
+def test_the_command_a_revoked_path_token_names_replaces_it(gitlab, project, tmp_path,
+                                                            api_reachable):
+    """A new project access token belongs to a new bot user, so it is never the old one's
+    account: the revoked one must still give way, or every fetch names it again and the
+    `credhelper remove --path` that line suggests takes the new token too."""
+    host = host_of(gitlab)
+    old = gitlab.state.create_project_access_token(project, ["read_repository"])
+    add(host, old.token, "--path", project)
+    credhelper("setup", "git")
+    git(gitlab, "clone", "-q", clone_url(gitlab, project), str(tmp_path / "first"))
+    gitlab.state.revoke(old)
+    git(gitlab, "clone", "-q", clone_url(gitlab, project), str(tmp_path / "refused"),
+        check=False)
+    told = git(gitlab, "clone", "-q", clone_url(gitlab, project), str(tmp_path / "told"),
+               check=False)
+    command = "credhelper add %s --path %s" % (host, project)
+    assert command in told.stderr
+    (dead,) = json.loads(credhelper("status", "--json").stdout)
+    assert dead["state"] == "revoked" and dead["next"].endswith(command), dead
+    new = gitlab.state.create_project_access_token(project, ["read_repository"])
+    added = add(host, new.token, "--path", project)       # what the line says to run
+    assert added.stdout.startswith("Replaced glpat-…%s with" % old.token[-4:]), added.stdout
+    assert "may still work" not in added.stdout
+    fetched = git(gitlab, "clone", "-q", clone_url(gitlab, project), str(tmp_path / "again"))
+    assert fetched.stderr == ""
+    rows = json.loads(credhelper("status", "--json").stdout)
+    assert [(r["path"], r["state"]) for r in rows] == [(project, "ok")]

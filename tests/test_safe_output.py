@@ -7,7 +7,6 @@ it was sent; git hands over a username full of them.  Then: the real executables
 stderr, and every file credhelper wrote outside its secret store, are checked."""
 
 import base64
-import datetime
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from credhelper import stores
 from credhelper.local.audit import read_events
 from credhelper.rules import redact
 from tests.conftest import credhelper, run, write_config
+from tests.test_lifecycle_api import utc_today
 
 SELF = r"/api/v4/personal_access_tokens/self"
 OAUTH_INFO = r"/oauth/token/info"
@@ -36,10 +36,6 @@ def unsafe(text):
     surrogates."""
     return [c for c in text if c != "\n" and (unicodedata.category(c) in ("Cc", "Cs")
                                               or c in BIDI)]
-
-
-def utc_today(offset=0):
-    return datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=offset)
 
 
 @pytest.fixture(autouse=True)

@@ -1,15 +1,21 @@
 """``credhelper``: the admin commands.  The one place that turns errors into a line for a
 person (exit 1 for a user error, 2 for usage), and that never prints a token.
 
+    credhelper login HOST [--browser|--device|--pat] [--client-id ID] [--scopes S] [--no-setup]
     credhelper add HOST [--kind K] [--username U] [--path P] [--expires-at D] [--scopes S]
-                        [--registry R] [--api-url URL] [--store keyring|file]
-    credhelper list | status [HOST] [--json] [--refresh] | rotate HOST [--path P]
+                        [--registry R] [--api-url URL] [--store keyring|file] [--no-setup]
+    credhelper list | status [HOST] [--json|--table] [--refresh] [--check [--quiet]]
+    credhelper log [HOST] [--since WHEN] [-n N] [--json] | rotate HOST [--path P]
     credhelper remove HOST [--path P] [--all] [--revoke]
+    credhelper logout HOST [--username U] [--path P] [--revoke|--keep]
+    credhelper uninstall [--revoke|--keep] [--forget-tokens]
     credhelper setup git [HOST] [--reset-other-helpers] | setup docker [REGISTRY]
     credhelper dpop-gen [--private-key PATH|agent] [--hostname HOST] [--pat-stdin]
     credhelper token HOST | npmrc HOST [--project ID|--group ID] [--print|--remove]
     credhelper npmrc --refresh | goauth [URL]
-    credhelper doctor | selftest | version
+    credhelper fleet publish|join|show HOST ... (a token shared through OpenBao)
+    credhelper doctor | selftest | version | help [COMMAND] | completion bash|zsh|fish | man
+    credhelper --version | -V
 
 Each command is a module here with ``register(commands)``, which adds its subparser with
 ``handler=run``, and ``run(args) -> int``; a new command is one module and one line in
@@ -24,10 +30,17 @@ import sys
 from credhelper.cli import (
     add,
     attend,
+    completion,
     doctor,
     dpop_gen,
+    fleet,
     goauth,
+    help_command,
     listing,
+    log,
+    login,
+    logout,
+    manpage,
     npmrc,
     registries,
     remove,
@@ -36,6 +49,7 @@ from credhelper.cli import (
     setup,
     status,
     token,
+    uninstall,
     version,
 )
 from credhelper.cli.common import Parser, help_handler
@@ -66,22 +80,31 @@ def build_parser() -> Parser:
     parser = Parser(prog="credhelper", description=(
         "Serve the right GitLab token to git (and docker, package managers) per host."))
     parser.set_defaults(handler=help_handler(parser))
+    version.add_flag(parser)
     commands = parser.add_subparsers(metavar="COMMAND")
+    login.register(commands)
     add.register(commands)
     listing.register(commands)
     status.register(commands)
+    log.register(commands)
     rotate.register(commands)
     attend.register(commands)
     remove.register(commands)
+    logout.register(commands)
     setup.register(commands)
     doctor.register(commands)
     token.register(commands)
     npmrc.register(commands)
     registries.register(commands)
+    fleet.register(commands)
     goauth.register(commands)
     dpop_gen.register(commands)
     selftest.register(commands)
+    uninstall.register(commands)
     version.register(commands)
+    help_command.register(commands)
+    completion.register(commands)
+    manpage.register(commands)
     return parser
 
 

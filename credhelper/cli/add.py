@@ -4,18 +4,15 @@ here; ``Service.register`` stores it."""
 
 from __future__ import annotations
 
-import re
 import time
 
+from credhelper.cli import add_checks
 from credhelper.cli.common import path_note, read_secret
 from credhelper.errors import CredhelperError, InvalidInput
 from credhelper.rules import dates
 from credhelper.rules.hosts import normalise_host, normalise_path
 from credhelper.rules.model import (
     ADDED,
-    DEPLOY,
-    JOB,
-    JOB_USERNAME,
     KIND_NAMES,
     KINDS,
     OAUTH,
@@ -32,13 +29,13 @@ if TYPE_CHECKING:
     from credhelper.cli.common import Commands
     from credhelper.service import Service
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.+@\-]{1,255}$")
-
 
 def register(commands: Commands) -> None:
     add = commands.add_parser("add", help="register a token for a host (token on stdin or "
                               "typed at a hidden prompt, never as an argument)")
-    add.add_argument("host", metavar="HOST", help="e.g. gitlab.example.com or host:port")
+    add.add_argument("host", metavar="HOST", help="e.g. gitlab.example.com or host:port; a "
+                     "project's URL (https://HOST/group/project.git) means HOST --path "
+                     "group/project")
     add.add_argument("--kind", choices=("pat", "deploy", "oauth", "job"),
                      help="default: guessed from the prefix (glpat-, gldt-, glcbt-)")
     add.add_argument("--username", help="login name (required for deploy tokens)")
@@ -64,19 +61,27 @@ def register(commands: Commands) -> None:
     add.add_argument("--default", action="store_true",
                      help="make the token's account the host's default: the one that answers "
                      "clients naming no user (else the account added first)")
-    add.add_argument("--revoke-replaced", action="store_true",
-                     help="revoke on the server the token this one replaces (same account, "
-                     "host, path and kind)")
+    replaced = add.add_mutually_exclusive_group()
+    replaced.add_argument("--revoke-replaced", action="store_true",
+                          help="revoke on the server the token this one replaces (same "
+                          "account, host, path and kind; default: ask at a terminal)")
+    replaced.add_argument("--keep-replaced", action="store_true",
+                          help="leave the token this one replaces working on the server, "
+                          "without asking")
     add.add_argument("--no-check", action="store_true",
                      help="do not ask the server about the token now (it is checked on first use)")
+    add_no_setup(add)
     add.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
+    from credhelper.cli import replaced as replacing
     from credhelper.service import Service
 
-    host = accounts.host_argument(args.host)
+    host, path = accounts.host_and_path(args.host, args.path)
+    today = dates.date_from_days(int(time.time() // 86400))
+    add_checks.before_the_token(args.expires_at, args.scopes, today)
     if args.refresh_token and not args.client_id:
         raise CredhelperError("--refresh-token needs --client-id (the OAuth application's id)")
     if args.refresh_token and args.kind != "oauth":
@@ -86,23 +91,48 @@ def run(args: argparse.Namespace) -> int:
     lines = read_secret("Token for %s: " % host, 2 if args.refresh_token else 1)
     token = accounts.check_token(lines[0])
     refresh_token = accounts.check_token(lines[1]) if args.refresh_token else None
-    record = build_record(host, token, args.kind, args.username, args.path,
-                          args.expires_at, args.registry, api_url, args.scopes,
-                          today=dates.date_from_days(int(time.time() // 86400)),
+    record = build_record(host, token, args.kind, args.username, path, args.expires_at,
+                          args.registry, api_url, args.scopes, today=today,
                           client_id=args.client_id)
     record = with_ca_file(_with_options(record, args), args.ca_file)
-    if not args.no_check:
-        record = _checked(service, record, token, args.username)
-    revoked = accounts.revoke_replaced(service, record, token) if args.revoke_replaced else []
-    record, replaced = add_token(service, record, token, args.store, refresh_token)
-    _report(record, host, replaced)
-    accounts.report_replaced(replaced, revoked, record)
+    choice = (replacing.REVOKE if args.revoke_replaced else
+              replacing.KEEP if args.keep_replaced else replacing.ASK)
+    store_checked(service, record, token, args.store, refresh_token, args.username,
+                  check=not args.no_check, choice=choice, no_setup=args.no_setup)
     return 0
+
+
+def add_no_setup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-setup", action="store_true", help="leave git's and docker's "
+                        "configuration alone (default: set them up for HOST, as setup does)")
+
+
+def store_checked(service: Service, record: TokenRecord, token: str, store: str | None = None,
+                  refresh_token: str | None = None, username: str | None = None,
+                  check: bool = True, choice: str = "ask", no_setup: bool = False
+                  ) -> TokenRecord:
+    """What `add` and `login` do with a new token: ask the server about it, store it, say
+    what was stored and replaced, set up git and docker (cli/onestep.py), and revoke, keep or
+    offer to revoke what it replaced (``choice``: cli/replaced.py)."""
+    from credhelper.cli import onestep
+    from credhelper.cli import replaced as replacing
+
+    if check:
+        record = _checked(service, record, token, username)
+    replacing.refuse_unknown_owner(service, record, token)
+    old = replacing.held(service, record, token)     # registering deletes their secrets
+    record, replaced = add_token(service, record, token, store, refresh_token)
+    _report(record, record.host, replaced)
+    onestep.set_up(service, record, no_setup)
+    replacing.settle(service, old, choice)
+    return record
 
 
 def _with_options(record: TokenRecord, args: argparse.Namespace) -> TokenRecord:
     """``--dpop-key`` and ``--default`` on the record."""
     if args.dpop_key:
+        from credhelper.cli.dpop_gen import dpop_key_spec
+
         record = record.replace(dpop_key=dpop_key_spec(args.dpop_key, record.kind))
     if args.default:
         record = record.replace(default_account=True)
@@ -123,30 +153,22 @@ def _checked(service: Service, record: TokenRecord, token: str, username: str | 
 
 
 def _report(record: TokenRecord, host: str, replaced: list[TokenRecord]) -> None:
+    from credhelper import accounts
     from credhelper.clientconfig import git as gitconfig
 
     backend = record.extra.get("backend")
     where = record.store + (" (%s)" % backend if backend else "")
     print("%s %s %s for %s%s as %s, in the %s store" % (
         "Replaced %s with" % replaced[0].hint if replaced else "Added", KIND_NAMES[record.kind],
-        record.hint, host, path_note(record.path), _account(record), where))
+        record.hint, host, path_note(record.path), accounts.login_and_account(record), where))
     if record.checked_at:
-        print("The server says: scopes %s, %s" % (
-            ",".join(record.scopes or []) or "none",
-            "expires on %s" % record.expires_at if record.expires_at else "no expiry"))
+        expiry = ("refreshed before it expires" if record.kind == OAUTH and record.client_id
+                  else "expires on %s" % record.expires_at if record.expires_at else "no expiry")
+        print("The server says: scopes %s, %s" % (",".join(record.scopes or []) or "none",
+                                                  expiry))
     note = gitconfig.ensure_use_http_path(host) if record.path else None   # issue 12
     if note:
         print(note)
-    if not gitconfig.helpers_for(host):
-        print("Next: credhelper setup git %s" % host)
-
-
-def _account(record: TokenRecord) -> str:
-    """The name the token logs in as, and whose account it is when the server said."""
-    login = record.login_name()
-    if record.owner_name and record.owner_name != login:
-        return "%s (account %s)" % (login, record.owner_name)
-    return login
 
 
 def guess_kind(token: str) -> str:
@@ -166,16 +188,12 @@ def build_record(host: str, token: str, kind: str | None = None, username: str |
     """Validate the options of `credhelper add` into a record (not stored yet)."""
     from credhelper.service import new_id
 
-    kind = kind or guess_kind(token)
+    kind = add_checks.kind(token, kind) or guess_kind(token)
     if kind not in KINDS:
         raise InvalidInput("--kind must be one of %s" % ", ".join(KINDS))
-    username = _login(kind, username)
-    if expires_at is not None:
-        try:
-            dates.parse_date(expires_at)
-        except ValueError:
-            raise InvalidInput("--expires-at must be a date as YYYY-MM-DD") from None
-    scope_list = _scopes(scopes)
+    username = add_checks.login(kind, username)
+    add_checks.expiry(expires_at, today)
+    scope_list = add_checks.scope_names(scopes)
     return TokenRecord(
         id=new_id(), host=host, kind=kind, username=username, path=normalise_path(path),
         scopes=scope_list, expires_at=expires_at,
@@ -196,46 +214,6 @@ def checked_api_url(service: Service, host: str, api_url: str | None) -> str | N
         return check_api_url(host, api_url, settings.allow_http, settings.allow_api_origin)
     except InvalidInput as reason:
         raise InvalidInput("--api-url %s (e.g. https://%s/api/v4)" % (reason, host)) from None
-
-
-def _login(kind: str, username: str | None) -> str | None:
-    """``--username`` checked for ``kind``: deploy tokens need one, job tokens have theirs."""
-    if username is not None and not _USERNAME.match(username):
-        raise InvalidInput("--username has characters GitLab does not allow")
-    if kind == DEPLOY and not username:
-        raise InvalidInput("deploy tokens log in with their own username: pass --username "
-                           "(gitlab+deploy-token-ID, or the custom one set at creation)")
-    if kind == JOB:
-        if username not in (None, JOB_USERNAME):
-            raise InvalidInput("job tokens always log in as %s" % JOB_USERNAME)
-        return JOB_USERNAME
-    return username
-
-
-def _scopes(scopes: str | None) -> list[str] | None:
-    """``--scopes a,b`` as a sorted list of distinct scope names."""
-    if scopes is None:
-        return None
-    names = sorted({s.strip() for s in scopes.split(",") if s.strip()})
-    from credhelper.lifecycle.facts import is_scope_name
-
-    if not names or not all(is_scope_name(s) for s in names):
-        raise InvalidInput("--scopes takes names like read_repository,write_repository")
-    return names
-
-
-def dpop_key_spec(spec: str, kind: str) -> str:
-    """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
-    import os
-
-    if kind != PAT:
-        raise InvalidInput("DPoP binds personal, project and group access tokens only")
-    if spec == "agent" or spec.startswith("agent:SHA256:"):
-        return spec
-    path = os.path.abspath(os.path.expanduser(spec))
-    if not os.path.isfile(path):
-        raise InvalidInput("--dpop-key: no file %s" % path)
-    return path
 
 
 def with_ca_file(record: TokenRecord, spec: str | None) -> TokenRecord:
@@ -265,10 +243,10 @@ def inspect(service: Service, record: TokenRecord, token: str) -> TokenRecord:
         if record.kind == PAT and refused.status == 400:
             raise CredhelperError("not added: %s says this is not a personal access token "
                                   "(an OAuth token? use --kind oauth)" % record.host) from None
-        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+        service.warn("could not check the token with %s now (%s); it is checked "
                      "on first use" % (record.host, refused))
     except ApiError as error:
-        service.warn("could not check the token with %s now (%s); added anyway, it is checked "
+        service.warn("could not check the token with %s now (%s); it is checked "
                      "on first use" % (record.host, error))
     return record
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from credhelper.errors import CredhelperError
+from credhelper.errors import Cancelled, CredhelperError
 from credhelper.rules.redact import scrub
 
 TYPE_CHECKING = False
@@ -44,10 +44,24 @@ def read_secret(prompt: str, count: int = 1) -> list[str]:
         data = sys.stdin.read(65536) if sys.stdin else ""
         lines = [line.strip() for line in data.splitlines() if line.strip()]
         return (lines + [""] * count)[:count]
+    prompts = [prompt] + ["Refresh token: "] * (count - 1)
+    return [prompted(text) for text in prompts]
+
+
+def prompted(prompt: str) -> str:
+    """A no-echo prompt's answer; Ctrl-D or Ctrl-C there is a clean cancel (``Cancelled``,
+    exit 1 or 130), not an internal error, and the terminal's echo is back on."""
     import getpass
 
-    prompts = [prompt] + ["Refresh token: "] * (count - 1)
-    return [getpass.getpass(text).strip() for text in prompts]
+    try:
+        return getpass.getpass(prompt).strip()
+    except (EOFError, KeyboardInterrupt) as ended:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")          # the prompt's line is still open
+        interrupted = isinstance(ended, KeyboardInterrupt)
+        raise Cancelled("cancelled%s; nothing was stored" % (
+            "" if interrupted else " (end of input at the prompt)"),
+            130 if interrupted else 1) from None
 
 
 def print_table(table: Sequence[Sequence[object]]) -> None:

@@ -2,13 +2,15 @@
 credhelper's token.  ``report`` returns report lines and a list of problems; ``run``
 prints them.
 
-It only looks: no token is checked, rotated or refreshed and no file is written, by doctor
-or by the helper git runs for it (CREDHELPER_READ_ONLY).  git is asked from a fresh empty
-directory with GIT_DIR and friends unset, so the repository doctor runs in cannot change
-the answer; the user's global and system config count, as for a clone.  From the helper
-list git builds for each host it flags every other helper (git hands each one our token to
-store: a storage helper keeps a copy) and path tokens git cannot choose without useHttpPath;
-each token's state is the one its last check with the server left in the index.
+It only looks: no token is sent to a server, checked, rotated or refreshed and no file is
+written, by doctor or by the helper git runs for it (CREDHELPER_READ_ONLY).  git is asked
+from a fresh empty directory with GIT_DIR and friends unset, so the repository doctor runs
+in cannot change the answer; the user's global and system config count, as for a clone.
+From the helper list git builds for each host it flags every other helper (git hands each
+one our token to store: a storage helper keeps a copy) and path tokens git cannot choose
+without useHttpPath; each token's state is the one its last check with the server left in
+the index.  Each host's API origin is reached over TLS, with no token, as its checks would
+be (cli/doctor_tls.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shutil
 import time
 
 from credhelper import __version__
+from credhelper.cli.doctor_tls import tls_report
 from credhelper.errors import CredhelperError
 from credhelper.rules import freshness
 from credhelper.rules.model import ADDED, Request
@@ -77,8 +80,9 @@ def report(service: Service | None = None) -> tuple[list[str], list[str]]:
         problems.append(str(error))
     records = list(service.tokens.load())
     _tokens_report(service, records, lines, problems)
-    with _neutral_git():
+    with _neutral_git():     # git's sslCAInfo as git reads it outside any repository
         lines.extend(_git_report(service, records, problems))
+        tls_report(service, records, lines, problems)
     lines.extend(_docker_report(service, problems))
     return lines, problems
 

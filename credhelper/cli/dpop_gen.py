@@ -8,7 +8,7 @@ import sys
 import time
 
 from credhelper.cli.common import read_secret
-from credhelper.errors import CredhelperError
+from credhelper.errors import CredhelperError, InvalidInput
 from credhelper.rules.model import ADDED, PAT
 
 TYPE_CHECKING = False
@@ -76,3 +76,15 @@ def dpop_record(service: Service, host: str) -> TokenRecord | None:
                if r.host == host and r.kind == PAT and r.origin == ADDED]
     records.sort(key=lambda r: (r.path is not None, r.dpop_key is None))
     return records[0] if records else None
+
+
+def dpop_key_spec(spec: str, kind: str) -> str:
+    """Validate ``--dpop-key`` now (a typo found at `add`, not at the next rotation)."""
+    if kind != PAT:
+        raise InvalidInput("DPoP binds personal, project and group access tokens only")
+    if spec == "agent" or spec.startswith("agent:SHA256:"):
+        return spec
+    path = os.path.abspath(os.path.expanduser(spec))
+    if not os.path.isfile(path):
+        raise InvalidInput("--dpop-key: no file %s" % path)
+    return path

@@ -30,7 +30,6 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from credhelper import accounts
-    from credhelper.rules.redact import scrub
     from credhelper.service import Service
 
     service = Service()
@@ -42,15 +41,21 @@ def run(args: argparse.Namespace) -> int:
     if args.revoke:
         for record in chosen:
             revoke(service, record)
+    forget(service, chosen)
+    return 0
+
+
+def forget(service: Service, chosen: list[TokenRecord]) -> None:
+    """Forget the tokens (secret and metadata) and npm's copies of them; one line each."""
+    from credhelper.cli.npmrc import forget_tokens
+    from credhelper.rules.redact import scrub
+
     secrets = {secret for record in chosen if (secret := service.secret(record, quiet=True))}
     service.forget(chosen)
-    from credhelper.cli.npmrc import forget_tokens
-
     forget_tokens(secrets)           # npm's copy in ~/.npmrc (README, "Package managers")
     for record in chosen:
-        print(scrub("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint, host,
-                                               path_note(record.path))))
-    return 0
+        print(scrub("Removed %s %s for %s%s" % (KIND_NAMES[record.kind], record.hint,
+                                               record.host, path_note(record.path))))
 
 
 def _no_match(records: list[TokenRecord], host: str) -> CredhelperError:

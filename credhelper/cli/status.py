@@ -1,13 +1,17 @@
-"""`credhelper status [HOST]`: a table (or JSON) of the registered tokens: kind, scopes,
-expiry, store and state; ``--refresh`` asks the server about each first."""
+"""`credhelper status [HOST]`: every token credhelper serves (those added, those git or docker
+stored, inside a CI job the job's own credentials) with owner, token name, expiry, last check
+and what happens next; as blocks for people (cli/status_view.py), ``--table`` or ``--json``.
+``--refresh`` asks the server about each first; ``--check`` exits 1 when one needs the user
+(cli/status_check.py)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 
-from credhelper.cli.common import print_table
 from credhelper.rules import freshness
+from credhelper.rules.redact import scrub
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,39 +19,88 @@ if TYPE_CHECKING:
     from typing import Any
 
     from credhelper.cli.common import Commands
+    from credhelper.rules.freshness import Policy
     from credhelper.rules.model import TokenRecord
+    from credhelper.service import Service
 
-HEADER = ("HOST", "ACCOUNT", "KIND", "USERNAME", "PATH", "NAME", "SCOPES", "EXPIRES", "STORE",
-          "TOKEN", "STATE", "CHECKED", "NEXT")
+# `status --check` exits with these (README, "Status and the audit log")
+EXIT_FINE, EXIT_ATTENTION = 0, 1
+CI_SOURCE = "CI job variable %s"
+CI_NEXT = "valid while the CI job runs; nothing to renew"
+SOURCES = {"added": "credhelper add (store: %s)", "git": "git credential store",
+           "docker": "docker login", "cargo": "cargo login", "terraform": "terraform login"}
 
 
 def register(commands: Commands) -> None:
-    status = commands.add_parser("status", help="table of tokens: kind, scopes, expiry, store")
+    status = commands.add_parser("status", help="each token: owner, expiry, last check, "
+                                 "what happens next")
     status.add_argument("host", nargs="?", metavar="HOST")
     status.add_argument("--username", metavar="NAME", help="only this account's tokens")
     status.add_argument("--path", metavar="PREFIX", help="only tokens for this path")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--table", action="store_true", help="one line per token")
     status.add_argument("--refresh", action="store_true",
                         help="ask the server about every token now")
+    status.add_argument("--check", action="store_true", help="exit 1 when a token needs "
+                        "attention (expired, revoked, failing, expiring and cannot renew)")
+    status.add_argument("--quiet", "-q", action="store_true",
+                        help="--check printing only the tokens that need attention (one line each)")
     status.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from credhelper.local.token_index import TokenIndex
+    from credhelper.service import Service
 
     now = time.time()
     if args.refresh:
         _refresh()
-    records = _chosen(TokenIndex().load(), args)
-    rows = [describe(r, now) for r in sorted(records, key=_order)]
+    service = Service()
+    records = _chosen(service.records(), args)
+    policies = _policies(service, records)
+    rows = [describe(r, now, policies[r.host]) for r in sorted(records, key=_order)]
+    needing = [row for row in rows if row["attention"]]
+    if args.quiet:
+        _show_attention(needing)
+    else:
+        _show(rows, args, now)
+    return EXIT_ATTENTION if (args.check or args.quiet) and needing else EXIT_FINE
+
+
+def _policies(service: Service, records: list[TokenRecord]) -> dict[str, Policy]:
+    """Each host's policy; a config that cannot be read does not hide the tokens: they are
+    shown under the default policy, with one line saying so (doctor says more)."""
+    from credhelper.errors import CredhelperError
+
+    try:
+        return {r.host: service.settings.policy(r.host) for r in records}
+    except CredhelperError as error:
+        print("credhelper: %s; dates shown under the default policy" % scrub(str(error)),
+              file=sys.stderr)
+        return {r.host: freshness.DEFAULT_POLICY for r in records}
+
+
+def _show(rows: list[dict[str, Any]], args: argparse.Namespace, now: float) -> None:
     if args.json:   # ASCII only: control characters in the data are escaped, never raw
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print("No tokens registered%s. Add one: credhelper add HOST"
-              % (" for " + args.host if args.host else ""))
+        print("No tokens registered%s. Add one: credhelper login HOST (or credhelper add HOST)"
+              % (" for " + scrub(args.host) if args.host else ""))
+    elif args.table:
+        from credhelper.cli.common import print_table
+        from credhelper.cli.status_view import HEADER, cells
+
+        print_table([HEADER] + [cells(row, now) for row in rows])
     else:
-        print_table([HEADER] + [_cells(row) for row in rows])
-    return 0
+        from credhelper.cli.status_view import blocks
+
+        print("\n".join(blocks(rows, now)))
+
+
+def _show_attention(rows: list[dict[str, Any]]) -> None:
+    """``--check --quiet``: one line per token that needs the user, nothing when none does."""
+    for row in rows:
+        print(scrub("%s %s (%s): %s; %s" % (row["host"], row["token"] or "-", row["owner"],
+                                           row["attention"], row["next"])))
 
 
 def _chosen(records: list[TokenRecord], args: argparse.Namespace) -> list[TokenRecord]:
@@ -75,20 +128,6 @@ def _refresh() -> None:
     for record in service.tokens.load():
         if record.origin == ADDED:   # each token gets a request context of its own
             service.keeper().attend(record, service.context(), force_check=True)
-
-
-def _cells(row: dict[str, Any]) -> tuple[str, ...]:
-    """The table's cells, scrubbed: the index holds what servers and clients said (a username
-    git stored, an index written by an older version), which must not act on the terminal."""
-    from credhelper.rules.redact import scrub
-
-    return tuple(scrub(str(cell)) for cell in (
-        row["host"], row["owner"] + (" (default)" if row["default"] else ""), row["kind"],
-        row["username"], row["path"] or "-", row["token_name"] or "-",
-        ",".join(row["scopes"]) if row["scopes"] else "?",
-        "%s (%sd)" % (row["expires_at"], row["days_left"]) if row["expires_at"] else "never",
-        row["store"], row["token"], row["state"],
-        _utc(row["checked_at"]) if row["checked_at"] else "never", row["next"]))
 
 
 def _order(record: TokenRecord) -> tuple[str, str, str, str, str]:
@@ -125,32 +164,69 @@ def state_name(record: TokenRecord, now: float) -> str:
     return state
 
 
-def describe(record: TokenRecord, now: float) -> dict[str, Any]:
-    """A record as a dict for `status --json` and the table (never the secret)."""
+def describe(record: TokenRecord, now: float, policy: Policy = freshness.DEFAULT_POLICY
+             ) -> dict[str, Any]:
+    """A record as a dict for `status --json` and the views (never the secret).  Fields are
+    only ever added: scripts read them."""
+    from credhelper.cli.status_check import attention
+    from credhelper.rules.model import CI_ENV, KIND_NAMES
+
     return {
         "host": record.host, "owner": owner_of(record), "user_id": record.user_id,
         "default": bool(record.default_account), "token_name": record.token_name,
-        "kind": record.kind, "username": record.login_name(),
+        "kind": record.kind, "kind_name": KIND_NAMES.get(record.kind, record.kind),
+        "username": record.login_name(),
         "path": record.path, "scopes": record.scopes, "expires_at": record.expires_at,
+        "expires_utc": freshness.expiry_utc(record),
         "days_left": freshness.days_left(record, now), "store": record.store,
         "token": record.hint, "state": state_name(record, now), "origin": record.origin,
-        "registry": record.registry, "checked_at": record.checked_at,
-        "next": next_action(record, now),
+        "source": source(record), "registry": record.registry,
+        "checked_at": record.checked_at, "checkable": freshness.can_use_api(record),
+        "next": CI_NEXT if record.origin == CI_ENV else next_action(record, now, policy),
+        "next_at": next_at(record, now, policy),
+        "attention": attention(record, now, policy),
     }
+
+
+def source(record: TokenRecord) -> str:
+    """Where the token comes from: added (and its store), a client's login, a CI variable."""
+    from credhelper.rules.model import CI_ENV
+
+    if record.origin == CI_ENV:
+        return CI_SOURCE % record.extra.get("variable", "?")
+    return SOURCES.get(record.origin, record.origin).replace("%s", record.store)
+
+
+def next_at(record: TokenRecord, now: float, policy: Policy) -> int | None:
+    """When credhelper itself acts on the token (rotates or refreshes it), if it will."""
+    from credhelper.rules.model import ADDED, OAUTH
+
+    if record.origin != ADDED or record.pending or freshness.unusable_reason(record, now):
+        return None
+    expiry = freshness.expiry_utc(record)
+    if record.kind == OAUTH and record.client_id and expiry is not None:
+        return int(expiry - freshness.OAUTH_REFRESH_MARGIN)
+    rotates = freshness.rotate_at(record, policy.rotate_before_days)
+    if freshness.renews_itself(record, policy) and rotates is not None:
+        return int(rotates)
+    return None
 
 
 def _utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
 
 
-def next_action(record: TokenRecord, now: float) -> str:
+def next_action(record: TokenRecord, now: float, policy: Policy = freshness.DEFAULT_POLICY
+                ) -> str:
     """What credhelper will do about the token, or what the user must do."""
     from credhelper.rules.model import ADDED, LOST, OAUTH
 
     if record.state == LOST:
         return "lost in rotation: credhelper rotate %s prints the recovery steps" % record.host
     if record.state in freshness.FINAL_STATES or freshness.unusable_reason(record, now):
-        return "create a new token, then: credhelper add %s" % record.host
+        from credhelper.lifecycle.explain import add_again
+
+        return "create a new token, then: %s" % add_again(record)   # --path too
     waiting = record.backoff_until is not None and now < record.backoff_until
     if record.pending:
         return ("rotation unanswered: outcome checked after %s" % _utc(record.backoff_until or 0)
@@ -163,7 +239,7 @@ def next_action(record: TokenRecord, now: float) -> str:
         return "never checked: checked at the next use"
     if record.kind == OAUTH and record.client_id:
         return "refreshed when 10 minutes are left"
-    rotates = freshness.rotate_at(record, freshness.DEFAULT_POLICY.rotate_before_days)
-    if freshness.renews_itself(record, freshness.DEFAULT_POLICY) and rotates is not None:
+    rotates = freshness.rotate_at(record, policy.rotate_before_days)
+    if freshness.renews_itself(record, policy) and rotates is not None:
         return "rotates itself from %s" % _utc(max(rotates, now))[:10]
     return "expires %s; it cannot renew itself" % record.expires_at if record.expires_at else "-"

@@ -1,4 +1,6 @@
-"""`credhelper version`."""
+"""`credhelper version` and `credhelper --version` (or -V): the version the package was
+built with (``credhelper.__version__``, the same as pyproject.toml's; test_packaging checks),
+with no metadata lookup, so it costs nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +18,15 @@ def register(commands: Commands) -> None:
     version.set_defaults(handler=run)
 
 
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-V", "--version", action="version", version=text(),
+                        help="print the version and exit")
+
+
+def text() -> str:
+    return "credhelper %s" % __version__
+
+
 def run(args: argparse.Namespace) -> int:
-    print("credhelper", __version__)
+    print(text())
     return 0

@@ -30,14 +30,22 @@ def config_path() -> str:
 
 
 def load(path: str | None = None) -> dict[str, Any]:
-    path = path or config_path()
+    return load_raw(path or config_path())[0]
+
+
+def load_raw(path: str) -> tuple[dict[str, Any], bytes | None]:
+    """The file's object and its bytes (None: no file), for ``dump`` to keep its layout."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        return {}
+        return {}, None
     except OSError as error:
         raise ConfigError("cannot read %s: %s" % (path, error.strerror)) from None
+    return _parsed(path, raw), raw
+
+
+def _parsed(path: str, raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
@@ -50,27 +58,50 @@ def load(path: str | None = None) -> dict[str, Any]:
     return data
 
 
+def dump(data: dict[str, Any], like: bytes | None) -> bytes:
+    """``data`` laid out as the file ``like`` was (its indent, its final newline; docker
+    writes tabs and no final newline), so that taking credhelper's entries out again gives
+    back the same bytes."""
+    text = like.decode("utf-8", "replace") if like and like.strip() else "{\n\t\n}\n"
+    inner = text.strip()[1:].lstrip(" ")
+    indent: str | None = "\t" if inner.startswith("}") else None     # {} as docker would
+    if inner.startswith(("\n", "\r\n")):
+        first = inner.lstrip("\r\n")
+        indent = first[:len(first) - len(first.lstrip(" \t"))] or "\t"
+    separators = (",", ": ") if indent is not None or '": ' in text else (",", ":")
+    out = json.dumps(data, indent=indent, separators=separators, ensure_ascii=False)
+    return (out + ("\n" if text.endswith("\n") else "")).encode()
+
+
+def write(path: str, data: dict[str, Any], like: bytes | None) -> None:
+    write_private(path, dump(data, like))
+
+
 def helpers() -> dict[str, Any]:
     found = load().get("credHelpers")
     return found if isinstance(found, dict) else {}
 
 
-def configure(registries: Iterable[str]) -> list[str]:
-    """Point docker at credhelper for each registry; returns the list of changes."""
+def configure(registries: Iterable[str], host: str | None = None) -> list[str]:
+    """Point docker at credhelper for each registry (served with ``host``'s tokens, when
+    known); returns the list of changes."""
+    from credhelper.clientconfig import written
+
     path = config_path()
-    data = load(path)
+    data, raw = load_raw(path)
     entries = data.get("credHelpers")
     if entries is None:
         entries = data["credHelpers"] = {}
     elif not isinstance(entries, dict):
         raise ConfigError("credHelpers in %s is not an object; fix it first" % path)
-    changes = []
+    changes, noted = [], {}
     for registry in registries:
         if entries.get(registry) != HELPER_NAME:
-            before = entries.get(registry)
+            before = noted[registry] = entries.get(registry)
             entries[registry] = HELPER_NAME
             changes.append("credHelpers[%s] = %s%s" % (
                 registry, HELPER_NAME, " (was %s)" % before if before else ""))
     if changes:
-        write_private(path, (json.dumps(data, indent="\t") + "\n").encode())
+        written.note_docker(raw is None, {r: (host, b) for r, b in noted.items()})
+        write(path, data, raw)
     return changes

@@ -65,6 +65,18 @@ def helper_command() -> str:
                           "bin directory to PATH")
 
 
+def global_file() -> str:
+    """The file `git config --global` writes: ``GIT_CONFIG_GLOBAL``, else ~/.gitconfig,
+    or git's XDG file when only that one exists."""
+    named = os.environ.get("GIT_CONFIG_GLOBAL")
+    if named:
+        return named
+    home = os.path.join(os.path.expanduser("~"), ".gitconfig")
+    xdg = os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
+                       "git", "config")
+    return xdg if not os.path.exists(home) and os.path.exists(xdg) else home
+
+
 def is_ours(helper: str) -> bool:
     return helper == HELPER_NAME or os.path.basename(helper) == _EXECUTABLE
 
@@ -157,18 +169,37 @@ def sends_path(host: str, entries: Sequence[Entry]) -> bool:
 
 def configure(host: str, use_http_path: bool = False) -> list[str]:
     """Make credhelper the only helper git asks for ``https://HOST``; returns what changed."""
+    from credhelper.clientconfig import written
+
     section = "credential.https://%s" % host
     command = helper_command()
     entries = config_entries("--global", "--includes")
     changes = []
-    if helpers_for(host) != ["", command] or effective_helpers(host, entries) != [command]:
+    before = helpers_for(host)
+    if before != ["", command] or effective_helpers(host, entries) != [command]:
+        written.note_git(host, created_file=_create_global_file(),
+                         helpers=[h for h in before if h and not is_ours(h)])
         _rewrite_section(section, command)
         changes.append("%s.helper = %s, after an empty helper = that drops every other "
                        "helper for %s" % (section, command, host))
     if use_http_path and not sends_path(host, config_entries("--global", "--includes")):
         git("config", "--global", section + ".useHttpPath", "true")
+        written.note_git(host, use_http_path=True)
         changes.append("%s.useHttpPath = true (tokens here are told apart by path)" % section)
     return changes
+
+
+def _create_global_file() -> bool:
+    """Create the missing global file as 0644 at most: git would create it with whatever the
+    umask allows, 0666 under umask 000, and anyone who can write it chooses git's helpers.
+    git keeps the mode when it rewrites the file.  Returns whether it was created."""
+    try:
+        os.close(os.open(global_file(), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    except OSError:
+        return False            # git says why when it writes
+    return True
 
 
 def _rewrite_section(section: str, command: str) -> None:
@@ -197,6 +228,9 @@ def ensure_use_http_path(host: str) -> str | None:
                 or sends_path(host, entries):
             return None
         git("config", "--global", key, "true")
+        from credhelper.clientconfig import written
+
+        written.note_git(host, use_http_path=True)
     except CredhelperError as error:
         return ("git does not send repository paths for %s, so it cannot choose this token "
                 "by its path; run: git config --global %s true (%s)" % (host, key, error))

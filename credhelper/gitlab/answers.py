@@ -75,7 +75,9 @@ def raise_for_status(response: requests.Response, url: str, method: str) -> None
         raise Unavailable("%s answered %d" % (where(url), status), status,
                           retry_after=_retry_after(response.headers.get("Retry-After")),
                           ambiguous=method in NOT_IDEMPOTENT)
-    raise Refused(description or "%s answered %d" % (where(url), status), status)
+    code = body.get("error")
+    raise Refused(description or "%s answered %d" % (where(url), status), status,
+                  code if isinstance(code, str) and code.isidentifier() else None)
 
 
 def _registry_refusal(body: Mapping[str, Any]) -> bool:
@@ -102,6 +104,9 @@ def _unauthorized(error: object, description: str, url: str) -> ApiError:
         return DpopRequired("%s refused the DPoP proof (%s); a DPoP-bound token needs "
                             "credhelper add HOST --dpop-key PATH|agent with an RSA key "
                             "registered in GitLab for signing" % (where(url), description), 401)
+    if error in ("invalid_client", "unauthorized_client"):     # Doorkeeper's, at /oauth/...
+        return Refused(description or "%s refused the OAuth application" % where(url), 401,
+                       str(error))
     if error == "invalid_token" and "expired" in description.lower():
         return TokenRejected("expired", "the server says the token has expired")
     if error == "invalid_token" and "revoked" in description.lower():

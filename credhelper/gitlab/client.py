@@ -20,7 +20,7 @@ import time
 import requests
 
 from credhelper.gitlab import answers, transport, wire
-from credhelper.gitlab.errors import InsufficientScope, TokenRejected, Unavailable
+from credhelper.gitlab.errors import InsufficientScope, NoTimeLeft, TokenRejected, Unavailable
 from credhelper.rules.redact import known_secret
 
 TYPE_CHECKING = False
@@ -35,7 +35,9 @@ READ_TIMEOUT = 5.0       # without ``timeout``: the longest wait for one read
 DEFAULT_TIMEOUT = 10.0   # without ``timeout``: the longest a call takes in all
 MIN_TIME_FOR_A_CALL = 0.5
 # Fields of a rotation's or an OAuth refresh's answer that hold a new secret
-SECRET_FIELDS = ("token", "access_token", "refresh_token")
+SECRET_FIELDS = ("token", "access_token", "refresh_token", "device_code")
+# Parameters of a call that are secrets (never shown, whatever echoes them)
+SECRET_PARAMETERS = ("refresh_token", "device_code", "code", "code_verifier")
 
 
 class GitLabClient:
@@ -130,6 +132,21 @@ class GitLabClient:
             data["client_id"] = client_id
         return self._json("POST", self.base_url + "/oauth/token", None, data=data)
 
+    def oauth_revoke(self, token: str, client_id: str) -> None:
+        """RFC 7009 revocation of an OAuth token (the access and refresh token are one grant
+        at GitLab: both end); 200 also for a token the server does not know."""
+        self._call("POST", self.base_url + "/oauth/revoke", None,
+                   data={"token": token, "client_id": client_id})
+
+    def oauth_device_authorize(self, client_id: str, scopes: str) -> dict[str, Any]:
+        """RFC 8628's device authorization request (GitLab 17.1 and later)."""
+        return self._json("POST", self.base_url + "/oauth/authorize_device", None,
+                          data={"client_id": client_id, "scope": scopes})
+
+    def oauth_token(self, data: dict[str, str]) -> dict[str, Any]:
+        """POST /oauth/token with one grant's parameters (device code, authorization code)."""
+        return self._json("POST", self.base_url + "/oauth/token", None, data=data)
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _json(self, method: str, url: str, token: str | None, **options: Any) -> dict[str, Any]:
@@ -153,7 +170,8 @@ class GitLabClient:
         ends, timeout = self._budget()
         headers: dict[str, str] = {}
         known_secret(token)
-        known_secret((data or {}).get("refresh_token"))
+        for field in SECRET_PARAMETERS:
+            known_secret((data or {}).get(field))
         if basic is not None:
             import base64
 
@@ -186,7 +204,7 @@ class GitLabClient:
             ends = min(ends, self.deadline)
         left = ends - now
         if left < MIN_TIME_FOR_A_CALL:
-            raise Unavailable("no time left to ask the server")
+            raise NoTimeLeft()
         read = min(READ_TIMEOUT, left) if self.timeout is None else left
         return ends, (min(CONNECT_TIMEOUT, left), read)
 

@@ -33,7 +33,12 @@ class InsufficientScope(ApiError):
 
 
 class Refused(ApiError):
-    """400/405/422: the server understood and said no (a date it refuses, not a PAT...)."""
+    """400/405/422: the server understood and said no (a date it refuses, not a PAT...).
+    ``code`` is an OAuth error's name (``invalid_grant``, ``authorization_pending``...)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, status)
+        self.code = code
 
 
 class DpopRequired(ApiError):
@@ -70,3 +75,11 @@ class Unavailable(ApiError):
         super().__init__(message, status)
         self.retry_after = retry_after
         self.ambiguous = ambiguous
+
+
+class NoTimeLeft(Unavailable):
+    """This request's network budget ran out before the call started: the server was never
+    asked, so this is no sign that it is down, and it starts no backoff (outcomes.failed)."""
+
+    def __init__(self) -> None:
+        super().__init__("no time left to ask the server")

@@ -3,40 +3,31 @@ whose 401 names the token service (``WWW-Authenticate: Bearer realm="https://H/j
 docs/gitlab.md#container-registry).
 
 The probe sends nothing secret: no Authorization, no cookies, no netrc (``trust_env`` off), and
-follows no redirect.  TLS is verified as for the GitLab host's API calls: that host's
-``ca_file``, else what git and the environment trust for the registry (local/trust.py).  It
-is short: a registry that does not answer within PROBE_TIMEOUT has proven nothing.
+follows no redirect (gitlab/probe.py).  TLS is verified with the ``Trust`` of the GitLab
+host's API calls (registry_service.py, local/trust.py): the same instance's CA.  It is
+short: a registry that does not answer within PROBE_TIMEOUT has proven nothing.
 """
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credhelper.local.trust import Trust
+
 PROBE_TIMEOUT = 3.0     # seconds in all; docker waits on the `get` that triggers the probe
 
 
-def token_realm(registry: str, ca_file: str | None, timeout: float = PROBE_TIMEOUT
-                ) -> str | None:
+def token_realm(registry: str, trust: Trust, timeout: float = PROBE_TIMEOUT) -> str | None:
     """The realm of the registry's Bearer challenge, or None (no answer, a TLS failure, an
     answer that is not a 401 Bearer challenge)."""
-    import time
-
-    import requests
-
     from credhelper.gitlab import transport
-    from credhelper.local.trust import Trust
+    from credhelper.gitlab.probe import anonymous_get
     from credhelper.rules.container_registries import challenge_realm
 
-    session = requests.Session()
-    transport.prepare(session, Trust(registry, ca_file=ca_file))
-    session.trust_env = False
-    session.headers["User-Agent"] = "credhelper"
     try:
-        with transport.Exchange(time.monotonic() + timeout) as exchange:
-            response = transport.exchange(session, exchange, "GET",
-                                          "https://%s/v2/" % registry, (timeout, timeout))
+        response = anonymous_get("https://%s/v2/" % registry, trust, timeout)
     except transport.Failed:
         return None
-    finally:
-        session.close()
     if response.status_code != 401:
         return None
     return challenge_realm(response.headers.get("WWW-Authenticate", ""))

@@ -210,13 +210,30 @@ def _failed(error: requests.exceptions.RequestException, exchange: Exchange) -> 
         return Failed("timeout")
     if isinstance(error, requests.exceptions.SSLError):
         return Failed("tls", _tls_words(error))
-    if isinstance(reason, NameResolutionError):
+    if isinstance(reason, NameResolutionError) or _unresolved(error):
         return Failed("resolve")
     if isinstance(reason, NewConnectionError):
         return Failed("connect", _short(error))
     if isinstance(error, requests.exceptions.ConnectionError):
         return Failed("dropped", _short(error))
     return Failed("failed", _short(error))
+
+
+def _unresolved(error: BaseException) -> bool:
+    """A name that did not resolve, however deep urllib3 and requests wrapped the resolver's
+    error (a ProtocolError, a ProxyError, a ConnectionError of a ConnectionError): it must be
+    said as such, never as a dropped connection."""
+    pending: list[object] = [error]
+    for _ in range(20):
+        if not pending:
+            return False
+        found = pending.pop()
+        if isinstance(found, (NameResolutionError, socket.gaierror)):
+            return True
+        if isinstance(found, BaseException):
+            pending += [*found.args, getattr(found, "reason", None), found.__cause__,
+                        found.__context__]
+    return False
 
 
 def _tls_words(error: BaseException) -> str:

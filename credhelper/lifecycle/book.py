@@ -14,7 +14,9 @@ import os
 
 from credhelper.local import paths
 from credhelper.local.files import FileLock
-from credhelper.rules.model import ADDED
+from credhelper.rules.model import ADDED, EXPIRED, REVOKED, UNKNOWN
+
+_DEAD = (REVOKED, EXPIRED, UNKNOWN)      # the server's verdicts that only a new token mends
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,9 +88,10 @@ class TokenBook:
             self.secrets.set(refresh_slot(record), refresh_token)
         with self.tokens.lock():
             current = self.tokens.load()
-            replaced = [r for r in current if r.slot() == record.slot()]
+            same = [r for r in current if r.slot() == record.slot()]
+            replaced = same + [r for r in current if r not in same and _gives_way(r, record)]
             kept = [r for r in current if r not in replaced]
-            if any(r.default_account for r in replaced) or record.default_account:
+            if any(r.default_account for r in same) or record.default_account:
                 record = record.replace(default_account=True)
                 kept = [_not_default(r, record) for r in kept]
             self.tokens.save(kept + [record])
@@ -124,6 +127,17 @@ class TokenBook:
                     "record (it serves any username); to move it: credhelper remove %s%s"
                     % (where, " as " + other.username if other.username else "", other.host,
                        " --path " + other.path if other.path else ""))
+
+
+def _gives_way(old: TokenRecord, new: TokenRecord) -> bool:
+    """Does ``new`` also replace ``old``, a token of another owner?  Only when ``old`` is a
+    dead token (revoked, expired or unknown to the server) of the same host, path and kind:
+    dropping it orphans nothing, and keeping it would name it on every fetch.  A new project
+    or group access token always has a new owner (its own bot user), so this is how the
+    command the rejection line names (`credhelper add HOST --path P`) takes the old one's
+    place; a LOST record stays until its orphan is dealt with (lifecycle/explain.py)."""
+    return (new.origin == ADDED and old.origin == ADDED and old.state in _DEAD
+            and (old.host, old.path, old.kind) == (new.host, new.path, new.kind))
 
 
 def _not_default(other: TokenRecord, default: TokenRecord) -> TokenRecord:

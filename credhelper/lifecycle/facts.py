@@ -49,6 +49,9 @@ def pat_facts(info: dict[str, Any]) -> dict[str, Any]:
         facts["scopes"] = scope_names(info["scopes"])
     if "expires_at" in info:
         facts.update(_expiry(info["expires_at"]))
+    created = _instant(info.get("created_at"))
+    if created is not None:
+        facts["created_utc"] = created
     state = _state(info)
     if state is not None:
         facts["state"] = state
@@ -66,6 +69,22 @@ def _expiry(expires_at: object) -> dict[str, Any]:
         except ValueError:
             pass
     return {}
+
+
+def _instant(value: object) -> int | None:
+    """``created_at`` (Rails' ISO 8601: ``2026-06-01T15:00:00.000Z``, or with the instance's
+    UTC offset) in Unix seconds; None for anything else."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)     # GitLab writes UTC when it omits it
+    return int(moment.timestamp())
 
 
 def _state(info: dict[str, Any]) -> str | None:

@@ -123,11 +123,17 @@ class Journal:
 
     def _finish_swap(self, record: TokenRecord, new_record: TokenRecord, new_secret: str
                      ) -> TokenRecord:
-        """Died after storing the new token: finish the swap; a check fills in the facts."""
+        """Died after storing the new token: finish the swap; a check fills in the facts.
+        The rotation counts from when it started (``freshness.rotate_at``: the new token is
+        not due again before half of what it was granted has passed)."""
         assert record.pending is not None
+        started = record.pending.get("started_at")
+        started = int(started) if isinstance(started, (int, float)) else None
         new_record = new_record.replace(state=NEEDS_CHECK, hint=redact(new_secret),
                                         expires_at=record.pending.get("expires_at"),
-                                        expires_utc=None, checked_at=None, token_id=None)
+                                        expires_utc=None, checked_at=None, token_id=None,
+                                        created_utc=started, extra=dict(
+                                            new_record.extra, rotated_at=started))
         self.book.save(new_record, replaces=record.id)
         self.book.secrets.delete(record)
         audit.record_event("rotation-completed", new_record, after="interruption")

@@ -15,6 +15,7 @@ serves, whose clock, deadline and warnings it uses.
 from __future__ import annotations
 
 from credhelper.errors import CredhelperError
+from credhelper.fleet import LINK
 from credhelper.lifecycle import outcomes
 from credhelper.lifecycle.book import LOCK_WAIT
 from credhelper.lifecycle.clients import client_for
@@ -31,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from credhelper.gitlab.client import GitLabClient
     from credhelper.lifecycle.book import TokenBook
     from credhelper.lifecycle.clients import ClientFactory
     from credhelper.lifecycle.context import RequestContext
@@ -93,6 +95,7 @@ class Keeper:
             current = self.book.reload(record)
             if current is None:
                 return None
+            _refuse_shared(current)
             if current.pending:
                 current = self.journal.recover(current, ctx)
                 if current.pending:
@@ -104,18 +107,17 @@ class Keeper:
                 return self.renewal.refresh(current, policy, ctx, strict=True)
             secret = self.book.secret(current, ctx)
             if secret is None:
-                from credhelper.errors import StoreError
-
-                raise StoreError("the %s for %s is missing from its store"
-                                 % (kind_name(current), current.host))
+                raise _missing_secret(current)
             return self.renewal.rotate(current, secret, policy, ctx, strict=True)
 
-    def revoke(self, record: TokenRecord, ctx: RequestContext) -> bool:
-        """`credhelper remove --revoke`: DELETE .../personal_access_tokens/self."""
-        secret = self.book.secret(record, ctx)
+    def revoke(self, record: TokenRecord, ctx: RequestContext, secret: str | None = None
+               ) -> bool:
+        """`remove --revoke`, `logout`: revoked on the server with the record's secret, or
+        ``secret`` (`add` holds a replaced token's after forgetting it)."""
+        secret = secret or self.book.secret(record, ctx)
         if secret is None:
             return False
-        self.clients(record, self.settings, ctx).revoke_self(secret)
+        _revoke_call(self.clients(record, self.settings, ctx), record, secret)
         audit.record_event("revoked", record)
         return True
 
@@ -141,6 +143,8 @@ class Keeper:
 
     def _attend_locked(self, record: TokenRecord, ctx: RequestContext, force_check: bool
                        ) -> TokenRecord:
+        if LINK in record.extra:     # shared through OpenBao: it never rotates on its own
+            return _fleet_attend(self, record, ctx, force_check)
         record = self._finish_interrupted(record, ctx)
         if record.state in freshness.FINAL_STATES or record.pending:
             return record
@@ -218,6 +222,11 @@ class Keeper:
         try:
             state, changes = self._ask_confirmed(record, secret, ctx)
         except TokenRejected as rejected:
+            if record.kind == OAUTH and record.client_id:
+                refreshed = self.renewal.refresh_rejected(record, policy, ctx)
+                if refreshed.hint != record.hint or (refreshed.backoff_until or 0) > now:
+                    return refreshed          # a new token, or no verdict yet: tried later
+                record = refreshed
             audit.record_event("rejected", record, reason=rejected.reason)
             return self.book.save(record.replace(state=REJECTION_STATES[rejected.reason],
                                                  checked_at=int(now), pending=None))
@@ -232,3 +241,33 @@ class Keeper:
         if (differences and record.checked_at is not None) or record.state == NEEDS_CHECK:
             audit.record_event("checked", updated, changed=differences)
         return self.book.save(updated)
+
+
+def _revoke_call(client: GitLabClient, record: TokenRecord, secret: str) -> None:
+    """An access token's DELETE .../personal_access_tokens/self, an OAuth token's RFC 7009
+    revocation (docs/gitlab.md#oauth)."""
+    if record.kind == OAUTH and record.client_id:
+        client.oauth_revoke(secret, record.client_id)
+    else:
+        client.revoke_self(secret)
+
+
+def _refuse_shared(record: TokenRecord) -> None:
+    """`credhelper rotate` of a token shared through OpenBao: only its fleet rotates it."""
+    if LINK in record.extra:
+        raise CredhelperError("the token for %s is shared through OpenBao: it rotates when it "
+                              "is due, by one machine of the fleet" % record.host)
+
+
+def _fleet_attend(keeper: Keeper, record: TokenRecord, ctx: RequestContext,
+                  force_check: bool) -> TokenRecord:
+    from credhelper.fleet.keeper import FleetKeeper
+
+    return FleetKeeper(keeper).attend(record, ctx, force_check)
+
+
+def _missing_secret(record: TokenRecord) -> Exception:
+    from credhelper.errors import StoreError
+
+    return StoreError("the %s for %s is missing from its store"
+                      % (kind_name(record), record.host))

@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 
 def failed(book: TokenBook, record: TokenRecord, what: str, error: ApiError, policy: Policy,
            ctx: RequestContext, strict: bool = False) -> TokenRecord:
-    """A call failed without a verdict on the token: keep using it, try again later."""
+    """A call failed without a verdict on the token: keep using it, try again later (after a
+    backoff, unless the server was never asked: this request had no time left)."""
+    from credhelper.gitlab.errors import NoTimeLeft
+
     now = ctx.now()
-    retry_after = getattr(error, "retry_after", None)
-    record = book.save(record.replace(
-        backoff_until=freshness.backoff_until(now, policy, retry_after)))
+    if not isinstance(error, NoTimeLeft):
+        retry_after = getattr(error, "retry_after", None)
+        record = book.save(record.replace(
+            backoff_until=freshness.backoff_until(now, policy, retry_after)))
     audit.record_event(what + "-failed", record, error=str(error)[:200])
     if strict:
         raise error

@@ -19,15 +19,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from credhelper.local.trust import Trust
+
 PROOFS_FILE = "registry-proofs.json"
 PROVEN_TTL = 24 * 3600.0      # a registry rarely changes hands; a day bounds a stale proof
 UNPROVEN_TTL = 10 * 60.0      # an unreachable registry costs one probe timeout per 10 min
 
 
-def proven(registry: str, owner: str, ca_file: str | None, now: float,
+def proven(registry: str, owner: str, trust: Callable[[], Trust], now: float,
            warn: Callable[[str], None] | None = None) -> bool:
-    """Is ``registry`` ``owner``'s?  From the cache while fresh, else probed (and cached).
-    When not, ``warn`` gets one line on how to map it explicitly."""
+    """Is ``registry`` ``owner``'s?  From the cache while fresh, else probed (and cached),
+    with TLS verified by ``trust()``, made only then.  When not, ``warn`` gets one line on
+    how to map it explicitly."""
     path = os.path.join(_data_dir(), PROOFS_FILE)
     proofs = _load(path)
     key = "%s %s" % (registry, owner)
@@ -36,7 +39,7 @@ def proven(registry: str, owner: str, ca_file: str | None, now: float,
         from credhelper.gitlab.registry_probe import token_realm
         from credhelper.rules.container_registries import realm_is_hosts_token_service
 
-        realm = token_realm(registry, ca_file)
+        realm = token_realm(registry, trust())
         entry = {"proven": realm is not None and realm_is_hosts_token_service(realm, owner),
                  "checked_at": now}
         proofs[key] = entry

@@ -54,7 +54,8 @@ class Renewal:
 
     def rotate(self, record: TokenRecord, secret: str, policy: Policy, ctx: RequestContext,
                strict: bool = False) -> TokenRecord:
-        """Rotate a PAT through the journal (see journal.py)."""
+        """Rotate a PAT through the journal (see journal.py).  ``strict`` (an admin command):
+        failures are raised, and the caller tells the user of the rotation itself."""
         from credhelper.gitlab.errors import ApiError
 
         now = ctx.now()
@@ -65,32 +66,43 @@ class Renewal:
 
             return outcomes.failed(self.book, record, "rotation", Unavailable(
                 "its store cannot take a new token: %s" % cannot), policy, ctx, strict)
-        expires_at = freshness.new_expiry_date(now, policy)
+        expires_at = freshness.new_expiry_date(now, policy, record=record)
         record = self.journal.begin(record, now, expires_at=expires_at)
         client = self.clients(record, self.settings, ctx.for_call(ROTATE_TIMEOUT))
-        try:
-            response = self._rotate_call(client, record, secret, expires_at, ctx)
-        except ApiError as error:
-            return self._rotation_failed(record, error, policy, ctx, strict)
+        record, answer = self._rotate_call(client, record, secret, expires_at, ctx)
+        if isinstance(answer, ApiError):
+            return self._rotation_failed(record, answer, policy, ctx, strict)
         failpoints.reached("after-server-commit")
-        return self.rotated(record, response, policy, ctx)
+        return self.rotated(record, answer, policy, ctx, announce=not strict)
 
     def _rotate_call(self, client: GitLabClient, record: TokenRecord, secret: str,
-                     expires_at: str, ctx: RequestContext) -> dict[str, Any]:
-        from credhelper.gitlab.errors import Refused
+                     expires_at: str, ctx: RequestContext
+                     ) -> tuple[TokenRecord, dict[str, Any] | ApiError]:
+        """(the record with its journal entry, the server's answer or its error)."""
+        from credhelper.gitlab.errors import ApiError, Refused
 
         try:
-            return client.rotate(secret, expires_at)
+            return record, client.rotate(secret, expires_at)
         except Refused as refused:
             # GitLab refuses a date past its maximum lifetime with 400 "... must be before D"
             # (docs/gitlab.md#rotation): nothing happened, so ask once for the day before D.
             # Any other refusal ends the attempt.
             fallback = day_before_limit(str(refused)) if refused.status == 400 else None
             if fallback is None:
-                raise
+                return record, refused
             ctx.warn("%s refused the expiry %s for the new token (%s); asking for %s instead"
                      % (record.host, expires_at, refused, fallback))
-            return client.rotate(secret, fallback)
+            # the journal names the date really asked for: a lost answer's orphan has it (a
+            # shared token's journal is in its fleet record: fleet/keeper.py)
+            if record.pending:
+                record = self.book.save(record.replace(
+                    pending=dict(record.pending, expires_at=fallback)))
+        except ApiError as failed:
+            return record, failed
+        try:
+            return record, client.rotate(secret, fallback)
+        except ApiError as failed:
+            return record, failed
 
     def _rotation_failed(self, record: TokenRecord, error: ApiError, policy: Policy,
                          ctx: RequestContext, strict: bool) -> TokenRecord:
@@ -124,7 +136,9 @@ class Renewal:
                                policy, ctx, strict)
 
     def rotated(self, record: TokenRecord, response: dict[str, Any], policy: Policy,
-                 ctx: RequestContext) -> TokenRecord:
+                ctx: RequestContext, announce: bool = True) -> TokenRecord:
+        """Keep the rotation's new token (journal steps 3 to 5); ``announce``: say so on the
+        request's warnings (a ``get``), else the caller says it (`credhelper rotate`)."""
         now = ctx.now()
         new_secret = response.get("token")
         if not plausible_token(new_secret):
@@ -134,6 +148,7 @@ class Renewal:
         assert isinstance(new_secret, str)
         facts = pat_facts(response)
         facts.pop("state", None)
+        facts.setdefault("created_utc", int(now))   # made just now (never the old token's)
         new_record = self.journal.new_record(record).replace(
             state=OK, hint=redact(new_secret), expires_utc=None, checked_at=int(now),
             backoff_until=None, warned_at=None, config_mtime=self.settings.changed_at(),
@@ -143,9 +158,10 @@ class Renewal:
         new_record = self.journal.complete(record, new_record, new_secret, ctx)
         audit.record_event("rotated", new_record, old_token_id=record.token_id,
                            new_token_id=new_record.token_id, expires_at=new_record.expires_at)
-        ctx.warn("rotated the %s for %s: %s -> %s, valid until %s" % (
-            kind_name(record), record.host, record.hint, new_record.hint,
-            new_record.expires_at or "no expiry"))
+        if announce:
+            ctx.warn("rotated the %s for %s: %s -> %s, valid until %s" % (
+                kind_name(record), record.host, record.hint, new_record.hint,
+                new_record.expires_at or "no expiry"))
         return new_record
 
     def salvage(self, record: TokenRecord, ctx: RequestContext) -> TokenRecord:
@@ -167,10 +183,7 @@ class Renewal:
         refresh_token = self.book.secret(refresh_slot(record), ctx)
         if not refresh_token or not record.client_id:
             if strict:
-                from credhelper.errors import CredhelperError
-
-                raise CredhelperError("no refresh token was registered for this OAuth token; "
-                                      "add it again with --refresh-token --client-id ID")
+                raise _no_refresh_token()
             return record
         record = self.journal.begin(record, ctx.now())
         try:
@@ -189,6 +202,16 @@ class Renewal:
         failpoints.reached("after-server-commit")
         return self._refreshed(record, response, policy, ctx)
 
+    def refresh_rejected(self, record: TokenRecord, policy: Policy, ctx: RequestContext
+                         ) -> TokenRecord:
+        """A refresh token outlives its access token (docs/gitlab.md#oauth), and this
+        machine's clock may be behind the server's: an OAuth token the server refuses is
+        refreshed before it is given up.  The record after the attempt: a new token, one
+        backing off (the server could not be asked), or the same one (refused)."""
+        record = record.replace(backoff_until=None)
+        refreshed = self.refresh(record, policy, ctx)
+        return self.book.reload(refreshed) or refreshed
+
     def _refresh_refused(self, record: TokenRecord, refused: Exception, ctx: RequestContext,
                          strict: bool) -> TokenRecord:
         # invalid_grant: this refresh token was spent already; only the user can mend it
@@ -197,7 +220,7 @@ class Renewal:
             self.book.save(record.replace(pending=None))
             raise refused
         ctx.warn("%s refused to refresh the OAuth token %s (%s); it works until it expires, "
-                 "then sign in again and run credhelper add %s"
+                 "then sign in again: credhelper login %s"
                  % (record.host, record.hint, refused, record.host))
         return self.book.save(record.replace(pending=None, client_id=None))
 
@@ -219,3 +242,11 @@ class Renewal:
             refresh_token=refresh if plausible_token(refresh) else None)
         audit.record_event("refreshed", new_record, expires_utc=new_record.expires_utc)
         return new_record
+
+
+def _no_refresh_token() -> Exception:
+    from credhelper.errors import CredhelperError
+
+    return CredhelperError("no refresh token was registered for this OAuth token; sign in "
+                           "again (credhelper login HOST), or add it with --refresh-token "
+                           "--client-id ID")

@@ -30,7 +30,7 @@ def record_event(event: str, record: TokenRecord, **details: Any) -> None:
     if record.path:
         entry["path"] = record.path
     entry.update(details)
-    entry = _scrubbed(entry)
+    entry = scrubbed(entry)
     directory = paths.state_dir()
     try:
         ensure_private_dir(directory)
@@ -42,16 +42,16 @@ def record_event(event: str, record: TokenRecord, **details: Any) -> None:
         pass  # the log is a record, not a precondition: never fail a git command over it
 
 
-def _scrubbed(value: Any) -> Any:
+def scrubbed(value: Any) -> Any:
     """``value`` with every string in it (keys too) scrubbed."""
     if isinstance(value, str):
         from credhelper.rules.redact import scrub
 
         return scrub(value)
     if isinstance(value, dict):
-        return {_scrubbed(key): _scrubbed(item) for key, item in value.items()}
+        return {scrubbed(key): scrubbed(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_scrubbed(item) for item in value]
+        return [scrubbed(item) for item in value]
     return value
 
 

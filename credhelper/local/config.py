@@ -13,12 +13,14 @@ user put them.  It never holds secrets.  Example::
     ca_file = "~/certs/example-ca.pem"              # trust a self-managed instance's CA
     allow_http = false                              # serve tokens over plain http (never do)
     cargo_indexes = ["sparse+https://gitlab.example.com/cargo/index/"]   # cargo may get a token
+    client_id = "0123abcd..."                       # OAuth application for `credhelper login`
     rotate_before_days = 3                          # any [policy] key, for this host only
 
     [policy]                                        # the token lifecycle, for every host
     rotate = true                  # PATs with scope api or self_rotate renew themselves
     rotate_before_days = 7         # ...when fewer than this many days remain
-    new_lifetime_days = 30         # the new token's lifetime (at most what GitLab allows)
+    new_lifetime_days = 90         # caps the lifetime a rotated token keeps (unset: the
+                                   # old token's; 30 when that is unknown; GitLab: <= 365)
     check_interval_hours = 24      # ask the server about a token at least this often
     retry_after_failure_minutes = 10   # after a failed call, wait this long before the next
     warn_before_days = 7           # warn about tokens that cannot renew themselves
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
 
 STORE_CHOICES = ("auto", "keyring", "file")
 _HOST_KEYS: dict[str, type] = {"api_url": str, "registry": str, "ca_file": str,
-                               "allow_http": bool, "allow_api_origin": str, "cargo_indexes": list}
+                               "allow_http": bool, "allow_api_origin": str, "cargo_indexes": list,
+                               "client_id": str}
 # policy key -> (type, Policy attribute, factor to the attribute's unit)
 _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
     "rotate": (bool, "rotate", None),
@@ -59,7 +62,7 @@ _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
 
 class HostSettings:
     __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "allow_api_origin",
-                 "cargo_indexes", "policy")
+                 "cargo_indexes", "policy", "client_id")
 
     host: str
     api_url: str | None
@@ -69,11 +72,13 @@ class HostSettings:
     allow_api_origin: str | None
     cargo_indexes: tuple[str, ...]
     policy: dict[str, Any]
+    client_id: str | None
 
     def __init__(self, host: str, api_url: str | None = None, registry: str | None = None,
                  ca_file: str | None = None, allow_http: bool = False,
                  policy: dict[str, Any] | None = None,
-                 allow_api_origin: str | None = None, cargo_indexes: tuple[str, ...] = ()) -> None:
+                 allow_api_origin: str | None = None, cargo_indexes: tuple[str, ...] = (),
+                 client_id: str | None = None) -> None:
         self.host = host
         self.api_url = api_url
         self.registry = registry
@@ -84,6 +89,7 @@ class HostSettings:
         # index on the host may be user content naming a foreign download URL (README, cargo)
         self.cargo_indexes = cargo_indexes
         self.policy = policy or {}       # overrides of [policy] for this host
+        self.client_id = client_id       # the OAuth application `credhelper login` signs in with
 
 
 class Config:

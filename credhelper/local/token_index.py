@@ -26,7 +26,7 @@ SECRET_FILES = ("secrets.json", "rescued.json")
 FIELD_TYPES: dict[str, Any] = dict(
     dict.fromkeys(TokenRecord.__slots__ + ("backend",), str), scopes=list,
     pending=dict, extra=object, default_account=bool, **dict.fromkeys((
-        "checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc",
+        "checked_at", "next_check_at", "backoff_until", "warned_at", "expires_utc", "created_utc",
         "config_mtime", "token_id", "user_id"), (int, float)))
 
 

@@ -7,7 +7,8 @@ the defaults, it does not add to them):
 1. ``ca_file`` of the host's table in config.toml (README, "Configuration");
 2. ``ca_file`` given to ``credhelper add --ca-file`` for that token;
 3. git's own: ``GIT_SSL_CAINFO``, else ``http.<url>.sslCAInfo`` for ``https://HOST/``
-   (``git config --get-urlmatch``, the rule git applies: the most specific URL wins);
+   (``git config --get-urlmatch``, the rule git applies: the most specific URL wins), with
+   the directory ``GIT_SSL_CAPATH``, else ``http.<url>.sslCAPath``, beside it as in git;
 4. ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, then OpenSSL's ``SSL_CERT_FILE`` and
    ``SSL_CERT_DIR``;
 5. the operating system's trust store, through ``truststore`` (Keychain, the Windows store,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     import ssl
 
 GIT_LOOKUP_TIMEOUT = 2.0     # seconds; `git config` reads a few small files
-_git_answers: dict[str, str | None] = {}      # host -> git's sslCAInfo for it (or None)
+_git_answers: dict[tuple[str, str], str | None] = {}     # (host, key) -> git's path, or None
 _contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
 
 
@@ -93,28 +94,38 @@ def given_ca_file(spec: str) -> str:
 
 
 def git_source(host: str) -> Source | None:
-    """git's CA bundle for ``https://HOST/``: its environment variable, else its config."""
-    value = os.environ.get("GIT_SSL_CAINFO")
+    """git's CAs for ``https://HOST/``: its bundle and its directory, each from its
+    environment variable, else its config; git's curl uses both when both are set."""
+    bundle = _git_setting(host, "GIT_SSL_CAINFO", "http.sslCAInfo")
+    directory = _git_setting(host, "GIT_SSL_CAPATH", "http.sslCAPath")
+    if bundle is None and directory is None:
+        return None
+    words = " and ".join(found[0] for found in (bundle, directory) if found)
+    return Source(words, bundle[1] if bundle else None, directory[1] if directory else None)
+
+
+def _git_setting(host: str, variable: str, key: str) -> tuple[str, str] | None:
+    """(the words naming it, the path) of one of git's CA settings for the host, or None."""
+    value = os.environ.get(variable)
     if value:
-        return Source("GIT_SSL_CAINFO=%s" % value, value)
-    value = git_ca_info(host)
+        return "%s=%s" % (variable, value), value
+    value = git_config_path(host, key)
     if value:
-        return Source("git's http.sslCAInfo %s for https://%s/" % (value, host), value)
+        return "git's %s %s for https://%s/" % (key, value, host), value
     return None
 
 
-def git_ca_info(host: str) -> str | None:
-    """``git config --get-urlmatch http.sslCAInfo https://HOST/``, asked once per process;
+def git_config_path(host: str, key: str) -> str | None:
+    """``git config --get-urlmatch KEY https://HOST/``, asked once per process and key;
     ``--type=path`` expands ``~`` as git does when it reads the setting itself."""
-    if host in _git_answers:
-        return _git_answers[host]
+    if (host, key) in _git_answers:
+        return _git_answers[host, key]
     import subprocess
 
     value = None
     try:
         done = subprocess.run(
-            ["git", "config", "--type=path", "--get-urlmatch", "http.sslCAInfo",
-             "https://%s/" % host],
+            ["git", "config", "--type=path", "--get-urlmatch", key, "https://%s/" % host],
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
             timeout=GIT_LOOKUP_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
@@ -122,7 +133,7 @@ def git_ca_info(host: str) -> str | None:
     else:
         lines = done.stdout.splitlines() if done.returncode == 0 else []
         value = lines[-1].strip() if lines and lines[-1].strip() else None
-    _git_answers[host] = value
+    _git_answers[host, key] = value
     return value
 
 

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 INTERRUPTED = 130
 DEBUG = "CREDHELPER_DEBUG"
+# what prints the version: no client sends these (git sends get/store/erase, docker its
+# actions, cargo --cargo-plugin, Terraform get/store/forget), so they never shadow a request
+VERSION_FLAGS = ("--version", "-V")
 
 
 def launch(prog: str, module: str, errors: str = "stderr", prefix: str | None = None) -> int:
@@ -81,6 +84,18 @@ def _last_words(stream: TextIO, line: str) -> int:
         except (OSError, ValueError):
             pass
     return 1
+
+
+def version_asked(prog: str, argv: list[str], out: TextIO | None = None,
+                  flags: tuple[str, ...] = VERSION_FLAGS) -> bool:
+    """Whether ``argv`` is ``--version`` (or ``-V``); if so the version went to ``out``
+    (stdout), before any input is read."""
+    if len(argv) != 1 or argv[0] not in flags:
+        return False
+    from credhelper import __version__
+
+    (out or sys.stdout).write("%s (credhelper) %s\n" % (prog, __version__))
+    return True
 
 
 def _executable(*how: str) -> Callable[[], int]:

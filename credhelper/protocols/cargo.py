@@ -23,7 +23,7 @@ import sys
 from functools import partial
 
 from credhelper.errors import CredhelperError, ProtocolError
-from credhelper.protocols import serve, settle
+from credhelper.protocols import serve, settle, version_asked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,6 +138,8 @@ def _send(stream: TextIO, message: Message) -> None:
 def main(argv: list[str] | None = None, stdin: TextIO | None = None,
          stdout: TextIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if version_asked(PROG, argv, stdout):
+        return 0
     if "--cargo-plugin" not in argv:
         sys.stderr.write("cargo-credential-gitlab is run by cargo: set it as a credential "
                          "provider (registry.global-credential-providers)\n")

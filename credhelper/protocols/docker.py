@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import sys
 
-from credhelper import __version__
 from credhelper.errors import CredhelperError, ProtocolError
-from credhelper.protocols import serve
+from credhelper.protocols import VERSION_FLAGS, serve, version_asked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -139,8 +138,8 @@ def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
          stdout: TextIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = stdout or sys.stdout
-    if argv == ["version"]:
-        out.write("docker-credential-gitlab (credhelper) %s\n" % __version__)
+    # docker's `version` action, and docker-credential-helpers' -v/--version flags
+    if version_asked(PROG, argv, out, ("version", "-v") + VERSION_FLAGS):
         return 0
     if len(argv) != 1 or argv[0] not in ("get", "store", "erase", "list"):
         out.write("Usage: docker-credential-gitlab <store|get|erase|list|version>\n")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 
 from credhelper.errors import ProtocolError
-from credhelper.protocols import serve
+from credhelper.protocols import serve, version_asked
 from credhelper.rules import freshness
 from credhelper.rules.hosts import normalise_host, normalise_path
 from credhelper.rules.model import Request
@@ -207,6 +207,8 @@ def run(action: str, data: bytes, service: Callable[[], Backend]) -> bytes:
 def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
          stdout: BinaryIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if version_asked(PROG, argv):
+        return 0
     if len(argv) != 1:
         sys.stderr.write("usage: git-credential-gitlab get|store|erase "
                          "(git runs this; see credhelper setup git)\n")

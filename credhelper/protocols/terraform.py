@@ -16,7 +16,7 @@ import json
 import sys
 
 from credhelper.errors import ProtocolError
-from credhelper.protocols import serve
+from credhelper.protocols import serve, version_asked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ def _stored_token(data: bytes) -> str:
 def main(argv: list[str] | None = None, stdin: BinaryIO | None = None,
          stdout: TextIO | None = None, service: Service | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if version_asked(PROG, argv, stdout):
+        return 0
     if len(argv) != 2 or argv[0] not in ("get", "store", "forget"):
         sys.stderr.write("usage: terraform-credentials-gitlab get|store|forget HOST\n")
         return 1

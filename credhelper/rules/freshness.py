@@ -41,27 +41,36 @@ MIN_ROTATION_INTERVAL = HOUR        # never rotate one token family twice within
 SERVER_MAX_LIFETIME_DAYS = 365      # GitLab refuses a rotation expiry beyond today + 365 days
 OAUTH_REFRESH_MARGIN = 10 * 60      # refresh an OAuth token with less than this left
 SHORT_LIVED = DAY                   # a credential with less than this left is not for keeping
+DEFAULT_LIFETIME_DAYS = 30          # a rotated token's lifetime when the old one's is unknown
+# The least lifetime a rotation keeps: dates are whole days, so a kept 1-day lifetime asked
+# for late in the day ends within the hour; with two, the half-lifetime window of
+# ``rotate_at`` always falls on a later day than the rotation, so each one gains time.
+MIN_KEPT_LIFETIME_DAYS = 2
 
 
 class Policy:
     """What a host's tokens should do; defaults justified in README ("Token lifecycle")."""
 
-    __slots__ = ("rotate", "rotate_before_days", "new_lifetime_days", "check_interval",
-                 "retry_after_failure", "warn_before_days")
+    __slots__ = ("rotate", "rotate_before_days", "new_lifetime_days", "lifetime_set",
+                 "check_interval", "retry_after_failure", "warn_before_days")
 
     rotate: bool
     rotate_before_days: int
     new_lifetime_days: int
+    lifetime_set: bool
     check_interval: float
     retry_after_failure: float
     warn_before_days: int
 
     def __init__(self, rotate: bool = True, rotate_before_days: int = 7,
-                 new_lifetime_days: int = 30, check_interval: float = 24 * HOUR,
+                 new_lifetime_days: int | None = None, check_interval: float = 24 * HOUR,
                  retry_after_failure: float = 10 * 60, warn_before_days: int = 7) -> None:
         self.rotate = rotate
         self.rotate_before_days = rotate_before_days
-        self.new_lifetime_days = new_lifetime_days
+        # the config's own new_lifetime_days caps a kept lifetime; the default does not
+        self.lifetime_set = new_lifetime_days is not None
+        self.new_lifetime_days = DEFAULT_LIFETIME_DAYS if new_lifetime_days is None \
+            else new_lifetime_days
         self.check_interval = check_interval
         self.retry_after_failure = retry_after_failure
         self.warn_before_days = warn_before_days
@@ -174,16 +183,45 @@ def backoff_until(now: float, policy: Policy, retry_after: float | None = None) 
     return int(now + max(policy.retry_after_failure, retry_after or 0))
 
 
-def new_expiry_date(now: float, policy: Policy, max_days: int = SERVER_MAX_LIFETIME_DAYS) -> str:
-    """The ``expires_at`` to ask for when rotating: the policy's lifetime, never past what
-    the server allows."""
-    days = max(1, min(policy.new_lifetime_days, max_days))
+def new_expiry_date(now: float, policy: Policy, max_days: int = SERVER_MAX_LIFETIME_DAYS,
+                    record: TokenRecord | None = None) -> str:
+    """The ``expires_at`` to ask for when rotating ``record``: the lifetime it was granted
+    (``new_lifetime`` says how long), never past what the server allows."""
+    days = max(1, min(new_lifetime(record, policy), max_days))
     return date_from_days(int(now // DAY) + days)
+
+
+def new_lifetime(record: TokenRecord | None, policy: Policy) -> int:
+    """Days the rotated token should live: as long as the old one was granted (issue 12: a
+    182-day token must not come back with 30), at most the config's own ``new_lifetime_days``;
+    the policy's lifetime when the old one's is unknown."""
+    granted = granted_days(record) if record is not None else None
+    if granted is None:
+        return policy.new_lifetime_days
+    granted = max(granted, MIN_KEPT_LIFETIME_DAYS)
+    return min(granted, policy.new_lifetime_days) if policy.lifetime_set else granted
+
+
+def granted_days(record: TokenRecord) -> int | None:
+    """The lifetime the server granted a PAT: from the day it was made (UTC) to its
+    ``expires_at``, in whole days (the span rounded up, so it is the same number for each
+    token of a family); None when either end is unknown."""
+    if record.created_utc is None or not record.expires_at:
+        return None
+    try:
+        expires = days_from_civil(*parse_date(record.expires_at))
+    except ValueError:
+        return None
+    days = expires - record.created_utc // DAY
+    return days if days > 0 else None
 
 
 def warning_due(record: TokenRecord, now: float, warn_before_days: int = 7) -> bool:
     """A token that will not renew itself (deploy tokens, PATs without a rotation scope) is
-    near its expiry and the user was not told today."""
+    near its expiry and the user was not told today.  An OAuth token with a refresh token
+    (its client id is kept while the refresh works) renews itself: nothing to tell."""
+    if record.kind == OAUTH and record.client_id:
+        return False
     expiry = expiry_utc(record)
     if expiry is None or now >= expiry or expiry - now > warn_before_days * DAY:
         return False
@@ -235,10 +273,20 @@ def unusable_reason(record: TokenRecord, now: float) -> str | None:
     if record.state == UNKNOWN:
         return "is unknown to the server"
     if record.state == LOST:
-        return "was rotated, but the new token was lost on the way"
+        return None if _fleet_may_mend(record, now) else (
+            "was rotated, but the new token was lost on the way")
     if record.state == EXPIRED:
         return "has expired (the server says so)"
     expiry = expiry_utc(record)
-    if expiry is not None and now >= expiry:
+    if expiry is not None and now >= expiry and not _fleet_may_mend(record, now):
         return "expired on %s" % record.expires_at if record.expires_at else "has expired"
     return None
+
+
+def _fleet_may_mend(record: TokenRecord, now: float) -> bool:
+    """A shared token's local copy that is lost, or past its expiry (the machine slept
+    through the rotations), stays a candidate unless it is pausing, so that ``get`` reads
+    the fleet record again and follows its current version: a newer token, or one an
+    operator published after a lost rotation (fleet/recovery.py).  The keeper marks it
+    again, paused, if the record has nothing better."""
+    return "fleet" in record.extra and not (record.backoff_until and now < record.backoff_until)

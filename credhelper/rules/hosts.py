@@ -15,6 +15,7 @@ DEFAULT_PORTS = {"https": "443", "http": "80"}
 NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._"   # after lower()
 BLANKS = " \t"                                           # the only characters stripped
 MAX_HOST = 300
+MAX_LABEL = 63
 
 
 def normalise_host(host: str, protocol: str = "https") -> str:
@@ -72,6 +73,10 @@ def _name(name: str, host: str) -> str:
         name = name[:-1]          # the root label: the same DNS name
     if not name or name.strip(NAME_CHARS) or name[0] == "." or name[-1] == "." or ".." in name:
         raise bad_host(host)
+    if len(name) > MAX_LABEL and max(len(label) for label in name.split(".")) > MAX_LABEL:
+        # no DNS name (RFC 1035): urllib3 would refuse to connect with an error of its own
+        raise InvalidInput("invalid host name: a name's parts are at most %d characters: %r"
+                           % (MAX_LABEL, host[:100]))
     last = name.rpartition(".")[2]
     if last.isdigit() or last.startswith("0x"):   # inet_aton reads it as an address
         from credhelper.rules.urls import check_dotted_quad  # rare: a numeric host

@@ -53,7 +53,8 @@ class TokenRecord:
 
     __slots__ = ("id", "host", "kind", "username", "path", "scopes", "expires_at", "registry",
                  "api_url", "store", "origin", "state", "added_at", "hint",
-                 "token_id", "token_name", "user_id", "owner_name", "expires_utc", "client_id",
+                 "token_id", "token_name", "user_id", "owner_name", "expires_utc", "created_utc",
+                 "client_id",
                  "checked_at", "next_check_at", "backoff_until", "warned_at", "pending",
                  "config_mtime", "dpop_key", "default_account", "extra")
 
@@ -76,6 +77,7 @@ class TokenRecord:
     user_id: int | None
     owner_name: str | None
     expires_utc: int | None
+    created_utc: int | None
     client_id: str | None
     checked_at: int | None
     next_check_at: int | None
@@ -94,7 +96,7 @@ class TokenRecord:
                  state: str = OK, added_at: str | None = None, hint: str | None = None,
                  token_id: int | None = None, token_name: str | None = None,
                  user_id: int | None = None, owner_name: str | None = None,
-                 expires_utc: int | None = None,
+                 expires_utc: int | None = None, created_utc: int | None = None,
                  client_id: str | None = None, checked_at: int | None = None,
                  next_check_at: int | None = None, backoff_until: int | None = None,
                  warned_at: int | None = None, pending: dict[str, Any] | None = None,
@@ -121,6 +123,7 @@ class TokenRecord:
         self.user_id = user_id
         self.owner_name = owner_name    # the owner's username (GET /user), when it may be read
         self.expires_utc = expires_utc  # exact expiry in Unix seconds (OAuth tokens: 2 hours)
+        self.created_utc = created_utc  # when the server made the token (PATs), Unix seconds
         self.client_id = client_id      # OAuth application id, to refresh with
         # Bookkeeping of the lifecycle (Unix seconds):
         self.checked_at = checked_at        # last answer from the server

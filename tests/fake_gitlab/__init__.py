@@ -14,6 +14,7 @@ from .api import GitLabAPI
 from .auth import Denial, Identity
 from .dpop import DPoPProof, DPoPRejection, DPoPVerifier
 from .faults import Fault, Faults
+from .oauth import OAuthProvider
 from .packages import PackageRegistry
 from .records import RequestLog, RequestRecord
 from .registry_auth import IssuedToken, RegistryAuth
@@ -47,6 +48,7 @@ __all__ = [
     "Identity",
     "IssuedToken",
     "OAuthApplication",
+    "OAuthProvider",
     "Package",
     "PackageFile",
     "PackageRegistry",

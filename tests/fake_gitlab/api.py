@@ -10,7 +10,8 @@ Routes (``install()`` registers them on a FakeGitLab's router)::
     GET    /api/v4/personal_access_tokens/:id                scope api/read_api: one token
     POST   /api/v4/personal_access_tokens/:id/rotate         scope api: rotate one of the caller's tokens
     DELETE /api/v4/personal_access_tokens/:id                scope api: revoke one (204)
-    POST   /oauth/token                                      grant_type=refresh_token (Doorkeeper)
+    POST   /oauth/token                                      grant_type=refresh_token (Doorkeeper);
+                                                             device_code, authorization_code: oauth.py
     GET    /oauth/token/info                                 Bearer (Doorkeeper, GitLab's controller)
     GET    /api/v4/user                                      scope api, read_api or read_user: the owner
 
@@ -214,6 +215,22 @@ def _doorkeeper_error(status: int, name: str, description: str) -> Response:
     return Response(status, headers, _dumps({"error": name, "error_description": description}))
 
 
+def token_answer(token: Token) -> Response:
+    """Doorkeeper's token response (every grant): the new access and refresh token."""
+    body = {
+        "access_token": token.token,
+        "token_type": "Bearer",
+        "expires_in": token.expires_in,
+        "refresh_token": token.refresh_token,
+        "scope": " ".join(token.scopes),
+        "created_at": int(token.created_at.timestamp()),
+    }
+    body = {k: v for k, v in body.items() if v not in (None, "")}
+    headers = [("Cache-Control", "no-store, no-cache"), ("Content-Type", _DOORKEEPER_JSON),
+               ("Pragma", "no-cache")]
+    return Response(200, headers, _dumps(body))
+
+
 def _dumps(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -373,6 +390,9 @@ class GitLabAPI:
         self._lock = threading.Lock()
         self._rotations: list[tuple[int, int]] = []
         self._refreshes: list[tuple[int, int]] = []
+        # Other grant types of POST /oauth/token: grant_type -> handler(request, params)
+        # (oauth.py adds the device code and authorization code grants).
+        self.grants: dict[str, Any] = {}
 
     @property
     def rotations(self) -> list[tuple[int, int]]:
@@ -770,13 +790,7 @@ class GitLabAPI:
 
     def _client(self, credentials: tuple[str, str]):
         """Doorkeeper's Application.by_uid_and_secret."""
-        uid, secret = credentials
-        app = self.state.find_oauth_application(uid)
-        if app is None:
-            return None
-        if not secret and not app.confidential:
-            return app
-        return app if secret and secret == app.secret else None
+        return self.state.application_by_uid_and_secret(*credentials)
 
     def oauth_token(self, request: Request, match) -> Response:
         params = read_params(request)
@@ -786,7 +800,8 @@ class GitLabAPI:
         if not grant_type:
             return oauth_error("invalid_request", "Missing required parameter: grant_type.")
         if grant_type != "refresh_token":
-            return oauth_error("unsupported_grant_type")
+            other = self.grants.get(grant_type)
+            return other(request, params) if other else oauth_error("unsupported_grant_type")
         credentials = basic_credentials(request)
         if credentials is None or not credentials[0]:
             uid = params.text("client_id", body_only=True)
@@ -815,18 +830,7 @@ class GitLabAPI:
             new = state.refresh_oauth(old, scopes)
             with self._lock:
                 self._refreshes.append((old.id, new.id))
-            body = {
-                "access_token": new.token,
-                "token_type": "Bearer",
-                "expires_in": new.expires_in,
-                "refresh_token": new.refresh_token,
-                "scope": " ".join(new.scopes),
-                "created_at": int(new.created_at.timestamp()),
-            }
-        body = {k: v for k, v in body.items() if v not in (None, "")}
-        headers = [("Cache-Control", "no-store, no-cache"), ("Content-Type", _DOORKEEPER_JSON),
-                   ("Pragma", "no-cache")]
-        return Response(200, headers, _dumps(body))
+        return token_answer(new)
 
     def oauth_token_info(self, request: Request, match) -> Response:
         params = read_params(request)

@@ -25,7 +25,7 @@ from typing import Iterable
 
 from credhelper.selftest.tls import TestCA
 
-from . import api, git_http, packages, registry_auth
+from . import api, git_http, oauth, oidc, packages, registry_auth
 from .faults import Faults
 from .httpd import Listener
 from .records import RequestLog
@@ -85,8 +85,10 @@ class FakeGitLab:
         self.http_port: int | None = None
         self.git_http = git_http.install(self)
         self.api = api.install(self)
+        self.oauth = oauth.install(self)
         self.registry_auth = registry_auth.install(self)
         self.packages = packages.install(self)
+        self.oidc = oidc.install(self)   # CI ID tokens: discovery and JWKS (oidc.py)
 
     # --- lifecycle -------------------------------------------------------------------
 

@@ -403,7 +403,14 @@ class OAuthApplication:
     # A non-confidential application may identify itself with its client_id
     # alone (no client_secret), as native apps and helpers do.
     confidential: bool = False
+    # One or more URIs, whitespace-separated (GitLab's "Redirect URI" box, one per line).
+    # A loopback IP URI matches any port (RFC 8252 section 7.3, Doorkeeper's URIChecker).
     redirect_uri: str = "http://127.0.0.1/callback"
+    # What the application may ask for (GitLab's scope checkboxes).
+    scopes: tuple[str, ...] = ("api", "read_api", "read_user", "read_repository", "write_repository",
+                               "read_registry", "write_registry", "openid", "profile", "email")
+    # Answers POST /oauth/authorize_device (else unauthorized_client).
+    device_flow: bool = True
 
 
 class GitLabState:
@@ -1027,17 +1034,34 @@ class GitLabState:
     # --- OAuth applications and refresh tokens ------------------------------------------
 
     def add_oauth_application(self, name: str = "application", *, uid: str | None = None,
-                              secret: str | None = None, confidential: bool = False) -> OAuthApplication:
+                              secret: str | None = None, confidential: bool = False,
+                              redirect_uri: str | None = None, scopes: Iterable[str] | None = None,
+                              device_flow: bool = True) -> OAuthApplication:
         with self.lock:
             app = OAuthApplication(self._next_id("oauth_applications"), name,
                                    uid or secrets.token_hex(32), secret or ("gloas-" + secrets.token_hex(32)),
-                                   confidential=confidential)
+                                   confidential=confidential, device_flow=device_flow)
+            if redirect_uri is not None:
+                app.redirect_uri = redirect_uri
+            if scopes is not None:
+                app.scopes = tuple(scopes)
             self.applications[app.id] = app
             return app
 
     def oauth_application(self, app_id: int | None) -> OAuthApplication | None:
         with self.lock:
             return self.applications.get(app_id) if app_id is not None else None
+
+    def application_by_uid_and_secret(self, uid: str | None, secret: str | None
+                                      ) -> OAuthApplication | None:
+        """Doorkeeper's Application.by_uid_and_secret: a public application by its uid alone,
+        a confidential one only with its secret."""
+        app = self.find_oauth_application(uid)
+        if app is None:
+            return None
+        if not secret and not app.confidential:
+            return app
+        return app if secret and secret == app.secret else None
 
     def find_oauth_application(self, uid: str | None) -> OAuthApplication | None:
         if not uid:

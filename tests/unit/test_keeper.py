@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from credhelper.gitlab.errors import Refused, TokenRejected, Unavailable
+from credhelper.gitlab.errors import NoTimeLeft, Refused, TokenRejected, Unavailable
 from credhelper.lifecycle.book import TokenBook, refresh_slot
 from credhelper.lifecycle.context import RequestContext
 from credhelper.lifecycle.journal import SETTLE_SECONDS
@@ -135,6 +135,17 @@ def test_a_failed_check_backs_off_and_keeps_the_token(tmp_path):
     assert any("using it as it is" in w for w in world.warnings)
 
 
+def test_a_check_this_request_had_no_time_for_starts_no_backoff(tmp_path):
+    """The request's own budget ran out before the call (a slow start, a lock wait): the
+    server was never asked, so it owes no pause; the next request asks."""
+    world = World(tmp_path, {"token_self": [NoTimeLeft(), self_info(days_left=90)]})
+    record = world.add(pat(next_check_at=NOW - 1))
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == OK and result.backoff_until is None
+    assert world.keeper.attend(world.only_record(), world.ctx()).checked_at == NOW
+    assert len(world.client.calls) == 2
+
+
 def test_rotation_runs_every_journal_step(tmp_path):
     world = World(tmp_path, {"token_self": [self_info()], "rotate": [rotated()]})
     record = world.add(pat(**due()))
@@ -224,6 +235,52 @@ def test_oauth_refresh_uses_the_same_journal(tmp_path):
     assert world.secrets.get(refresh_slot(record)) is None
     assert result.expires_utc == NOW + 7200
     assert world.client.calls[1] == ("oauth_refresh", "oldrefresh" * 3, "app")
+
+
+def oauth_record(world, **fields):
+    record = world.add(pat(kind=OAUTH, client_id="app", scopes=["read_repository"], **fields),
+                       secret="oldaccess" * 3)
+    world.secrets.set(refresh_slot(record), "oldrefresh" * 3)
+    return record
+
+
+def test_an_oauth_token_the_server_refuses_is_refreshed_before_it_is_given_up(tmp_path):
+    """Its access token expired on the server's clock (this one is behind): the refresh
+    token still works, so git gets a new access token at its next request."""
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [{"access_token": "newaccess" * 3,
+                                                "refresh_token": "newrefresh" * 3,
+                                                "expires_in": 7200}]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == OK and world.secrets.get(result) == "newaccess" * 3
+    assert world.only_record().client_id == "app"
+
+
+def test_an_oauth_token_whose_refresh_is_refused_too_is_given_up(tmp_path):
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [Refused("invalid_grant", 400, "invalid_grant")]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state not in (OK, NEEDS_CHECK)
+    assert world.only_record().client_id is None and "credhelper login" in world.warnings[0]
+
+
+def test_a_refused_oauth_token_whose_refresh_cannot_be_sent_is_kept_for_later(tmp_path):
+    world = World(tmp_path, {"oauth_info": [TokenRejected("unknown", "x")] * 2,
+                             "oauth_refresh": [Unavailable("down", 503)]})
+    record = oauth_record(world, state=NEEDS_CHECK, expires_utc=NOW + 3600)
+    result = world.keeper.attend(record, world.ctx())
+    assert result.state == NEEDS_CHECK and result.backoff_until > NOW
+    assert world.only_record().client_id == "app"       # tried again after the backoff
+
+
+def test_a_refreshable_oauth_token_is_not_warned_about(tmp_path):
+    world = World(tmp_path, {})
+    record = oauth_record(world, expires_utc=NOW + 3600, next_check_at=NOW + 3000)
+    assert not needs_attention(record, NOW)
+    assert world.keeper.attend(record, world.ctx()).warned_at is None
+    assert world.warnings == [] and world.client.calls == []
 
 
 def test_each_request_context_has_its_own_deadline():
@@ -361,3 +418,73 @@ def test_no_rotation_starts_when_the_new_token_could_not_be_kept(tmp_path, store
     assert result.id == "t1" and result.pending is None and result.backoff_until > NOW
     assert world.secrets.get(result) == OLD
     assert any("cannot take a new token" in w for w in world.warnings)
+
+
+def _iso(seconds):
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
+
+
+class KeepingServer(ScriptedClient):
+    """A GitLab that grants what it is asked (up to 365 days) and says when each token was
+    made, as GET .../self and the rotate answer do (docs/gitlab.md#token-self-information)."""
+
+    def __init__(self, world, created, expires_at):
+        super().__init__({})
+        self.world, self.rotations = world, []
+        self.created, self.expires_at = created, expires_at
+
+    def token_self(self, token):
+        self.calls.append(("token_self", token))
+        return self_info(expires_at=self.expires_at, created_at=_iso(self.created))
+
+    def rotate(self, token, expires_at=None):
+        self.calls.append(("rotate", token, expires_at))
+        self.rotations.append(self.world.now)
+        self.created, self.expires_at = self.world.now, expires_at
+        return dict(rotated(), expires_at=expires_at, created_at=_iso(self.created))
+
+
+@pytest.mark.parametrize("granted", [1, 2, 3])
+def test_a_kept_short_lifetime_rotates_in_time_and_not_in_a_storm(tmp_path, granted):
+    """A token granted a day or three, rotated keeping its lifetime, looked at every 15
+    minutes for 20 days: it is never served expired, and rotates about once per half of
+    its lifetime (a kept 1-day lifetime is asked as 2 days: whole days could end it within
+    the hour)."""
+    from credhelper.rules.freshness import expiry_utc
+
+    world = World(tmp_path, {})
+    start_day = NOW // DAY
+    server = world.client = KeepingServer(world, NOW - 3600,
+                                          date_from_days(start_day + granted))
+    world.add(pat(expires_at=server.expires_at, created_utc=NOW - 3600,
+                  next_check_at=NOW - 1))
+    for step in range(20 * 96):
+        world.now = NOW + step * 900
+        (record,) = world.index.load()
+        if needs_attention(record, world.now):
+            record = world.keeper.attend(record, world.ctx())
+        assert expiry_utc(record) > world.now, (step, record.expires_at)
+    kept = max(granted, 2)
+    assert all(asked == date_from_days(int(when // DAY) + kept)
+               for (_, _, asked), when in zip(
+                   [c for c in server.calls if c[0] == "rotate"], server.rotations,
+                   strict=True))
+    # each rotation waits half of what was granted: at least (kept - 1) / 2 days
+    least = DAY * (kept - 1) / 2
+    gaps = [later - earlier for earlier, later in zip(server.rotations, server.rotations[1:])]
+    assert gaps and min(gaps) >= least and len(server.rotations) <= 20 * DAY / least + 1
+
+
+def test_the_journal_names_the_fallback_date_a_lost_answer_was_asked_for(tmp_path):
+    """The orphan finder matches the expiry the rotation asked for (orphans.py): after the
+    server refused the first date, that is the fallback, not the refused one."""
+    limit = date_from_days(NOW // DAY + 10)
+    world = World(tmp_path, {"token_self": [self_info(), self_info()],
+                             "rotate": [Refused("Expiration date must be before " + limit, 400),
+                                        Unavailable("timed out", ambiguous=True)]})
+    world.add(pat(**due()))
+    result = world.keeper.attend(world.only_record(), world.ctx())
+    assert result.pending is not None
+    assert result.pending["expires_at"] == date_from_days(NOW // DAY + 9)
