@@ -232,6 +232,11 @@ if command -v zsh >/dev/null 2>&1; then
     say "  (zsh: put fpath=($data/zsh/site-functions \$fpath) before compinit in ~/.zshrc)"
 fi
 
+# The compact copies git's `get` reads (credhelper/local/compact.py), once after an upgrade
+# from a version without them; a token file it cannot read is left for `credhelper doctor`.
+"$venv/bin/python" -I -c 'from credhelper.local.token_index import TokenIndex
+TokenIndex().reindex()' 2>/dev/null || true
+
 # --- 4. show it working ----------------------------------------------------------------------
 say ""
 say "Self-test:"

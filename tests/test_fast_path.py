@@ -233,6 +233,23 @@ def test_a_save_brings_back_a_missing_secrets_copy(home, monkeypatch):
     assert mode == 0o600
 
 
+def test_reindex_writes_missing_copies_and_leaves_fresh_ones(home, monkeypatch):
+    """What install.sh runs after an upgrade: the copies come back without a token change,
+    and fresh copies are not rewritten."""
+    index = state(home, None, [(fresh_pat(), "glpat-everydayeveryday")], monkeypatch)
+    request = "protocol=https\nhost=%s\n\n" % HOST
+    for name in (compact.TOKENS, compact.SECRETS):
+        os.unlink(os.path.join(index.directory, name))
+        assert answer("get", request) is None
+        index.reindex()
+        assert b"glpat-everydayeveryday" in answer("get", request)
+    written = [os.stat(os.path.join(index.directory, name)).st_mtime_ns
+               for name in ("tokens.json", compact.TOKENS, compact.SECRETS)]
+    index.reindex()
+    assert [os.stat(os.path.join(index.directory, name)).st_mtime_ns
+            for name in ("tokens.json", compact.TOKENS, compact.SECRETS)] == written
+
+
 @settings(**BASE)
 @given(garbage=st.binary(max_size=300), host=some([HOST, "x", ""]))
 def test_the_reader_is_safe_on_any_bytes(garbage, host, home, monkeypatch):

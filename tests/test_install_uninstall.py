@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from credhelper.local import compact
 from tests.test_logout import DOCKER, GITCONFIG, REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +39,14 @@ def test_install_then_uninstall_leaves_the_users_files_as_they_were(gitlab, tmp_
                   REGISTRY], env, token.token)
     assert "~/.gitconfig: " in added.stdout, added.stdout + added.stderr
     assert "~/.docker/config.json: " in added.stdout
+    # data from a version without the compact copies: re-running install.sh (an upgrade)
+    # writes them, so git's get takes the fast path again (credhelper/local/compact.py)
+    (data,) = [path.parent for path in home.rglob("tokens.json")]
+    for name in ("tokens.index", "secrets.index"):
+        (data / name).unlink()
+    upgraded = _run(["bash", str(ROOT / "install.sh")], env)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert compact.tokens_fresh(str(data)) and compact.secrets_fresh(str(data))
 
     done = _run(["bash", str(ROOT / "install.sh"), "--uninstall", "--keep"], env)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -197,6 +197,11 @@ def write_secrets(directory: str, secrets: "dict[str, Any]") -> None:
     _write(directory, SECRETS, SECRETS_MAGIC, "secrets.json", lines)
 
 
+def tokens_fresh(directory: str) -> bool:
+    return _fresh(directory + "/" + TOKENS, TOKENS_MAGIC, directory + "/tokens.json") \
+        is not None
+
+
 def secrets_fresh(directory: str) -> bool:
     return _fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json") \
         is not None

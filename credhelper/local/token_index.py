@@ -72,6 +72,18 @@ class TokenIndex:
             compact.write_tokens(self.directory, items)
         FileStore(self.directory).reindex()   # the secrets' copy, once after an upgrade
 
+    def reindex(self) -> None:
+        """Write the compact copies when they are missing or stale.  Every save writes them,
+        so this matters once: after an upgrade from a version without them (install.sh runs
+        it), or after a hand edit of tokens.json, which ``get`` then reads the slow way."""
+        from credhelper.local import compact
+        from credhelper.stores.file import FileStore
+
+        if os.path.exists(self.path) and not compact.tokens_fresh(self.directory):
+            self.update(lambda records: records)     # save writes both copies
+        else:
+            FileStore(self.directory).reindex()
+
     def update(self, change: Callable[[list[TokenRecord]], list[TokenRecord]]
                ) -> list[TokenRecord]:
         """Apply ``change(records) -> records`` atomically under the lock; returns the result."""
