@@ -70,14 +70,15 @@ def test_values_round_trip(body, order):
 
 
 @settings(**BASE)
-@given(body=bodies(), serial=st.integers(1, 2 ** 32 - 1), tail=st.binary(max_size=8))
-def test_messages_round_trip_and_agree_with_jeepney(body, serial, tail):
+@given(body=bodies(), serial=st.integers(1, 2 ** 32 - 1), tail=st.binary(max_size=8),
+       order=st.sampled_from(["little", "big"]))
+def test_messages_round_trip_and_agree_with_jeepney(body, serial, tail, order):
     from jeepney import DBusAddress, new_method_call
     from jeepney.low_level import Message
 
     signature, items = body
     fields = {wire.PATH: "/org/x", wire.MEMBER: "Get", wire.DESTINATION: "org.x"}
-    data = wire.message(wire.METHOD_CALL, serial, fields, signature, items)
+    data = wire.message(wire.METHOD_CALL, serial, fields, signature, items, order)
     parsed, size = wire.parse(data + tail)       # what follows is the next message's
     assert size == len(data) and parsed.serial == serial and parsed.kind == wire.METHOD_CALL
     assert parsed.body == items

@@ -149,14 +149,14 @@ def marshal(signature: str, values: "tuple[Any, ...]", order: "Order" = "little"
 
 
 def message(kind: int, serial: int, fields: "dict[int, Any]", signature: str = "",
-            body: "tuple[Any, ...]" = ()) -> bytes:
+            body: "tuple[Any, ...]" = (), order: "Order" = "little") -> bytes:
     """One whole message: header fields ``{code: value}`` (typed by ``FIELD_TYPES``)."""
-    data = marshal(signature, body)
+    data = marshal(signature, body, order)
     if signature:
         fields = dict(fields)
         fields[SIGNATURE] = signature
-    header = Writer()
-    header.put(HEADER, (ord("l"), kind, 0, 1, len(data), serial,
+    header = Writer(order)
+    header.put(HEADER, (ord("l" if order == "little" else "B"), kind, 0, 1, len(data), serial,
                         [(code, (FIELD_TYPES[code], value)) for code, value in fields.items()]))
     header.pad(8)
     return bytes(header.data) + data
