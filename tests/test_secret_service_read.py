@@ -182,3 +182,31 @@ def test_silence_is_no_answer_at_the_deadline_then_at_once(bus):
     with pytest.raises(NoAnswer):
         read("credhelper:gitlab.example.com", "t1", environ)
     assert time.monotonic() - started < 0.5 and running.calls.count("Hello") == 1
+
+
+def test_a_bus_that_accepts_no_connection_is_no_answer(tmp_path, monkeypatch):
+    """A stopped bus daemon whose listening socket's backlog is full: connect fails at once
+    (EAGAIN, even with a timeout); the full path's keyring would wait, so it is NoAnswer."""
+    monkeypatch.setattr(secret_service, "_unanswered", False)
+    path = str(tmp_path / "stopped")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    waiting = []
+    try:
+        while True:                       # fill the backlog: the next connect would wait
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.setblocking(False)
+            waiting.append(client)
+            try:
+                client.connect(path)
+            except BlockingIOError:
+                break
+        started = time.monotonic()
+        with pytest.raises(NoAnswer):
+            read("s", "u", {"DBUS_SESSION_BUS_ADDRESS": "unix:path=" + path})
+        assert time.monotonic() - started < READ_DEADLINE + 2
+    finally:
+        for client in waiting:
+            client.close()
+        server.close()

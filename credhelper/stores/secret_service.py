@@ -58,20 +58,22 @@ def read(service: str, username: str, environ: "Mapping[str, str]") -> str | Non
         raise NoAnswer
     try:
         path = bus_path(environ.get("DBUS_SESSION_BUS_ADDRESS", ""))
-        if path is None:
-            return None
-        bus = _Bus(path, time.monotonic() + READ_DEADLINE)
     except Exception:
         return None
+    bus = None
     try:
-        return _conversation(bus, service, username)
+        if path is not None:
+            bus = _Bus(path, time.monotonic() + READ_DEADLINE)
+            return _conversation(bus, service, username)
+        return None
     except TimeoutError:
         _unanswered = True
         raise NoAnswer from None
     except Exception:   # any other D-Bus trouble: let keyring itself try (and report)
         return None
     finally:
-        bus.close()
+        if bus is not None:
+            bus.close()
 
 
 def bus_path(address: str) -> bytes | None:
@@ -138,6 +140,9 @@ class _Bus:
         try:
             self._wait()
             self.socket.connect(path)
+        except BlockingIOError:     # EAGAIN: its backlog is full, the bus accepts no one
+            self.socket.close()
+            raise TimeoutError from None
         except BaseException:
             self.socket.close()
             raise
