@@ -210,3 +210,9 @@ def test_a_bus_that_accepts_no_connection_is_no_answer(tmp_path, monkeypatch):
         for client in waiting:
             client.close()
         server.close()
+
+
+def test_the_process_environment_by_default(bus, monkeypatch):
+    environ, _ = bus(honest)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", environ["DBUS_SESSION_BUS_ADDRESS"])
+    assert read("credhelper:gitlab.example.com", "t1") == SECRET

@@ -48,14 +48,19 @@ class NoAnswer(Exception):
     """The Secret Service did not answer within READ_DEADLINE (hung, or stopped)."""
 
 
-def read(service: str, username: str, environ: "Mapping[str, str]") -> str | None:
+def read(service: str, username: str, environ: "Mapping[str, str] | None" = None
+         ) -> str | None:
     """The secret stored for (service, username), or None if this path cannot tell; raises
     NoAnswer when the service does not answer in time (the slow path would hang too), and
     at once once a read in this process did not (the fast path's read, then the full
-    path's, must not wait twice)."""
+    path's, must not wait twice).  ``environ``: the fast path's, else ``os.environ``."""
     global _unanswered
     if _unanswered:
         raise NoAnswer
+    if environ is None:
+        import os
+
+        environ = os.environ
     try:
         path = bus_path(environ.get("DBUS_SESSION_BUS_ADDRESS", ""))
     except Exception:
