@@ -3,12 +3,14 @@
 path runs (``protocols.git.run``, ``rules.resolver``, ``rules.freshness``, ``served``).
 
 ``FastService`` stands in for ``Service`` and answers only the common case exactly: a fresh,
-usable token from the file store, ``store`` of the credential just served (or for a host
-credhelper does not manage), ``erase`` that matches nothing.  Anything else raises
+usable token from the file store or from the Secret Service (``stores/secret_service.py``),
+``store`` of the credential just served (or for a host credhelper does not manage),
+``erase`` that matches nothing.  Anything else raises
 ``Decline``, before anything was written or changed, and the launcher hands the same input to
 the full path: a token due for a check, rotation or warning, one not served whose user must be
 told, plain http (the config decides), a CI job's variables, a missing or stale index, a
-keyring, macOS and Windows paths, a request that does not parse.
+keyring other than the Secret Service or one that must prompt to unlock, macOS and Windows
+paths, a request that does not parse.
 
 No ``os``, ``re``, ``enum``, ``json`` or ``typing`` at run time (``launcher.py`` says why):
 paths come from the environment by ``paths.py``'s rules, files through ``posix``.
@@ -110,12 +112,29 @@ class FastService:
         raise Decline
 
     def secret(self, record: TokenRecord, quiet: bool = False) -> str:
-        """The file store's secret, from its compact copy (absent: the full path also looks
-        in the rescue file)."""
-        found = compact.secret(self.data_dir(), record.id) if record.store == "file" else None
+        """The file store's secret, from its compact copy, or the Secret Service's when the
+        record was stored there (absent: the full path also looks in the rescue file; the
+        keyring can prompt to unlock; another backend is keyring's to read)."""
+        found = None
+        if record.store == "file":
+            found = compact.secret(self.data_dir(), record.id)
+        elif record.store == "keyring":
+            found = self._secret_service(record)
         if not found:
             raise Decline
         return found
+
+    def _secret_service(self, record: TokenRecord) -> str | None:
+        """``KeyringStore.get`` for a record whose backend is the Secret Service: its own
+        D-Bus read (imported only here: the file store's ``get`` has no use for it)."""
+        from credhelper.stores import secret_service as ss
+
+        if record.extra.get("backend") != ss.SECRET_SERVICE:
+            return None
+        try:
+            return ss.read(ss.SERVICE_PREFIX + record.host, record.id, self.environ)
+        except ss.NoAnswer:
+            raise Decline from None     # the full path's read then says so, at once
 
     def host_records(self, host: str) -> list[TokenRecord]:
         """The index's records for ``host`` (what ``Service.records`` has for it)."""

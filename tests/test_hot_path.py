@@ -11,7 +11,8 @@ HEAVY = ("requests", "jwt", "cryptography", "keyring", "platformdirs", "tomllib"
          "urllib3", "secretstorage", "jeepney", "argparse", "typing")
 # what a fresh token's get, and the store of what it served, do without (launcher.py): json
 # and re (with enum) cost more than the rest of the lookup; os and site are skipped by -S
-FAST = HEAVY + ("re", "enum", "json", "os", "site", "logging", "functools", "collections")
+FAST = HEAVY + ("re", "enum", "json", "os", "site", "logging", "functools", "collections",
+                "socket", "selectors")     # the Secret Service's read uses _socket (C) only
 
 
 def launched(tmp_path, entry, *args, input="", done=None):
@@ -121,5 +122,4 @@ def test_keyring_store_get_reads_the_secret_service_without_keyring(gitlab, gitl
     credhelper("add", gitlab_host, "--store", "keyring", input=token)
     out, modules = imported_modules(tmp_path, "protocol=https\nhost=%s\n\n" % gitlab_host)
     assert "password=%s" % token in out
-    heavy = set(HEAVY) - {"jeepney", "typing"}   # jeepney (the D-Bus client) uses typing
-    assert modules.isdisjoint(heavy), sorted(modules.intersection(heavy))
+    assert modules.isdisjoint(FAST), sorted(modules.intersection(FAST))

@@ -119,8 +119,8 @@ def test_secret_service_fast_path_reads_what_keyring_wrote(secret_service, monke
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service["DBUS_SESSION_BUS_ADDRESS"])
     store = open_store("keyring", choose_backend())
     store.set(record("fast"), SECRET)
-    assert fast.read("credhelper:gitlab.example.com", "fast") == SECRET
-    assert fast.read("credhelper:gitlab.example.com", "absent") is None
+    assert fast.read("credhelper:gitlab.example.com", "fast", os.environ) == SECRET
+    assert fast.read("credhelper:gitlab.example.com", "absent", os.environ) is None
     store.delete(record("fast"))
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
-    assert fast.read("credhelper:gitlab.example.com", "fast") is None
+    assert fast.read("credhelper:gitlab.example.com", "fast", os.environ) is None

@@ -11,8 +11,6 @@ Each record names its store, so tokens added under different settings keep worki
 
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -123,6 +121,8 @@ class Secrets:
         """Can the record's store take a new secret right now?  None if it can, else why not
         (a full or read-only disk, a locked keyring).  Asked before a step that cannot be
         undone: a rotation revokes the old token the moment the server commits it."""
+        import os
+
         from ..errors import StoreError
 
         probe = record.replace(id=record.id + ".probe")
@@ -137,6 +137,8 @@ class Secrets:
         """A secret ``keep`` could not put in its store, if any (only looked for on a miss)."""
         if record.id in self._held:
             return self._held[record.id]
+        import os
+
         rescue = self._rescue()
         if not os.path.exists(rescue.path):
             return None
@@ -170,6 +172,8 @@ class Secrets:
         except StoreError as error:
             if warn is not None:
                 warn(str(error))
+        import os
+
         self._held.pop(record.id, None)
         rescue = self._rescue()
         if os.path.exists(rescue.path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from credhelper.errors import StoreError
 from credhelper.stores import SecretStore
+from credhelper.stores.secret_service import SECRET_SERVICE, SERVICE_PREFIX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
     from credhelper.rules.model import TokenRecord
 
-SERVICE_PREFIX = "credhelper:"
-SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
 NOT_STORES = ("keyring.backends.fail", "keyring.backends.null", "keyring.backends.chainer")
 # Wall-clock limits for keyring calls; writes may wait for an unlock prompt.
 CALL_DEADLINES = {"read": 5.0, "write": 60.0, "delete": 20.0}
@@ -34,10 +33,12 @@ class KeyringStore(SecretStore):
 
     def get(self, record: TokenRecord) -> str | None:
         if self.backend_name == SECRET_SERVICE:
+            import os
+
             from credhelper.stores.secret_service import READ_DEADLINE, NoAnswer, read
 
             try:
-                secret = read(_service(record), record.id)     # fast path: jeepney only
+                secret = read(_service(record), record.id, os.environ)   # D-Bus, no keyring
             except NoAnswer:
                 raise StoreError("the Secret Service did not answer within %.0f s (is it "
                                  "stopped?); the token for %s could not be read"
