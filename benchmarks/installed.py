@@ -95,7 +95,8 @@ def _install(target: Install, working_tree: bool, reuse: bool, python: str | Non
     os.makedirs(target.src)
     os.makedirs(target.home, mode=0o700, exist_ok=True)
     _copy_checkout(target.src, working_tree)
-    env = {k: v for k, v in os.environ.items() if k not in _STEERING}
+    env = {k: v for k, v in os.environ.items()
+           if k not in _STEERING and not k.startswith("CREDHELPER_")}
     env.update(HOME=target.home, CREDHELPER_BIN=target.bin, PATH=_path_without_venvs())
     if python:
         env["PYTHON"] = python

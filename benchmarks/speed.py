@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                                     working_tree=args.working_tree, reuse=args.reuse,
                                     python=args.python)
         print("interpreter: %s" % install.describe())
-        print("machine: %d cores; %d interleaved rounds after %d warm-up rounds"
-              % (os.cpu_count() or 0, args.rounds, args.warmup))
+        print("measured %s UTC on %d cores; %d interleaved rounds after %d warm-up rounds"
+              % (time.strftime("%Y-%m-%d %H:%M", time.gmtime()), os.cpu_count() or 0,
+                 args.rounds, args.warmup))
         with contextlib.ExitStack() as stack:
             figures = run(stack, work, install, args)
     finally:
