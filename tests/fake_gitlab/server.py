@@ -1,7 +1,7 @@
 """``FakeGitLab``: the GitLab model, its routes and its listeners in one object.
 
 Usable from pytest fixtures and from plain Python run from the checkout
-(e.g. benchmarks/hot_path.py)::
+(e.g. benchmarks/speed.py)::
 
     ca = TestCA(tmp / "tls", names=["gitlab.example.com"])
     with FakeGitLab(tmp / "gitlab", ca) as gl:

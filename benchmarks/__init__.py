@@ -1,0 +1,1 @@
+"""Speed measurements of the installed credhelper (issue 15): benchmarks/speed.py."""
