@@ -233,6 +233,26 @@ def test_a_save_brings_back_a_missing_secrets_copy(home, monkeypatch):
     assert mode == 0o600
 
 
+def test_a_shared_token_is_answered_by_the_fast_path_as_by_the_full_path(home, monkeypatch):
+    """A fleet's token (issue 14) costs what a local one does: its link to OpenBao is an
+    object the compact copy does not carry, and no rule of a fresh get looks inside it."""
+    link = {"addr": "https://bao.example:8200", "mount": "secret", "path": "credhelper/x",
+            "version": 3, "auth": {"method": "token", "token_file": "/etc/bao-token"}}
+    index = state(home, None, [(fresh_pat(extra={"fleet": link}), "glpat-sharedshared")],
+                  monkeypatch)
+    request = "protocol=https\nhost=%s\n\n" % HOST
+    fast = answer("get", request)
+    full = git.run("get", request.encode(), lambda: Watched(index, dict(os.environ),
+                                                             clock=lambda: NOW))
+    assert fast == full and b"password=glpat-sharedshared\n" in fast
+    (record,) = [TokenRecord.from_json(item) for item in compact.host_records(
+        index.directory, HOST)]
+    assert "fleet" in record.extra and record.extra["fleet"] is not None
+    assert bool(record.extra["fleet"])     # as a link with fields is
+    with pytest.raises(LookupError):
+        record.extra["fleet"]["addr"]
+
+
 def test_reindex_writes_missing_copies_and_leaves_fresh_ones(home, monkeypatch):
     """What install.sh runs after an upgrade: the copies come back without a token change,
     and fresh copies are not rewritten."""

@@ -5,8 +5,7 @@ The JSON files stay the source of truth; each copy is derived, rewritten (0600, 
 every time its JSON file is, under that file's lock, and names in its first line the JSON
 file it was made from (inode, size, mtime in ns) and how many lines follow.  A copy that is
 missing, names another file (a hand edit, a crash between the two writes), is not the user's
-or is writable by others, or does not parse is not used: the reader returns None and the
-caller takes the full path, which reads the JSON and says what is wrong.
+or is writable by others, or does not parse is not used: the caller takes the full path.
 
 Line-oriented and split-based, because json costs the hot path ``re`` and ``enum`` and
 ``marshal`` cannot be trusted with bytes someone else may have written::
@@ -19,9 +18,10 @@ Line-oriented and split-based, because json costs the hot path ``re`` and ``enum
     ID TAB SECRET
 
 A value is typed by its first byte: ``s`` text, ``i`` integer, ``f`` float, ``b1``/``b0``,
-``n`` null, ``l`` a list of texts, each after a 0x1f byte.  No text holds a tab or a newline
-(such a token is written as ``!``, such a secret is left out: the reader then declines).
-The reader uses ``posix`` only (``launcher.py`` says why) and is safe on any bytes.
+``n`` null, ``l`` a list of texts, each after a 0x1f byte, ``o`` a non-empty object (a
+fleet's link, a journal) that a fresh ``get`` never reads inside (``Unread``).  No text holds
+a tab or a newline (such a token is written as ``!``, such a secret is left out).  The reader
+uses ``posix`` only and is safe on any bytes.
 """
 
 import posix
@@ -43,6 +43,18 @@ NEIGHBOURS = ("", "/secrets.json", "/rescued.json")
 MAX_SIZE = 1 << 26
 CANNOT = b"!"
 ITEM = "\x1f"
+
+
+class Unread(dict[str, object]):
+    """A non-empty object the copy does not carry (reading inside it raises: decline)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _unread(self, *args: object) -> "Any":
+        raise LookupError("not in the compact copy")
+
+    __getitem__ = get = keys = items = values = __iter__ = __len__ = __contains__ = _unread
 
 
 # -- reading: the fast path -------------------------------------------------------------------
@@ -115,7 +127,8 @@ def _texts(text: bytes) -> list[str]:
 
 
 _DECODERS: "dict[bytes, Callable[[bytes], object]]" = {
-    b"s": bytes.decode, b"i": int, b"f": float, b"n": _null, b"b": _flag, b"l": _texts}
+    b"s": bytes.decode, b"i": int, b"f": float, b"n": _null, b"b": _flag, b"l": _texts,
+    b"o": lambda text: _null(text) if text else Unread()}
 
 
 def _fresh(path: str, magic: bytes, source: str) -> bytes | None:
@@ -243,6 +256,8 @@ def _encoded(value: object) -> bytes | None:
     """The typed field for ``value``; None when this format cannot carry it."""
     if value is None or type(value) is bool:
         return {None: b"n", True: b"b1", False: b"b0"}[value]
+    if type(value) is dict:
+        return b"o" if value else None
     encode = _ENCODERS.get(type(value))
     return None if encode is None else encode(value)
 
