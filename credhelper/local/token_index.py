@@ -54,8 +54,8 @@ class TokenIndex:
         wrong = [k for k, v in item.items() if not _typed(k, v)]
         wrong += [k for k in ("id", "host", "kind") if not isinstance(item.get(k), str)]
         if wrong:
-            raise ConfigError("%s: a token's %s is missing or of the wrong type; fix or move "
-                              "the file away" % (self.path, wrong[0][:40]))
+            raise ConfigError("%s: a token's %s is missing, of the wrong type or holds a NUL; "
+                              "fix or move the file away" % (self.path, wrong[0][:40]))
         return item
 
     def lock(self) -> FileLock:
@@ -76,9 +76,11 @@ class TokenIndex:
 
 
 def _typed(name: str, value: object) -> bool:
+    if isinstance(value, str) and "\0" in value:
+        return False      # no field credhelper writes holds one; a path with it cannot open
     if name == "pending" and isinstance(value, dict):   # a rotation's journal (journal.py)
         return isinstance(value.get("new_id"), str) and isinstance(value.get(
             "started_at", 0), (int, float)) and isinstance(value.get("expires_at") or "", str)
     if name == "scopes" and isinstance(value, list):
-        return all(isinstance(scope, str) for scope in value)
+        return all(isinstance(scope, str) and "\0" not in scope for scope in value)
     return value is None or isinstance(value, FIELD_TYPES.get(name, object))
