@@ -355,6 +355,20 @@ def test_tokens_json(tmp_path, capsys, data):
                    for t in tokens)
 
 
+@pytest.mark.parametrize("field", ["dpop_key", "username", "path", "api_url", "scopes"])
+def test_a_nul_in_any_field_of_tokens_json_is_one_line(tmp_path, capsys, field):
+    """Found by test_tokens_json: a dpop_key holding NUL reached open() (internal error)."""
+    value = ["api\0"] if field == "scopes" else "x\0y"
+    _in_home(tmp_path, "tokens.json", json.dumps({"version": 1, "tokens": [
+        {"id": "f1", "host": HOST, "kind": "pat", "store": "file", "origin": "added",
+         field: value}]}))
+    out = io.BytesIO()
+    code = git.main(["get"], io.BytesIO(b"protocol=https\nhost=%s\n\n" % HOST.encode()), out)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert (code, out.getvalue()) == (1, b"") and "a token's %s" % field in line
+    assert "holds a NUL" in line and "\0" not in line
+
+
 @settings(**dict(BASE, max_examples=examples(2000)))
 @given(st.one_of(json_values.map(json.dumps), st.text(max_size=40),
                  st.fixed_dictionaries({"secrets": json_values}).map(json.dumps)))

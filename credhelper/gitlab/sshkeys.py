@@ -176,6 +176,8 @@ def _from_file(path: str, passphrase: Callable[[str], str] | None) -> FileKey:
             data = handle.read()
     except OSError as error:
         raise SigningKeyError("cannot read the key %s: %s" % (path, error.strerror)) from None
+    except ValueError:       # a NUL in the path (a hand-edited tokens.json or config)
+        raise SigningKeyError("cannot read the key %r: not a file name" % path[:100]) from None
     loader = (serialization.load_ssh_private_key if b"OPENSSH PRIVATE KEY" in data
               else serialization.load_pem_private_key)
     try:

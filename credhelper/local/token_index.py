@@ -54,8 +54,8 @@ class TokenIndex:
         is one line here, not a crash further on."""
         wrong = _wrong_fields(item)
         if wrong:
-            raise ConfigError("%s: a token's %s is missing or of the wrong type; fix or move "
-                              "the file away" % (self.path, wrong[0][:40]))
+            raise ConfigError("%s: a token's %s is missing, of the wrong type or holds a NUL; "
+                              "fix or move the file away" % (self.path, wrong[0][:40]))
         return item
 
     def lock(self) -> FileLock:
@@ -99,9 +99,11 @@ def _wrong_fields(item: dict[str, Any]) -> list[str]:
 
 
 def _typed(name: str, value: object) -> bool:
+    if isinstance(value, str) and "\0" in value:
+        return False      # no field credhelper writes holds one; a path with it cannot open
     if name == "pending" and isinstance(value, dict):   # a rotation's journal (journal.py)
         return isinstance(value.get("new_id"), str) and isinstance(value.get(
             "started_at", 0), (int, float)) and isinstance(value.get("expires_at") or "", str)
     if name == "scopes" and isinstance(value, list):
-        return all(isinstance(scope, str) for scope in value)
+        return all(isinstance(scope, str) and "\0" not in scope for scope in value)
     return value is None or isinstance(value, FIELD_TYPES.get(name, object))
