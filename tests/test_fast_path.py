@@ -285,9 +285,9 @@ def test_a_miss_on_the_full_path_reads_the_index_once(home, monkeypatch):
     class Counting(TokenIndex):
         loads = 0
 
-        def load(self):
+        def load(self, host=None):
             self.loads += 1
-            return super().load()
+            return super().load(host)
 
     index = state(home, None, [(fresh_pat(host="other.example.com"), "glpat-otherotherother"),
                                (fresh_pat(id="old", expires_at="2020-01-01"), "glpat-oldoldold")],
