@@ -10,6 +10,7 @@ import pytest
 
 from credhelper.local import compact
 from credhelper.local.token_index import TokenIndex
+from credhelper.registry_service import list_registries
 from credhelper.rules.model import PAT, Request, TokenRecord
 from credhelper.service import Service
 from tests.test_fast_path import NOW, state
@@ -49,3 +50,45 @@ def test_a_get_on_the_full_path_builds_only_the_asked_host_s_records(home, monke
         assert answer is not None and answer.secret == "glpat-mine-mine-mine"
         assert built == [HOST], count
         built.clear()
+
+
+def listing(home, monkeypatch, count):
+    """docker's `list` over ``count`` tokens of as many hosts, each added with --registry;
+    the hosts' conventional registries were probed a minute ago (not theirs): (the listing,
+    lines of credhelper run, JSON files read)."""
+    from credhelper.lifecycle import registry_proof
+    from credhelper.local.files import write_json
+
+    drawn = [(fresh("g%d.example.com" % n, n, registry="reg%d.example.com" % n), "glpat-%d" % n)
+             for n in range(count)]
+    index = state(home, None, drawn, monkeypatch)
+    write_json(os.path.join(index.directory, registry_proof.PROOFS_FILE), {
+        "%s g%d.example.com" % (name % n, n): {"proven": False, "checked_at": NOW - 60}
+        for n in range(count) for name in ("registry.g%d.example.com", "g%d.example.com:5050")})
+    service = Service(TokenIndex(index.directory), dict(os.environ), clock=lambda: NOW)
+    counts = {"lines": 0, "reads": 0}
+
+    def trace(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "read_json":
+            counts["reads"] += 1
+        if not frame.f_code.co_filename.startswith(CREDHELPER):
+            return None
+        if event == "line":       # each line run, and each turn of a loop (a jump back)
+            counts["lines"] += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        served = list_registries(service)
+    finally:
+        sys.settrace(None)
+    return served, counts
+
+
+def test_docker_list_does_work_in_proportion_to_the_registries(home, monkeypatch):
+    small, few = listing(home, monkeypatch, 10)
+    large, many = listing(home, monkeypatch, 100)
+    assert small == {"reg%d.example.com" % n: "oauth2" for n in range(10)}
+    assert len(large) == 100
+    assert many["reads"] == few["reads"], (few, many)   # tokens.json and the proofs, once
+    assert many["lines"] < 12 * few["lines"], (few, many)
