@@ -15,6 +15,8 @@ from credhelper.rules.model import ADDED, CI_ENV, DOCKER_STORE, REGISTRY, Answer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from credhelper.local.trust import Trust
     from credhelper.rules.model import TokenRecord
     from credhelper.service import Service
@@ -51,13 +53,14 @@ def registry_owner(service: Service, request: Request, records: list[TokenRecord
 
 
 def _proven(service: Service, protocol: str, registry: str, owner: str,
-            records: list[TokenRecord], quiet: bool) -> bool:
+            records: list[TokenRecord], quiet: bool, read: dict[str, Any] | None = None
+            ) -> bool:
     if protocol != "https":
         return False           # plain http: never by convention, proof or not
     from credhelper.lifecycle import registry_proof
 
     return registry_proof.proven(registry, owner, lambda: _owner_trust(service, owner, records),
-                                 service.clock(), None if quiet else service.warn)
+                                 service.clock(), None if quiet else service.warn, read)
 
 
 def _owner_trust(service: Service, owner: str, records: list[TokenRecord]) -> Trust:
@@ -97,9 +100,12 @@ def forget_registry(service: Service, request: Request) -> int:
 def served_registries(service: Service) -> dict[str, tuple[str, str]]:
     """{registry: (username, why)} for everything ``get`` would answer."""
     records = service.records()
-    listing = _mapped(service, records)
+    by_host: dict[str, list[TokenRecord]] = {}     # each registry looks at its host's only
+    for record in records:
+        by_host.setdefault(record.host, []).append(record)
+    listing = _mapped(service, records, by_host)
     for host in sorted({r.host for r in records if r.origin == CI_ENV and r.registry == r.host}):
-        found = resolver.candidates(records, Request("https", host, service=REGISTRY),
+        found = resolver.candidates(by_host[host], Request("https", host, service=REGISTRY),
                                     service.clock())
         if found:
             listing[host] = (found[0].login_name(), "the CI job's CI_REGISTRY")
@@ -109,17 +115,20 @@ def served_registries(service: Service) -> dict[str, tuple[str, str]]:
     return listing
 
 
-def _mapped(service: Service, records: list[TokenRecord]) -> dict[str, tuple[str, str]]:
+def _mapped(service: Service, records: list[TokenRecord],
+            by_host: dict[str, list[TokenRecord]]) -> dict[str, tuple[str, str]]:
     """{registry: (username, why)} for the registries served with a GitLab host's token."""
     listing = {}
+    read: dict[str, Any] = {}         # the proofs file, read once for every registry
     mapped = container_registries.served_registries(records, service.config())
     for registry, (owner, why) in mapped.items():
+        mine = by_host.get(owner, [])
         if why == container_registries.PROOF_NEEDED:
-            if not _proven(service, "https", registry, owner, records, quiet=True):
+            if not _proven(service, "https", registry, owner, mine, True, read):
                 continue
             why = "%s, %s" % (why, PROVEN % owner)
-        found = resolver.candidates(records, Request("https", owner, service=REGISTRY,
-                                                     registry=registry), service.clock())
+        found = resolver.candidates(mine, Request("https", owner, service=REGISTRY,
+                                                  registry=registry), service.clock())
         if found:
             listing[registry] = (found[0].login_name(), "%s (%s)" % (why, owner))
     return listing

@@ -75,7 +75,7 @@ class Service:
         rotation, an expiry warning) goes through the keeper first, with a request context
         of its own; every other ``get`` is a read of two small files.
         """
-        records = self.records() if records is None else records
+        records = self.records(request.host) if records is None else records
         allow_http = self.allow_http(request)
         now = self.clock()
         answer: Answer | None = None
@@ -113,7 +113,8 @@ class Service:
         """Keep a credential a client obtained elsewhere: git's ``store`` (a host we manage
         only; with its ``password_expiry_utc``), ``docker login`` (origin DOCKER_STORE, for
         the registry it names), ``cargo login`` or ``terraform login``."""
-        if not is_news(self, request, username, secret, origin, self.records):
+        if not is_news(self, request, username, secret, origin,
+                       lambda: self.records(request.host)):
             return
         assert username is not None and secret is not None
         from credhelper.rules.redact import redact
@@ -157,7 +158,8 @@ class Service:
     def _refused(self, request: Request, username: str | None, secret: str | None
                  ) -> list[TokenRecord]:
         """The records ``erase`` is about: this request's, under that login and secret."""
-        return [r for r in resolver.matching(self.records(), request, self.allow_http(request))
+        return [r for r in resolver.matching(self.records(request.host), request,
+                                             self.allow_http(request))
                 if r.origin != CI_ENV and (not username or r.login_name(username) == username)
                 and (secret is None or self.secret(r, quiet=True) == secret)]
 
@@ -175,25 +177,26 @@ class Service:
     def forget_stored(self, request: Request, origin: str) -> int:
         """Forget what a client's login stored for this host (docker/cargo/terraform logout);
         returns how many credentials were forgotten."""
-        stored = [r for r in self.tokens.load()
-                  if r.host == request.host and r.origin == origin]
+        stored = [r for r in self.tokens.load(request.host) if r.origin == origin]
         if stored:
             self.forget(stored)
         return len(stored)
 
     # -- shared plumbing -------------------------------------------------------------------
 
-    def records(self) -> list[TokenRecord]:
-        """Every record that may answer: the index, then the CI job's credentials."""
+    def records(self, host: str | None = None) -> list[TokenRecord]:
+        """Every record that may answer: the index, then the CI job's credentials; with
+        ``host``, only those for that host (no other host's record is built)."""
         if not ("CI_JOB_TOKEN" in self.environ or "CI_DEPLOY_PASSWORD" in self.environ):
-            return self.tokens.load()         # outside a CI job (ci_env.py says why)
+            return self.tokens.load(host)     # outside a CI job (ci_env.py says why)
         from credhelper.stores import ci_env
 
-        return self.tokens.load() + ci_env.records(self.environ)
+        return self.tokens.load(host) + [r for r in ci_env.records(self.environ)
+                                         if host is None or r.host == host]
 
     def manages(self, host: str, records: list[TokenRecord] | None = None) -> bool:
         """Is ``host`` a GitLab host credhelper answers for (a token or a config table)?"""
-        records = self.records() if records is None else records
+        records = self.records(host) if records is None else records
         return (any(r.host == host and r.origin in (ADDED, CI_ENV) for r in records)
                 or host in self.config().hosts)
 
@@ -250,8 +253,8 @@ def tell_unusable(service: Service, request: Request, answer: Answer | None,
         from credhelper.lifecycle.explain import why_nothing
 
         # read again only when the keeper may have saved what it found (one read on a miss)
-        reason = why_nothing(service.records() if service._attended else records, request,
-                             now, allow_http)
+        reason = why_nothing(service.records(request.host) if service._attended else records,
+                             request, now, allow_http)
         if reason:
             service.warn(reason)
         return

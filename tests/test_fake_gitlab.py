@@ -387,6 +387,28 @@ def test_api_404_custom_route_and_plain_http_listener(gitlab):
     assert [(rec.scheme, rec.path) for rec in leaked] == [("http", "/api/v4/test-echo/plain")]
 
 
+def test_connections_are_counted_at_the_server(gitlab):
+    """Each TCP connection and TLS handshake is counted once, however many requests it
+    carries: one session's two requests are one, two sessions' are two."""
+    url, ca = f"{gitlab.url_for('localhost')}/api/v4/nothing-here", gitlab.ca.ca_file
+    accepted, handshakes = gitlab.connections()
+    with requests.Session() as session:
+        for _ in range(2):
+            assert session.get(url, verify=ca).status_code == 404
+    assert gitlab.connections() == (accepted + 1, handshakes + 1)
+    for _ in range(2):
+        with requests.Session() as session:
+            assert session.get(url, verify=ca).status_code == 404
+    assert gitlab.connections() == (accepted + 3, handshakes + 3)
+    with socket.create_connection(("127.0.0.1", gitlab.port)) as plain:
+        plain.sendall(b"GET / HTTP/1.1\r\n\r\n")   # plain http to the TLS port: no handshake
+        try:
+            plain.recv(100)      # the server closes it (a reset, or an end of file)
+        except ConnectionResetError:
+            pass
+    assert gitlab.connections() == (accepted + 4, handshakes + 3)
+
+
 def test_refused_chunked_post_still_gets_its_answer(gitlab, state):
     """A 401 to a large chunked POST: the body is read away, the connection stays usable."""
     path = f"group/{unique()}"

@@ -221,6 +221,30 @@ def test_a_copy_that_may_not_equal_the_json_is_not_used(home, monkeypatch, spoil
     assert answer("get", request) is None
 
 
+def test_a_copy_cut_short_at_a_line_or_of_another_version_is_not_used(home, monkeypatch):
+    """The header says how many bytes follow (version 2); a copy that lost its last lines
+    is refused, and so is one of another version (1 counted lines), until reindex."""
+    index = state(home, None, [(fresh_pat(), "glpat-everydayeveryday"),
+                               (fresh_pat(id="t2", path="group"), "glpat-secondsecond")],
+                  monkeypatch)
+    path = os.path.join(index.directory, compact.TOKENS)
+    whole = open(path, "rb").read()
+    found = compact.host_records(index.directory, HOST)
+    assert [item["id"] for item in found] == ["pat", "t2"]
+    head, body = whole.split(b"\n", 1)
+    assert head.split(b"\t")[1:2] == [b"2"] and head.endswith(b"\t%d" % len(body))
+    with open(path, "wb") as handle:             # the last line lost
+        handle.write(whole[:whole.rindex(b"\n", 0, len(whole) - 1) + 1])
+    assert compact.host_records(index.directory, HOST) is None
+    fields = head.split(b"\t")
+    fields[1], fields[-1] = b"1", b"%d" % body.count(b"\n")
+    with open(path, "wb") as handle:
+        handle.write(b"\t".join(fields) + b"\n" + body)
+    assert compact.host_records(index.directory, HOST) is None
+    index.reindex()
+    assert compact.host_records(index.directory, HOST) == found
+
+
 def test_a_save_brings_back_a_missing_secrets_copy(home, monkeypatch):
     """An install upgraded from a version without the copies gets them at its next save."""
     index = state(home, None, [(fresh_pat(), "glpat-everydayeveryday")], monkeypatch)
@@ -322,9 +346,9 @@ def test_a_miss_on_the_full_path_reads_the_index_once(home, monkeypatch):
     class Counting(TokenIndex):
         loads = 0
 
-        def load(self):
+        def load(self, host=None):
             self.loads += 1
-            return super().load()
+            return super().load(host)
 
     index = state(home, None, [(fresh_pat(host="other.example.com"), "glpat-otherotherother"),
                                (fresh_pat(id="old", expires_at="2020-01-01"), "glpat-oldoldold")],

@@ -54,17 +54,16 @@ class GitLabClient:
         takes at most DEFAULT_TIMEOUT with READ_TIMEOUT per read.  With both, a call ends at
         min(its start + timeout, deadline).  ``proof`` (method, url, token) -> header value
         adds a DPoP proof to API calls.  ``trust`` (local/trust.py) verifies TLS, not ca_file.
+        ``session`` (``new_session``'s) lets clients share connections: without it the client
+        has a session of its own.
         """
         self.base_url = base_url.rstrip("/")
         self.api_url = (api_url or self.base_url + "/api/v4").rstrip("/")
         self.deadline = deadline
         self.timeout = timeout
         self.proof = proof
-        self.session = session or requests.Session()
-        transport.prepare(self.session, trust)
-        self.session.trust_env = False     # no proxies or netrc credentials from the env...
-        self.session.verify = ca_file or _system_verify()   # ...but the CA bundle env counts
-        self.session.headers["User-Agent"] = "credhelper"
+        # a session from ``new_session`` brings its own trust, and its open connections
+        self.session = session or new_session(trust, ca_file)
 
     # -- personal, project and group access tokens -----------------------------------------
 
@@ -207,6 +206,17 @@ class GitLabClient:
             raise NoTimeLeft()
         read = min(READ_TIMEOUT, left) if self.timeout is None else left
         return ends, (min(CONNECT_TIMEOUT, left), read)
+
+
+def new_session(trust: Trust | None = None, ca_file: str | None = None) -> requests.Session:
+    """A session for GitLab clients: its connections are kept open between calls, so the
+    clients that share it make one TLS handshake per origin."""
+    session = requests.Session()
+    transport.prepare(session, trust)
+    session.trust_env = False     # no proxies or netrc credentials from the env...
+    session.verify = ca_file or _system_verify()   # ...but the CA bundle env counts
+    session.headers["User-Agent"] = "credhelper"
+    return session
 
 
 def _system_verify() -> str | bool:

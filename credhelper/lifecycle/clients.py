@@ -9,6 +9,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from requests import Session
+
     from credhelper.gitlab.client import GitLabClient
     from credhelper.gitlab.sshkeys import SigningKey
     from credhelper.lifecycle.context import RequestContext
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 
 # loaded once per process: opening a key may ask for its passphrase
 _signing_keys: dict[str, SigningKey] = {}
+# one session per trust (host and CA settings) in a process: a get's check, rotation and
+# follow-up calls all go over the one TLS connection it opened (issue 15)
+_sessions: dict[tuple[str | None, ...], Session] = {}
 
 
 def client_for(record: TokenRecord, settings: Settings, ctx: RequestContext) -> GitLabClient:
@@ -29,9 +34,19 @@ def client_for(record: TokenRecord, settings: Settings, ctx: RequestContext) -> 
     host_settings = settings.host(record.host)
     base_url, api_url = destinations_of(record, host_settings)
     # the context's deadline is the whole budget; reads may wait as long as it leaves
-    return GitLabClient(base_url, api_url, trust=trust_of(record, settings),
+    return GitLabClient(base_url, api_url, session=session_for(trust_of(record, settings)),
                         deadline=ctx.deadline, proof=_prover(record, ctx),
                         timeout=max(ctx.time_left(), 0.0))
+
+
+def session_for(trust: Trust) -> Session:
+    """This process's session for ``trust``: the connections it keeps are verified by it."""
+    session = _sessions.get(trust.key)
+    if session is None:
+        from credhelper.gitlab.client import new_session
+
+        session = _sessions[trust.key] = new_session(trust)
+    return session
 
 
 def trust_of(record: TokenRecord, settings: Settings) -> Trust:

@@ -27,12 +27,18 @@ UNPROVEN_TTL = 10 * 60.0      # an unreachable registry costs one probe timeout 
 
 
 def proven(registry: str, owner: str, trust: Callable[[], Trust], now: float,
-           warn: Callable[[str], None] | None = None) -> bool:
+           warn: Callable[[str], None] | None = None,
+           read: dict[str, dict[str, Any]] | None = None) -> bool:
     """Is ``registry`` ``owner``'s?  From the cache while fresh, else probed (and cached),
     with TLS verified by ``trust()``, made only then.  When not, ``warn`` gets one line on
-    how to map it explicitly."""
+    how to map it explicitly.  ``read``: a dict a caller asking about many registries keeps
+    (docker's `list`), so the file is read once for all of them, not once for each."""
     path = os.path.join(_data_dir(), PROOFS_FILE)
-    proofs = _load(path)
+    if read is None:
+        read = {}
+    if path not in read:
+        read[path] = _load(path)
+    proofs = read[path]
     key = "%s %s" % (registry, owner)
     entry: dict[str, Any] = proofs.get(key) or {}
     if not _fresh(entry, now):

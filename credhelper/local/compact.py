@@ -3,18 +3,19 @@ beside ``tokens.json`` and ``secrets.index`` beside the file store's ``secrets.j
 
 The JSON files stay the source of truth; each copy is derived, rewritten (0600, atomically)
 every time its JSON file is, under that file's lock, and names in its first line the JSON
-file it was made from (inode, size, mtime in ns) and how many lines follow.  A copy that is
-missing, names another file (a hand edit, a crash between the two writes), is not the user's
+file it was made from (inode, size, mtime in ns) and how many bytes follow (version 1, never
+released, counted lines: 4% of a get beside a thousand tokens).  A copy that is missing, is cut
+short, names another file (a hand edit, a crash between the two writes), is not the user's
 or is writable by others, or does not parse is not used: the caller takes the full path.
 
 Line-oriented and split-based, because json costs the hot path ``re`` and ``enum`` and
 ``marshal`` cannot be trusted with bytes someone else may have written::
 
-    credhelper-tokens TAB 1 TAB inode TAB size TAB mtime_ns TAB lines
+    credhelper-tokens TAB 2 TAB inode TAB size TAB mtime_ns TAB bytes
     HOST TAB key TAB value TAB key TAB value ...      one token; every field but host
     HOST TAB !                                        a token this format cannot carry
 
-    credhelper-secrets TAB 1 TAB inode TAB size TAB mtime_ns TAB lines
+    credhelper-secrets TAB 2 TAB inode TAB size TAB mtime_ns TAB bytes
     ID TAB SECRET
 
 A value is typed by its first byte: ``s`` text, ``i`` integer, ``f`` float, ``b1``/``b0``,
@@ -37,7 +38,7 @@ TOKENS = "tokens.index"
 SECRETS = "secrets.index"
 TOKENS_MAGIC = b"credhelper-tokens"
 SECRETS_MAGIC = b"credhelper-secrets"
-VERSION = b"1"
+VERSION = b"2"
 # what TokenIndex.load refuses when others can write it (the secrets' files beside the index)
 NEIGHBOURS = ("", "/secrets.json", "/rescued.json")
 MAX_SIZE = 1 << 26
@@ -141,14 +142,15 @@ def _fresh(path: str, magic: bytes, source: str) -> bytes | None:
         info = posix.stat(source)
     except OSError:
         return None
-    current = [info.st_ino, info.st_size, info.st_mtime_ns, data.count(b"\n") - 1]
+    body = len(data) - data.find(b"\n") - 1
+    current = [info.st_ino, info.st_size, info.st_mtime_ns, body]
     if made_from != current or unsafe_reason(info, source) or not data.endswith(b"\n"):
         return None
     return data
 
 
 def _header(data: bytes, magic: bytes) -> list[int] | None:
-    """(inode, size, mtime_ns, lines) from the first line, or None."""
+    """(inode, size, mtime_ns, bytes) from the first line, or None."""
     head = data[:data.find(b"\n")].split(b"\t")
     if len(head) != 6 or head[:2] != [magic, VERSION]:
         return None
@@ -228,10 +230,10 @@ def _write(directory: str, name: str, magic: bytes, source: str, lines: list[byt
 
     try:
         info = os.stat(os.path.join(directory, source))
+        body = b"".join(line + b"\n" for line in lines)
         head = [magic, VERSION] + [b"%d" % n for n in (info.st_ino, info.st_size,
-                                                       info.st_mtime_ns, len(lines))]
-        write_private(os.path.join(directory, name),
-                      b"\t".join(head) + b"\n" + b"".join(line + b"\n" for line in lines))
+                                                       info.st_mtime_ns, len(body))]
+        write_private(os.path.join(directory, name), b"\t".join(head) + b"\n" + body)
     except OSError:
         pass
 

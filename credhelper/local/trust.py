@@ -59,6 +59,8 @@ class Trust:
         self._ca_file = ca_file               # the config's, already ~-expanded (config.py)
         self._given_ca_file = given_ca_file   # from `credhelper add --ca-file`
         self._source: Source | None = None
+        # what decides this trust (with the process's environment): equal keys, equal trust
+        self.key = (host, config_path, ca_file, given_ca_file)
 
     def source(self) -> Source:
         if self._source is None:

@@ -65,14 +65,29 @@ def owner_for(registry: str, records: Iterable[TokenRecord],
     if explicit is not None:
         return explicit
     known = {r.host for r in records if r.origin == ADDED}
+    return _conventional_owner(registry, known, _conventional(known))
+
+
+def _conventional_owner(registry: str, known: set[str], conventional: dict[str, str]
+                        ) -> tuple[str, str] | None:
+    """(host, why) for a registry neither a token nor the config maps: gitlab.com's own, or
+    a candidate by GitLab's naming (``conventional``: ``_conventional(known)``)."""
     if CONVENTIONS.get(registry) in known:
         return CONVENTIONS[registry], WELL_KNOWN
     if is_loopback(registry):
         return None            # anyone on this machine may listen there: never by convention
+    host = conventional.get(registry)
+    return None if host is None else (host, PROOF_NEEDED)
+
+
+def _conventional(known: set[str]) -> dict[str, str]:
+    """{conventional registry: the first host, in sorted order, whose convention names it}:
+    built once, so that mapping every host's registries stays linear."""
+    found: dict[str, str] = {}
     for host in sorted(known):
-        if registry in conventional_registries(host):
-            return host, PROOF_NEEDED
-    return None
+        for registry in conventional_registries(host):
+            found.setdefault(registry, host)
+    return found
 
 
 def _by_token(records: list[TokenRecord]) -> dict[str, tuple[str, str]]:
@@ -116,9 +131,12 @@ def served_registries(records: Iterable[TokenRecord], config: Config
     records = list(records)
     found = _by_config(config)
     found.update(_by_token(records))         # a --registry token wins over the config
-    for host in sorted({r.host for r in records if r.origin == ADDED}):
-        for registry in sorted(conventional_registries(host) - set(found)):
-            owned = owner_for(registry, records, lambda: config)
+    known = {r.host for r in records if r.origin == ADDED}
+    conventional = _conventional(known)
+    for host in sorted(known):
+        for registry in sorted(conventional_registries(host)):
+            owned = None if registry in found else _conventional_owner(registry, known,
+                                                                       conventional)
             if owned is not None:
                 found[registry] = owned
     return found

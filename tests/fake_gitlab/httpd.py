@@ -255,6 +255,10 @@ class _Server(ThreadingHTTPServer):
         self.ssl_context = ssl_context
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # sockets accepted, and TLS handshakes completed on them: how many connections
+        # clients really opened (a client that reuses one keeps these still)
+        self.accepted = 0
+        self.handshakes = 0
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -268,6 +272,7 @@ class _Server(ThreadingHTTPServer):
     def finish_request(self, request, client_address) -> None:
         conn = request
         self._track(conn, True)
+        self._count("accepted")
         try:
             if self.ssl_context is not None:
                 conn.settimeout(HANDSHAKE_TIMEOUT)
@@ -278,6 +283,7 @@ class _Server(ThreadingHTTPServer):
                     # HTTP to the TLS port: nothing to answer.
                     logger.debug("TLS handshake failed from %s", client_address[0], exc_info=True)
                     return
+                self._count("handshakes")
                 self._track(conn, False)
                 conn = tls
                 self._track(conn, True)
@@ -289,6 +295,10 @@ class _Server(ThreadingHTTPServer):
                     conn.close()
                 except OSError:
                     pass
+
+    def _count(self, name: str) -> None:
+        with self._connections_lock:
+            setattr(self, name, getattr(self, name) + 1)
 
     def _track(self, conn, add: bool) -> None:
         with self._connections_lock:
@@ -324,6 +334,16 @@ class Listener:
     @property
     def port(self) -> int:
         return self._server.server_address[1]
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far (TCP)."""
+        return self._server.accepted
+
+    @property
+    def handshakes(self) -> int:
+        """TLS handshakes completed so far (0 on plain http)."""
+        return self._server.handshakes
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever,

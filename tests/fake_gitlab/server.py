@@ -144,6 +144,14 @@ class FakeGitLab:
                    and (status is None or r.status == status)
                    and (host is None or r.hostname == host))
 
+    def connections(self) -> tuple[int, int]:
+        """(TCP connections accepted, TLS handshakes completed) on the HTTPS port so far:
+        counted at the server, so a client reusing one connection for several requests shows
+        as one."""
+        self._require_started()
+        https = self._listeners[0]
+        return https.accepted, https.handshakes
+
     # --- addressing ----------------------------------------------------------------------
 
     @property

@@ -1,0 +1,94 @@
+"""What a request costs does not grow with the tokens of other hosts: a get builds only the
+asked host's records, and docker's `list` does work in proportion to the registries it lists.
+Counted (records built, lines run, files read), never timed; in-process, on indexes and
+proof caches the product itself wrote."""
+
+import os
+import sys
+
+import pytest
+
+from credhelper.local import compact
+from credhelper.local.token_index import TokenIndex
+from credhelper.registry_service import list_registries
+from credhelper.rules.model import PAT, Request, TokenRecord
+from credhelper.service import Service
+from tests.test_fast_path import NOW, state
+
+HOST = "gitlab.example.com"
+CREDHELPER = os.path.dirname(os.path.abspath(sys.modules["credhelper"].__file__))
+
+
+def fresh(host, number, **fields):
+    return TokenRecord(id="t%d" % number, host=host, kind=PAT, scopes=["api"],
+                       expires_at="2030-01-01", checked_at=NOW - 100,
+                       next_check_at=NOW + 10_000, hint="glpat-...%04d" % number, **fields)
+
+
+def others(count):
+    return [(fresh("g%d.example.com" % n, n), "glpat-other-%d-secret" % n) for n in range(count)]
+
+
+@pytest.mark.parametrize("copy", ["compact copy", "tokens.json"])
+def test_a_get_on_the_full_path_builds_only_the_asked_host_s_records(home, monkeypatch, copy):
+    built = []
+    real = TokenRecord.from_json.__func__
+
+    def counted(cls, data):
+        built.append(data["host"])
+        return real(cls, data)
+
+    for count in (0, 100):
+        index = state(home, None, [(fresh(HOST, 99_999), "glpat-mine-mine-mine")]
+                      + others(count), monkeypatch)
+        if copy == "tokens.json":
+            os.unlink(os.path.join(index.directory, compact.TOKENS))
+        monkeypatch.setattr(TokenRecord, "from_json", classmethod(counted))
+        service = Service(TokenIndex(index.directory), dict(os.environ), clock=lambda: NOW)
+        answer = service.lookup(Request("https", HOST))
+        monkeypatch.undo()
+        assert answer is not None and answer.secret == "glpat-mine-mine-mine"
+        assert built == [HOST], count
+        built.clear()
+
+
+def listing(home, monkeypatch, count):
+    """docker's `list` over ``count`` tokens of as many hosts, each added with --registry;
+    the hosts' conventional registries were probed a minute ago (not theirs): (the listing,
+    lines of credhelper run, JSON files read)."""
+    from credhelper.lifecycle import registry_proof
+    from credhelper.local.files import write_json
+
+    drawn = [(fresh("g%d.example.com" % n, n, registry="reg%d.example.com" % n), "glpat-%d" % n)
+             for n in range(count)]
+    index = state(home, None, drawn, monkeypatch)
+    write_json(os.path.join(index.directory, registry_proof.PROOFS_FILE), {
+        "%s g%d.example.com" % (name % n, n): {"proven": False, "checked_at": NOW - 60}
+        for n in range(count) for name in ("registry.g%d.example.com", "g%d.example.com:5050")})
+    service = Service(TokenIndex(index.directory), dict(os.environ), clock=lambda: NOW)
+    counts = {"lines": 0, "reads": 0}
+
+    def trace(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "read_json":
+            counts["reads"] += 1
+        if not frame.f_code.co_filename.startswith(CREDHELPER):
+            return None
+        if event == "line":       # each line run, and each turn of a loop (a jump back)
+            counts["lines"] += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        served = list_registries(service)
+    finally:
+        sys.settrace(None)
+    return served, counts
+
+
+def test_docker_list_does_work_in_proportion_to_the_registries(home, monkeypatch):
+    small, few = listing(home, monkeypatch, 10)
+    large, many = listing(home, monkeypatch, 100)
+    assert small == {"reg%d.example.com" % n: "oauth2" for n in range(10)}
+    assert len(large) == 100
+    assert many["reads"] == few["reads"], (few, many)   # tokens.json and the proofs, once
+    assert many["lines"] < 12 * few["lines"], (few, many)
