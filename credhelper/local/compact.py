@@ -213,13 +213,11 @@ def write_secrets(directory: str, secrets: "dict[str, Any]") -> None:
 
 
 def tokens_fresh(directory: str) -> bool:
-    return _fresh(directory + "/" + TOKENS, TOKENS_MAGIC, directory + "/tokens.json") \
-        is not None
+    return bool(_fresh(directory + "/" + TOKENS, TOKENS_MAGIC, directory + "/tokens.json"))
 
 
 def secrets_fresh(directory: str) -> bool:
-    return _fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json") \
-        is not None
+    return bool(_fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json"))
 
 
 def _write(directory: str, name: str, magic: bytes, source: str, lines: list[bytes]) -> None:
