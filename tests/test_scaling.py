@@ -92,3 +92,18 @@ def test_docker_list_does_work_in_proportion_to_the_registries(home, monkeypatch
     assert len(large) == 100
     assert many["reads"] == few["reads"], (few, many)   # tokens.json and the proofs, once
     assert many["lines"] < 12 * few["lines"], (few, many)
+
+
+def test_the_full_path_never_gets_an_object_the_compact_copy_left_out(home, monkeypatch):
+    """A journal or a fleet's link is an Unread in the copy: a host's records that hold one
+    come from tokens.json, so a keeper that saves them back keeps the journal whole (the
+    failure before: test_lifecycle_api's interrupted rotations lost their journal)."""
+    journal = {"new_id": "t2", "started_at": NOW - 50, "expires_at": "2030-02-01"}
+    index = state(home, None, [(fresh(HOST, 1, pending=journal), "glpat-mine-mine-mine")]
+                  + others(3), monkeypatch)
+    (copied,) = compact.host_records(index.directory, HOST)
+    assert type(copied["pending"]) is compact.Unread
+    (record,) = TokenIndex(index.directory).load(HOST)
+    assert record.pending == journal
+    assert [r.host for r in TokenIndex(index.directory).load("g1.example.com")] == \
+        ["g1.example.com"]

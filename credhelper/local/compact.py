@@ -72,6 +72,11 @@ def host_records(directory: str, host: str) -> "list[dict[str, Any]] | None":
         return None
 
 
+def has_unread(items: "list[dict[str, Any]]") -> bool:
+    """Does a record hold an object the copy left out (which a writer must never see)?"""
+    return any(type(value) is Unread for item in items for value in item.values())
+
+
 def secret(directory: str, record_id: str) -> str | None:
     """The file store's secret for ``record_id``; None when absent or the copy is not fresh."""
     data = _fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json")
@@ -197,104 +202,9 @@ def _safe_neighbours(directory: str) -> bool:
     return True
 
 
-# -- writing: beside each JSON write, under its lock ---------------------------------------------
-
-def write_tokens(directory: str, items: "list[dict[str, Any]]") -> None:
-    """The copy of ``tokens.json``, just written with ``items`` (``TokenRecord.to_json``)."""
-    lines = [line for line in (_token_line(item) for item in items) if line is not None]
-    _write(directory, TOKENS, TOKENS_MAGIC, "tokens.json", lines)
-
-
-def write_secrets(directory: str, secrets: "dict[str, Any]") -> None:
-    """The copy of ``secrets.json``, just written with ``secrets``."""
-    lines = [_text(key) + b"\t" + _text(value) for key, value in secrets.items()
-             if _plain(key) and _plain(value)]
-    _write(directory, SECRETS, SECRETS_MAGIC, "secrets.json", lines)
-
-
 def tokens_fresh(directory: str) -> bool:
     return bool(_fresh(directory + "/" + TOKENS, TOKENS_MAGIC, directory + "/tokens.json"))
 
 
 def secrets_fresh(directory: str) -> bool:
     return bool(_fresh(directory + "/" + SECRETS, SECRETS_MAGIC, directory + "/secrets.json"))
-
-
-def _write(directory: str, name: str, magic: bytes, source: str, lines: list[bytes]) -> None:
-    """Best effort: a copy that could not be written is left stale, so it is not used."""
-    import os
-
-    from credhelper.local.files import write_private
-
-    try:
-        info = os.stat(os.path.join(directory, source))
-        body = b"".join(line + b"\n" for line in lines)
-        head = [magic, VERSION] + [b"%d" % n for n in (info.st_ino, info.st_size,
-                                                       info.st_mtime_ns, len(body))]
-        write_private(os.path.join(directory, name), b"\t".join(head) + b"\n" + body)
-    except OSError:
-        pass
-
-
-def _token_line(item: "dict[str, Any]") -> bytes | None:
-    """One token's line; None for a token no request can reach (its host holds a tab or a
-    newline, which no normalised host does)."""
-    host = item.get("host")
-    if not _plain(host):
-        return None
-    fields = []
-    for key, value in item.items():
-        encoded = _encoded(value)
-        if not _plain(key) or encoded is None:
-            return _text(host) + b"\t" + CANNOT
-        if key != "host":
-            fields += [_text(key), encoded]
-    return b"\t".join([_text(host)] + fields)
-
-
-def _encoded(value: object) -> bytes | None:
-    """The typed field for ``value``; None when this format cannot carry it."""
-    if value is None or type(value) is bool:
-        return {None: b"n", True: b"b1", False: b"b0"}[value]
-    if type(value) is dict:
-        return b"o" if value else None
-    encode = _ENCODERS.get(type(value))
-    return None if encode is None else encode(value)
-
-
-def _number(value: int) -> bytes:
-    return b"i%d" % value
-
-
-def _real(value: float) -> bytes | None:
-    return b"f" + repr(value).encode() if value - value == 0 else None   # not inf or nan
-
-
-def _string(value: str) -> bytes | None:
-    return b"s" + _text(value) if _plain(value) else None
-
-
-def _strings(value: list[object]) -> bytes | None:
-    if not all(_plain(item) and ITEM not in str(item) for item in value):
-        return None
-    return b"l" + b"".join(ITEM.encode() + _text(item) for item in value)
-
-
-_ENCODERS: "dict[type, Callable[[Any], bytes | None]]" = {
-    int: _number, float: _real, str: _string, list: _strings}
-
-
-def _plain(text: object) -> bool:
-    """A text this format carries as it is: no tab, no newline, valid UTF-8."""
-    if type(text) is not str or "\t" in text or "\n" in text:
-        return False
-    try:
-        text.encode()
-    except UnicodeEncodeError:    # a lone surrogate ("\ud800" in JSON)
-        return False
-    return True
-
-
-def _text(text: object) -> bytes:
-    assert isinstance(text, str)
-    return text.encode()

@@ -44,7 +44,7 @@ class TokenIndex:
             from credhelper.local import compact
 
             found = compact.host_records(self.directory, host)
-            if found is not None:
+            if found is not None and not compact.has_unread(found):   # the JSON has those
                 return [TokenRecord.from_json(item) for item in found]
         data = read_json(self.path, {"version": FORMAT_VERSION, "tokens": []})
         for name in SECRET_FILES:         # refused now, in one line, not halfway through a get
@@ -72,13 +72,13 @@ class TokenIndex:
 
     def save(self, records: list[TokenRecord]) -> None:
         """Replace the index and its compact copy; call it with ``lock()`` held."""
-        from credhelper.local import compact
+        from credhelper.local import compact_write
         from credhelper.stores.file import FileStore
 
         items = [record.to_json() for record in records]
         write_json(self.path, {"version": FORMAT_VERSION, "tokens": items})
         if not any(_wrong_fields(item) for item in items):   # else load refuses: no copy
-            compact.write_tokens(self.directory, items)
+            compact_write.write_tokens(self.directory, items)
         FileStore(self.directory).reindex()   # the secrets' copy, once after an upgrade
 
     def reindex(self) -> None:

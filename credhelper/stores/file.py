@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from credhelper.errors import StoreError
-from credhelper.local import compact, paths
+from credhelper.local import compact, compact_write, paths
 from credhelper.local.files import FileLock, read_json, write_json
 from credhelper.stores import SecretStore
 
@@ -53,12 +53,12 @@ class FileStore(SecretStore):
                 not os.path.exists(self.path):
             return
         with FileLock(self.path + ".lock"):
-            compact.write_secrets(self.directory, self._load())
+            compact_write.write_secrets(self.directory, self._load())
 
     def _write(self, secrets: dict[str, Any]) -> None:
         write_json(self.path, {"version": 1, "secrets": secrets})
         if self.copied:
-            compact.write_secrets(self.directory, secrets)
+            compact_write.write_secrets(self.directory, secrets)
 
     def describe(self) -> str:
         return "file (%s, mode 0600)" % self.path
