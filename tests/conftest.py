@@ -88,6 +88,14 @@ def gitlab(tmp_path_factory):
         yield server
 
 
+@pytest.fixture
+def gitlab_restored(gitlab):
+    """The test server as the test found it: no faults left armed, its own clock again."""
+    yield gitlab
+    gitlab.faults.clear()
+    gitlab.state.set_clock(None)
+
+
 _project_names = iter(range(1, 1 << 30))
 
 

@@ -7,12 +7,7 @@ import pytest
 from tests.test_hot_path import launched
 from tests.test_lifecycle_api import get, new_pat, served
 
-
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
-    gitlab.state.set_clock(None)
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 def test_a_rotating_get_opens_one_tls_connection(gitlab, gitlab_host):

@@ -19,10 +19,7 @@ NEW_GIT = "capability[]=authtype\ncapability[]=state\n"       # git 2.46+, HTTP
 STATE_ONLY = "capability[]=state\n"
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 def utc_day(offset):

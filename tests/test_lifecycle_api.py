@@ -22,11 +22,7 @@ def utc_today(offset=0):
     return datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=offset)
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
-    gitlab.state.set_clock(None)
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 def get(host, env=None, username=None):

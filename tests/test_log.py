@@ -37,10 +37,7 @@ def audit_file():
     return os.path.join(paths.state_dir(), "audit.log")
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 def test_a_rotation_shows_as_one_line_in_local_time(gitlab, gitlab_host, monkeypatch):

@@ -21,10 +21,7 @@ DOCKER = '{\n\t"auths": {\n\t\t"ghcr.io": {\n\t\t\t"auth": "eDp5"\n\t\t}\n\t},\n
          '\t"credsStore": "desktop"\n}'
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 @pytest.fixture

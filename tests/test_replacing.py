@@ -15,10 +15,7 @@ from tests.test_accounts import _git_fill, _held, _new_user, _status
 SELF = r"/api/v4/personal_access_tokens/self"
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 # --- unknown owners (`add --no-check`) --------------------------------------------------------

@@ -18,10 +18,7 @@ TRIALS = int(os.environ.get("CREDHELPER_TRIALS", "20"))   # per kind, at once (s
 SEQUENTIAL = max(1, TRIALS // 4)                            # one after another
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 _users = iter(range(1_000_000))

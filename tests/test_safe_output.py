@@ -38,10 +38,7 @@ def unsafe(text):
                                               or c in BIDI)]
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 @pytest.fixture

@@ -24,11 +24,7 @@ def rows(*args):
     return json.loads(credhelper("status", "--json", *args).stdout)
 
 
-@pytest.fixture(autouse=True)
-def clean_faults(gitlab):
-    yield
-    gitlab.faults.clear()
-    gitlab.state.set_clock(None)
+pytestmark = pytest.mark.usefixtures("gitlab_restored")
 
 
 def test_a_rotating_token_shows_owner_name_last_check_and_its_rotation_date(gitlab, gitlab_host):
