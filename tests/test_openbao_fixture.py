@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.support.openbao import OpenBao
+from tests.support.openbao import OpenBao, all_threads_stopped
 
 
 def test_openbao_serves_kv2_check_and_set_and_stops(tmp_path):
@@ -32,6 +32,7 @@ def test_openbao_serves_kv2_check_and_set_and_stops(tmp_path):
                             {"role_id": role_id, "secret_id": secret_id}, token="")
         assert "fleet" in login["auth"]["policies"]
         bao.pause()
+        assert all_threads_stopped(bao.process.pid)   # pause() returns only then
         with pytest.raises((TimeoutError, urllib.error.URLError, socket.timeout)):
             urllib.request.urlopen(bao.addr + "/v1/sys/health", timeout=1)
         bao.resume()

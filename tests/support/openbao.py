@@ -36,6 +36,18 @@ def bao_binary() -> str:
     return found
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Every thread of ``pid`` is in state T (stopped), by /proc/PID/task/*/stat."""
+    for stat in Path("/proc/%d/task" % pid).glob("*/stat"):
+        try:
+            state = stat.read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, IndexError):
+            continue                      # a thread that just ended
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -97,8 +109,17 @@ class OpenBao:
             self.process = None
 
     def pause(self) -> None:
+        """Stop every thread of the server, and return only once they all are stopped.
+
+        kill() only makes SIGSTOP pending: a Go thread already running can still answer a
+        request before it takes the signal (CI saw a health check answered right after it)."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not all_threads_stopped(self.process.pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError("OpenBao did not stop within %.0f s" % READY_TIMEOUT)
+            time.sleep(0.001)
 
     def resume(self) -> None:
         if self.process is not None and self.process.poll() is None:
