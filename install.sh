@@ -91,6 +91,7 @@ uninstall() {
     if [ -x "$venv/bin/credhelper" ]; then
         "$venv/bin/credhelper" uninstall "${passed[@]}" \
             || die "credhelper uninstall failed (see above); nothing else was removed"
+        [ ! -x "$venv/bin/credhelper-daemon" ] || "$venv/bin/credhelper-daemon" --stop || true
     else
         say "No environment at $venv: git's and docker's entries were not checked"
     fi
@@ -178,7 +179,25 @@ sys.stdout.write(script(sys.argv[1]))' "$function" >"$tmp" || die "could not wri
     mv -f "$tmp" "$venv/bin/$name"
 }
 write_launcher credhelper run_credhelper
-write_launcher git-credential-gitlab run_git
+# git's helper.  On Linux with bash: the client of the warm daemon (credhelper/daemon/), which
+# answers a get or store with bash builtins and no Python start, and hands everything else to
+# the Python launcher; the id tells a daemon of an older install to retire.  Elsewhere: the
+# Python launcher itself.
+if [ "$(uname -s)" = Linux ] && [ -x /bin/bash ] && ! case "$venv" in *[[:space:]]*) true ;; *) false ;; esac
+then
+    write_launcher git-credential-gitlab-python run_git
+    write_launcher credhelper-daemon run_daemon
+    "$venv/bin/credhelper-daemon" --stop || true          # the old code goes now, not later
+    tmp=$(mktemp "$venv/bin/.git-credential-gitlab.XXXXXX")
+    "$venv/bin/python" -I -c 'import sys; from credhelper.daemon.client import script
+sys.stdout.write(script(*sys.argv[1:]))' "$venv/bin/git-credential-gitlab-python" \
+        "$venv/bin/credhelper-daemon" "$(date +%s)-$$-$RANDOM" >"$tmp" \
+        || die "could not write git-credential-gitlab"
+    chmod 755 "$tmp"
+    mv -f "$tmp" "$venv/bin/git-credential-gitlab"
+else
+    write_launcher git-credential-gitlab run_git
+fi
 write_launcher docker-credential-gitlab run_docker
 write_launcher cargo-credential-gitlab run_cargo
 write_launcher terraform-credentials-gitlab run_terraform

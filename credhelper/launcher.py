@@ -130,5 +130,12 @@ def run_terraform() -> int:
     return _full("run_terraform")
 
 
+def run_daemon() -> int:
+    """The warm daemon (credhelper/daemon/server.py): it needs no site either."""
+    from credhelper.daemon.server import main
+
+    return main()
+
+
 def run_credhelper() -> int:
     return _full("run_credhelper")

@@ -44,6 +44,13 @@ MAX_RECEIVED = 1 << 22  # bytes read from the bus for one read (signals could ke
 _unanswered = False     # a read in this process timed out: the next ones give up at once
 
 
+def forget_timeouts() -> None:
+    """A new request in a long-lived process (the daemon): a late bus earlier is no reason
+    to give up at once now."""
+    global _unanswered
+    _unanswered = False
+
+
 class NoAnswer(Exception):
     """The Secret Service did not answer within READ_DEADLINE (hung, or stopped)."""
 

@@ -1,0 +1,271 @@
+"""The warm daemon and its bash client (credhelper/daemon/): a `get` after the first starts no
+Python and gets the fast path's very answer; what changes on disk is seen by the next
+request; another environment, another install, a dead, stopped or impersonated daemon, busy
+slots, CI variables and input the wire cannot carry all go to the Python launcher, at once or
+within the bound, with the same answer.  Whether the launcher ran is what its wrapper logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from credhelper import fast_service
+from credhelper.daemon import client as daemon_client
+from credhelper.daemon import server
+from credhelper.launcher import script
+from tests.conftest import credhelper, run
+
+
+class Warm:
+    def __init__(self, tmp_path: Path, install_id: str = "install-1") -> None:
+        self.runtime = tmp_path / "runtime"
+        self.runtime.mkdir(mode=0o700, exist_ok=True)
+        self.directory = self.runtime / server.DIRECTORY
+        self.python_launcher = tmp_path / "git-credential-gitlab-python"
+        self.python_launcher.write_text(script("run_git"))
+        self.daemon_launcher = tmp_path / "credhelper-daemon"
+        self.daemon_launcher.write_text(script("run_daemon"))
+        self.log = tmp_path / "launcher.log"
+        self.recorder = tmp_path / "recorder"          # logs each run of the launcher
+        self.recorder.write_text('#!/bin/sh\necho "$1" >>%s\nexec %s "$@"\n' % (
+            self.log, self.python_launcher))
+        self.client = self.write_client(tmp_path / "git-credential-gitlab", install_id)
+        for path in (self.python_launcher, self.daemon_launcher, self.recorder):
+            path.chmod(0o755)
+
+    def write_client(self, path: Path, install_id: str) -> Path:
+        path.write_text(daemon_client.script(str(self.recorder), str(self.daemon_launcher),
+                                             install_id))
+        path.chmod(0o755)
+        return path
+
+    def launcher_runs(self) -> int:
+        return len(self.log.read_text().splitlines()) if self.log.exists() else 0
+
+    def live(self) -> int | None:
+        return server.live_pid(str(self.runtime))
+
+    def wait_live(self, other_than: int | None = None) -> int:
+        deadline = time.monotonic() + 30
+        while (pid := self.live()) is None or pid == other_than:
+            assert time.monotonic() < deadline, "no daemon came up"
+            time.sleep(0.01)
+        return pid
+
+    def wait_gone(self, pid: int) -> None:
+        deadline = time.monotonic() + 30
+        while alive(pid):
+            assert time.monotonic() < deadline, "the daemon is still there"
+            time.sleep(0.01)
+
+
+def wait_until(condition, what: str = "the condition") -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "never: " + what
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path("/proc/%d/stat" % pid).read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def warm(tmp_path, gitlab, gitlab_host, monkeypatch):
+    """A checked token; the client, its recorded launcher and daemon; the daemon started by a
+    first `get`, as a user's first git command would."""
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    credhelper("add", gitlab_host, input=token)
+    setup = Warm(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
+    request = "protocol=https\nhost=%s\n\n" % gitlab_host
+    first = run(str(setup.client), "get", input=request).stdout
+    assert "password=%s\n" % token in first and setup.launcher_runs() == 1
+    setup.pid = setup.wait_live()
+    yield token, request, setup
+    for pid in {setup.pid, setup.live()} - {None}:
+        os.kill(pid, signal.SIGKILL)
+        setup.wait_gone(pid)
+
+
+def test_a_get_after_the_first_starts_no_python_and_gets_the_fast_path_s_answer(warm):
+    token, request, setup = warm
+    through_daemon = run(str(setup.client), "get", input=request).stdout
+    assert "password=%s\n" % token in through_daemon
+    served = request.strip() + "\n" + through_daemon + "\n"
+    assert run(str(setup.client), "store", input=served).stdout == ""
+    assert setup.launcher_runs() == 1                  # the first get's only
+    assert through_daemon == run(str(setup.python_launcher), "get", input=request).stdout
+
+
+def test_what_changes_on_disk_is_seen_by_the_next_request(warm, gitlab_host):
+    token, request, setup = warm
+    assert token in run(str(setup.client), "get", input=request).stdout
+    credhelper("remove", gitlab_host)
+    assert run(str(setup.client), "get", input=request).stdout == ""
+    assert setup.launcher_runs() == 1
+
+
+def test_another_environment_is_answered_by_the_launcher_never_by_the_daemon(
+        warm, gitlab, gitlab_host, tmp_path):
+    """Eight clients at once, four per HOME: the daemon's HOME through its slots, the other
+    through the launcher; each answer holds its own HOME's token, whole."""
+    token, request, setup = warm
+    other = tmp_path / "other"
+    other_env = dict(os.environ, HOME=str(other), XDG_CONFIG_HOME=str(other / ".config"),
+                     XDG_DATA_HOME=str(other / ".local/share"))
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "credhelper"
+    (other / ".config" / "credhelper").mkdir(parents=True, mode=0o700)
+    (other / ".config" / "credhelper" / "config.toml").write_text(
+        (config / "config.toml").read_text())
+    other_token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    run("credhelper", "add", gitlab_host, input=other_token, env=other_env)
+    envs = [dict(os.environ), other_env] * 4
+    clients = [subprocess.Popen([str(setup.client), "get"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env, text=True) for env in envs]
+    answers = [c.communicate(request, timeout=60)[0] for c in clients]
+    assert [a.split("password=")[1].split("\n")[0] for a in answers] == \
+        [token, other_token] * 4
+    assert setup.launcher_runs() == 1 + 4
+
+
+def test_a_killed_daemon_hands_the_request_to_the_launcher_and_a_new_one_starts(warm):
+    token, request, setup = warm
+    os.kill(setup.pid, signal.SIGKILL)
+    setup.wait_gone(setup.pid)
+    assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+    assert setup.launcher_runs() == 2
+    setup.pid = setup.wait_live(other_than=setup.pid)
+    assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+    assert setup.launcher_runs() == 2
+
+
+def test_a_stopped_daemon_costs_the_bound_not_a_hang(warm):
+    """SIGSTOP: alive, holding its FIFOs, never answering.  The client's reads are bounded
+    (read -t), so the launcher answers; the subprocess timeout is what a hang would hit."""
+    token, request, setup = warm
+    os.kill(setup.pid, signal.SIGSTOP)
+    try:
+        done = subprocess.run([str(setup.client), "get"], input=request, text=True,
+                              capture_output=True, timeout=3 * server.STALL)
+    finally:
+        os.kill(setup.pid, signal.SIGCONT)
+    assert "password=%s\n" % token in done.stdout and setup.launcher_runs() == 2
+
+
+def test_a_pid_file_naming_another_live_process_does_not_hang_the_client(warm):
+    """The daemon killed and its pid reused by another process of ours: that process does
+    not hold the reply FIFO, so the client does not wait on it."""
+    token, request, setup = warm
+    os.kill(setup.pid, signal.SIGSTOP)            # it cannot sweep or retire meanwhile
+    try:
+        lines = (setup.directory / "pid").read_text().splitlines()
+        (setup.directory / "pid").write_text("%d\n%s\n" % (os.getpid(), lines[1]))
+        done = subprocess.run([str(setup.client), "store"], input=request, text=True,
+                              capture_output=True, timeout=server.STALL)
+    finally:
+        os.kill(setup.pid, signal.SIGCONT)
+    assert done.returncode == 0 and setup.launcher_runs() == 2
+
+
+def test_busy_slots_are_skipped_and_all_busy_means_the_launcher(warm):
+    token, request, setup = warm
+    (setup.directory / "lock.0").write_text("")
+    assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+    assert setup.launcher_runs() == 1
+    wait_until(lambda: not (setup.directory / "lock.1").exists())   # freed after the ack
+    for slot in range(1, server.SLOTS):
+        (setup.directory / ("lock.%d" % slot)).write_text("")
+    assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+    assert setup.launcher_runs() == 2
+
+
+def test_a_new_install_retires_the_old_daemon(warm, tmp_path):
+    token, request, setup = warm
+    upgraded = setup.write_client(tmp_path / "upgraded", "install-2")
+    assert "password=%s\n" % token in run(str(upgraded), "get", input=request).stdout
+    assert setup.launcher_runs() == 2               # the old daemon declined
+    setup.wait_gone(setup.pid)                      # and retired
+    assert "password=%s\n" % token in run(str(upgraded), "get", input=request).stdout
+    setup.pid = setup.wait_live(other_than=setup.pid)   # the new install's daemon
+    assert "password=%s\n" % token in run(str(upgraded), "get", input=request).stdout
+    assert setup.launcher_runs() == 3
+
+
+def test_stop_retires_the_daemon(warm):
+    _, _, setup = warm
+    assert server.main(["--stop"]) == 0
+    setup.wait_gone(setup.pid)
+    assert not (setup.directory / "pid").exists()
+    assert sorted(p.name for p in setup.directory.iterdir()) == ["daemon.lock"]
+
+
+@pytest.mark.parametrize("extra", [{"CREDHELPER_NO_DAEMON": "1"}, {"CI_JOB_TOKEN": "x"}])
+def test_an_opt_out_or_a_ci_job_goes_to_the_launcher_and_starts_nothing(
+        tmp_path, gitlab_host, extra, monkeypatch):
+    setup = Warm(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
+    request = "protocol=https\nhost=%s\n\n" % gitlab_host
+    run(str(setup.client), "get", input=request, env=dict(os.environ, **extra), check=False)
+    assert setup.launcher_runs() == 1 and not setup.directory.exists()
+
+
+@pytest.mark.parametrize("tail", [".\nhost=x\n\n", "".join("k%d=v\n" % n for n in range(70)),
+                                  "path=no-newline"])
+def test_input_the_wire_cannot_carry_goes_to_the_launcher_whole(warm, tail):
+    token, request, setup = warm
+    odd = request.rstrip("\n") + "\n" + tail
+    expected = run(str(setup.python_launcher), "get", input=odd, check=False)
+    done = run(str(setup.client), "get", input=odd, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == \
+        (expected.returncode, expected.stdout, expected.stderr)
+    assert setup.launcher_runs() == 2
+
+
+def test_a_directory_that_is_not_private_is_refused_and_the_launcher_answers(
+        tmp_path, gitlab, gitlab_host, monkeypatch, capfd):
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    credhelper("add", gitlab_host, input=token)
+    setup = Warm(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
+    setup.directory.mkdir(mode=0o755)
+    setup.directory.chmod(0o755)
+    assert server.main(["install-1"]) == 2
+    assert capfd.readouterr().err.count("\n") == 1
+    done = run(str(setup.client), "get", input="protocol=https\nhost=%s\n\n" % gitlab_host)
+    assert "password=%s\n" % token in done.stdout and setup.live() is None
+
+
+def test_the_daemon_compares_every_variable_the_fast_path_reads(warm, gitlab_host):
+    """A request is answered only when its ENVIRONMENT and PRESENCE lines are the daemon's:
+    that is exact only if the fast path reads nothing else."""
+    token, request, setup = warm
+
+    class Recording(dict[str, str]):
+        def get(self, key, default=None):
+            read.add(key)
+            return super().get(key, default)
+
+        def __contains__(self, key):
+            read.add(key)
+            return super().__contains__(key)
+
+        def __getitem__(self, key):
+            read.add(key)
+            return super().__getitem__(key)
+
+    read: set[str] = set()
+    served = request.strip() + "\nusername=x\npassword=%s\n\n" % token
+    for action, data in [("get", request), ("store", served), ("erase", served),
+                         ("get", "protocol=https\nhost=unknown.example\n\n")]:
+        fast_service.answer(action, data.encode(), Recording(os.environ))
+    assert read and read <= set(server.ENVIRONMENT) | set(server.PRESENCE)
