@@ -93,8 +93,9 @@ def warm(tmp_path, gitlab, gitlab_host, monkeypatch):
     setup.pid = setup.wait_live()
     yield token, request, setup
     for pid in {setup.pid, setup.live()} - {None}:
-        os.kill(pid, signal.SIGKILL)
-        setup.wait_gone(pid)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            setup.wait_gone(pid)
 
 
 def test_a_get_after_the_first_starts_no_python_and_gets_the_fast_path_s_answer(warm):
@@ -201,10 +202,13 @@ def test_a_new_install_retires_the_old_daemon(warm, tmp_path):
     assert setup.launcher_runs() == 3
 
 
-def test_stop_retires_the_daemon(warm):
+def test_doctor_names_the_daemon_and_stop_retires_it(warm):
     _, _, setup = warm
+    assert "warm daemon (README, Speed): running, pid %d\n" % setup.pid in \
+        credhelper("doctor", check=False).stdout
     assert server.main(["--stop"]) == 0
     setup.wait_gone(setup.pid)
+    assert "warm daemon (README, Speed): not running\n" in credhelper("doctor", check=False).stdout
     assert not (setup.directory / "pid").exists()
     assert sorted(p.name for p in setup.directory.iterdir()) == ["daemon.lock"]
 

@@ -216,6 +216,14 @@ def token_state(record: TokenRecord, now: float) -> str:
         record.login_name(), state, checked, next_action(record, now))
 
 
+def _daemon_state() -> str:
+    from credhelper.daemon.server import live_pid
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    pid = live_pid(runtime) if runtime.startswith("/") else None
+    return "running, pid %d" % pid if pid else "not running"
+
+
 def _git_report(service: Service, records: list[TokenRecord], problems: list[str]) -> list[str]:
     from credhelper.clientconfig import git as gitconfig
 
@@ -224,6 +232,7 @@ def _git_report(service: Service, records: list[TokenRecord], problems: list[str
     lines.append("git: %s" % (version or "not found"))
     on_path = shutil.which("git-credential-gitlab")
     lines.append("git-credential-gitlab on PATH: %s" % (on_path or "no"))
+    lines.append("warm daemon (README, Speed): %s" % _daemon_state())
     hosts = sorted({r.host for r in records if r.origin == ADDED})
     try:
         entries = gitconfig.config_entries() if hosts else []  # every file, as git reads them

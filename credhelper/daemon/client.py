@@ -9,7 +9,7 @@ Every wait is bounded: both FIFOs are opened read-write (an open never blocks, e
 FIFO whose daemon died), and every read has ``-t``.  The secret passes through builtins
 (``read``, ``printf``) only, never an argv.  ``-p`` keeps ``BASH_ENV`` and exported functions
 out.  bash cannot hold a NUL: it drops one from the input where the full path would refuse
-it, which can only join two pieces the caller wrote itself (README, threat model).
+it, which only joins two pieces of a value the caller wrote itself (README, threat model).
 """
 
 from __future__ import annotations
