@@ -108,6 +108,20 @@ def test_a_get_after_the_first_starts_no_python_and_gets_the_fast_path_s_answer(
     assert through_daemon == run(str(setup.python_launcher), "get", input=request).stdout
 
 
+def test_git_s_get_and_store_both_go_to_the_daemon(warm, gitlab, gitlab_host):
+    """Real git, over HTTPS, with the client as its helper: ls-remote's get and then its
+    store are answered without the launcher; the daemon sits in /, not in git's directory."""
+    token, _, setup = warm
+    gitlab.state.add_project("team/app", members={"alice": "developer"})
+    env = dict(os.environ, **gitlab.git_env())
+    done = run("git", *gitlab.git_config_args(), "-c", "credential.helper=",
+               "-c", "credential.helper=%s" % setup.client, "ls-remote",
+               "https://%s/team/app.git" % gitlab_host, env=env)
+    assert "refs/heads/main" in done.stdout and setup.launcher_runs() == 1
+    assert any(r.carries(token) for r in gitlab.requests)
+    assert os.readlink("/proc/%d/cwd" % setup.pid) == "/"
+
+
 def test_what_changes_on_disk_is_seen_by_the_next_request(warm, gitlab_host):
     token, request, setup = warm
     assert token in run(str(setup.client), "get", input=request).stdout
@@ -236,15 +250,16 @@ def test_input_the_wire_cannot_carry_goes_to_the_launcher_whole(warm, tail):
 
 
 def test_a_directory_that_is_not_private_is_refused_and_the_launcher_answers(
-        tmp_path, gitlab, gitlab_host, monkeypatch, capfd):
+        tmp_path, gitlab, gitlab_host, monkeypatch):
     token = gitlab.state.create_pat("alice", ["read_repository"]).token
     credhelper("add", gitlab_host, input=token)
     setup = Warm(tmp_path)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
     setup.directory.mkdir(mode=0o755)
     setup.directory.chmod(0o755)
-    assert server.main(["install-1"]) == 2
-    assert capfd.readouterr().err.count("\n") == 1
+    refused = run(str(setup.daemon_launcher), "install-1", check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "not a private directory" in refused.stderr
     done = run(str(setup.client), "get", input="protocol=https\nhost=%s\n\n" % gitlab_host)
     assert "password=%s\n" % token in done.stdout and setup.live() is None
 

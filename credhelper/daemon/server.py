@@ -287,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with suppress(OSError):
         posix.setsid()                  # not in the terminal's process group: ^C is git's
+    posix.chdir("/")                    # not holding the repository git ran in
+    posix.umask(0o077)
+    posix.closerange(3, 1 << 16)        # nothing git's helper was handed stays open
     import credhelper.fast_service  # noqa: F401  (imported once, not per request)
 
     try:
