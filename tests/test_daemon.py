@@ -7,6 +7,7 @@ within the bound, with the same answer.  Whether the launcher ran is what its wr
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import time
@@ -190,6 +191,26 @@ def test_a_pid_file_naming_another_live_process_does_not_hang_the_client(warm):
     finally:
         os.kill(setup.pid, signal.SIGCONT)
     assert done.returncode == 0 and setup.launcher_runs() == 2
+
+
+def test_a_reply_left_for_another_request_is_never_taken_for_this_one(warm):
+    """A client too slow for its slot (the sweep freed it) leaves its reply in the FIFO: the
+    next client of that slot must not hand it to git.  The reply names its request's
+    nonce, and this one is the answer for another host: nothing."""
+    token, request, setup = warm
+    environ = {key: value for key, value in os.environb.items()}
+    stale = b"install-1\n1.1\nget\n%s\n--\nprotocol=https\nhost=elsewhere.test\n\n.\n" % \
+        server.environment_block(environ)
+    req = os.open(setup.directory / "req.0", os.O_RDWR)
+    rep = os.open(setup.directory / "rep.0", os.O_RDWR)
+    try:
+        os.write(req, stale)
+        select.select([rep], [], [], 30)       # the reply waits there, unread
+        done = run(str(setup.client), "get", input=request)
+    finally:
+        os.close(req)
+        os.close(rep)
+    assert "password=%s\n" % token in done.stdout and setup.launcher_runs() == 2
 
 
 def test_busy_slots_are_skipped_and_all_busy_means_the_launcher(warm):

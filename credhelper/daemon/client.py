@@ -66,7 +66,8 @@ done
 set +C
 [[ -n $slot && -p $d/req.$slot && -p $d/rep.$slot ]] || fallback "$@"
 exec 3<>"$d/req.$slot" 4<>"$d/rep.$slot" || fallback "$@"
-printf '%s\n' "$id" "$1" @LINES@ -- >&3
+nonce=$$.$RANDOM$RANDOM       # the reply names it: never another client's answer
+printf '%s\n' "$id" "$nonce" "$1" @LINES@ -- >&3
 printf '%s.\n' "$input" >&3
 IFS= read -r -t @STALL@ status <&4 || fallback "$@"
 out='' ended=''
@@ -75,7 +76,7 @@ while IFS= read -r -t @STALL@ reply <&4; do
     out+=$reply$nl
 done
 printf 'done\n' >&3
-[[ $status == ok && -n $ended ]] || fallback "$@"
+[[ $status == "ok $nonce" && -n $ended ]] || fallback "$@"
 exec 3>&- 4>&-
 printf '%s' "$out"
 """

@@ -8,21 +8,18 @@ request re-reads and re-validates the compact copies as a fresh launcher would, 
 a ``remove`` or a hand edit is seen by the very next request.  What the fast path declines,
 the daemon declines, and the client then runs the Python launcher on the same input.
 
-Where: ``$XDG_RUNTIME_DIR/credhelper-fast`` (0700, in a parent only the user can write; a
-directory that is not the user's own and private is refused).  It holds ``daemon.lock``
-(flock: one daemon per directory, the kernel frees it when the daemon dies), and per slot K
-the FIFOs ``req.K`` and ``rep.K`` (0600) and, while a client holds the slot, ``lock.K``,
-made by the client with noclobber (O_EXCL).  ``pid`` names this process and the descriptor
-holding ``rep.0``: the client checks ``/proc/PID/fd/N`` is that very FIFO, as a pid alone
-could be another process's by now.  The daemon keeps both FIFOs of every slot open read-write
-all its life, so a client's opens never block while it lives, and its death closes them.
+Where: ``$XDG_RUNTIME_DIR/credhelper-fast`` (0700, in a parent only the user can write, else
+refused).  It holds ``daemon.lock`` (flock: one daemon per directory), per slot K the FIFOs
+``req.K`` and ``rep.K`` (0600, held open read-write by the daemon, so no open blocks) and,
+while a client holds the slot, ``lock.K`` (made with noclobber: O_EXCL).  ``pid`` names this
+process and its descriptor for ``rep.0``: the client checks ``/proc/PID/fd/N`` is that FIFO,
+as a pid alone could be another process's by now.
 
-Wire, client to daemon: the install id, the action, one line per ``ENVIRONMENT`` variable
-(empty when unset, else ``=`` and the value), ``--``, git's input, ``.``.  Daemon to client:
-``ok``, the answer, ``.``; or ``no`` and ``.``.  The client acknowledges with ``done`` once it
-has read the reply: only then is the slot drained and ``lock.K`` removed, so a slot never
-carries one client's reply to the next.  A request from another environment (another HOME,
-config or store) is declined, and one from another install id (an upgrade) retires the daemon.
+Wire, client to daemon: the install id, a nonce, the action, one line per ``ENVIRONMENT``
+variable (empty when unset, else ``=`` and the value), ``--``, git's input, ``.``.  Daemon to
+client: ``ok NONCE``, the answer, ``.``; or ``no NONCE`` and ``.``.  The client then writes
+``done``; only then is the slot drained and ``lock.K`` removed.  A request from another
+environment (HOME, config, store) is declined; one from another install retires the daemon.
 """
 
 from __future__ import annotations
@@ -45,7 +42,6 @@ ENVIRONMENT = ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "CREDHELPER_STORE",
                "CREDHELPER_CONFIG", "DBUS_SESSION_BUS_ADDRESS")
 PRESENCE = ("CI_JOB_TOKEN", "CI_DEPLOY_PASSWORD")    # only whether they are set (never sent)
 END = b"\n.\n"
-DECLINED = b"no\n.\n"
 
 
 class Refused(Exception):
@@ -145,21 +141,25 @@ class Daemon:
         self.last = time.monotonic()
 
     def reply(self, request: bytes) -> bytes:
-        """``ok`` and the fast path's answer, or ``no``: the client's launcher will answer."""
-        head, found, data = request[:-len(END) + 1].partition(b"\n--\n")
+        """``ok NONCE`` and the fast path's answer, or ``no NONCE``: the client's launcher
+        will answer.  The nonce ties the reply to its request: a client that was too slow
+        and lost its slot to the sweep must never read another client's answer."""
+        head, found, data = request[:request.index(END) + 1].partition(b"\n--\n")
         lines = head.split(b"\n")
-        if not found or len(lines) != 2 + len(ENVIRONMENT) + len(PRESENCE):
-            return DECLINED
+        if not found or len(lines) != 3 + len(ENVIRONMENT) + len(PRESENCE) or \
+                not 0 < len(lines[1]) <= 40 or lines[1].strip(b"0123456789.") != b"":
+            return b"no\n.\n"
+        declined = b"no " + lines[1] + b"\n.\n"
         if lines[0] != self.install_id:
             self.stopping.set()          # another install: its launcher, and a new daemon
-            return DECLINED
-        action = lines[1].decode("ascii", "replace")
-        if b"\n".join(lines[2:]) != self.block or action not in ("get", "store", "erase"):
-            return DECLINED              # another HOME, config or store: not ours to answer
+            return declined
+        action = lines[2].decode("ascii", "replace")
+        if b"\n".join(lines[3:]) != self.block or action not in ("get", "store", "erase"):
+            return declined              # another HOME, config or store: not ours to answer
         out = self.answer(action, data)
         if out is None or (out and not out.endswith(b"\n")) or END in b"\n" + out:
-            return DECLINED
-        return b"ok\n" + out + b".\n"
+            return declined
+        return b"ok " + lines[1] + b"\n" + out + b".\n"
 
     def answer(self, action: str, data: bytes) -> bytes | None:
         from credhelper.fast_service import answer
