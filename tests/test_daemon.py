@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from credhelper import fast_service
 from credhelper.daemon import client as daemon_client
@@ -283,6 +285,43 @@ def test_a_directory_that_is_not_private_is_refused_and_the_launcher_answers(
     assert "not a private directory" in refused.stderr
     done = run(str(setup.client), "get", input="protocol=https\nhost=%s\n\n" % gitlab_host)
     assert "password=%s\n" % token in done.stdout and setup.live() is None
+
+
+def test_a_secret_service_token_is_answered_by_the_daemon_too(
+        tmp_path, gitlab, gitlab_host, secret_service, monkeypatch):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service["DBUS_SESSION_BUS_ADDRESS"])
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    credhelper("add", gitlab_host, "--store", "keyring", input=token)
+    setup = Warm(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
+    request = "protocol=https\nhost=%s\n\n" % gitlab_host
+    try:
+        for _ in range(2):
+            assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+            setup.pid = setup.wait_live()
+        assert setup.launcher_runs() == 1
+    finally:
+        os.kill(setup.wait_live(), signal.SIGKILL)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=60), max_size=12), st.sampled_from(["get", "store", "x"]))
+def test_any_request_gets_a_well_formed_reply_and_ok_only_for_its_own_environment(
+        lines, action):
+    """The daemon's request parser, by property: whatever arrives, the reply is one status
+    line naming the nonce (or none), then lines, then "."; and never "ok" for a request
+    whose environment lines are not the daemon's own."""
+    daemon = server.Daemon("/nonexistent", "id")
+    block = server.environment_block(daemon.environ)
+    for environment in (block, b"\n" * block.count(b"\n") + b"=other"):
+        request = b"\n".join([b"id", b"7.7", action.encode(), environment, b"--",
+                              *lines]) + b"\n.\n"
+        reply = daemon.reply(request)
+        status, _, rest = reply.partition(b"\n")
+        assert status in (b"ok 7.7", b"no 7.7") and (rest == b"." + b"\n" or
+                                                     rest.endswith(b"\n.\n"))
+        assert status == b"no 7.7" or environment == block and action != "x"
+    assert daemon.reply(b"\n".join(lines) + b"\n.\n").startswith(b"no")   # not a request
 
 
 def test_the_daemon_compares_every_variable_the_fast_path_reads(warm, gitlab_host):
