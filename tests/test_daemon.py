@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -322,6 +323,32 @@ def test_any_request_gets_a_well_formed_reply_and_ok_only_for_its_own_environmen
                                                      rest.endswith(b"\n.\n"))
         assert status == b"no 7.7" or environment == block and action != "x"
     assert daemon.reply(b"\n".join(lines) + b"\n.\n").startswith(b"no")   # not a request
+
+
+def test_a_request_that_breaks_the_daemon_does_not_take_its_slot_with_it(tmp_path):
+    """An unexpected error while serving frees the slot and the thread goes on serving it:
+    a dead slot would cost every client that picks it the whole bound."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    daemon = server.Daemon(str(runtime), "id")
+    os.close(daemon.take_directory())
+    slot = server.Slot(daemon, 0)
+    replies = iter([RuntimeError("a bug"), b"no 1.1\n.\n"])
+
+    def reply(request):
+        answer = next(replies)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    daemon.reply = reply
+    threading.Thread(target=slot.serve_forever, daemon=True).start()
+    Path(slot.lock).write_text("")
+    os.write(slot.req, b"first\n.\n")
+    wait_until(lambda: not Path(slot.lock).exists(), "the broken request's slot freed")
+    os.write(slot.req, b"second\n.\n")
+    assert select.select([slot.rep], [], [], 30)[0]
+    assert os.read(slot.rep, 100) == b"no 1.1\n.\n"
 
 
 def test_the_daemon_compares_every_variable_the_fast_path_reads(warm, gitlab_host):

@@ -76,6 +76,8 @@ class Slot:
             self.busy = True
             try:
                 self.serve_one()
+            except Exception:       # this slot must go on: a dead one costs clients the bound
+                self.release()
             finally:
                 self.busy = False
 
@@ -83,7 +85,7 @@ class Slot:
         deadline = time.monotonic() + STALL
         request = self.read_until(END, deadline)
         if request is not None:
-            self.daemon.touch()
+            self.daemon.last = time.monotonic()
             reply = self.daemon.reply(request)
             posix.set_blocking(self.rep, True)
             try:
@@ -136,9 +138,6 @@ class Daemon:
         self.block = environment_block(self.environ)
         self.last = time.monotonic()
         self.stopping = threading.Event()
-
-    def touch(self) -> None:
-        self.last = time.monotonic()
 
     def reply(self, request: bytes) -> bytes:
         """``ok NONCE`` and the fast path's answer, or ``no NONCE``: the client's launcher
