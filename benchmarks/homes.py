@@ -47,18 +47,27 @@ class Homes:
         self.bus = bus_env["DBUS_SESSION_BUS_ADDRESS"]
         self.host = "gitlab.example.com:%d" % gitlab.port
         self.request = ("protocol=https\nhost=%s\n\n" % self.host).encode()
+        self.made: list[dict[str, str]] = []     # every HOME's environment, for its daemon
         gitlab.state.add_project(PROJECT, members={"bench": "developer"})
 
     def environment(self, name: str, **extra: str) -> dict[str, str]:
+        """A HOME of its own, and a private XDG_RUNTIME_DIR as a Linux session gives one: the
+        bash client then asks the HOME's warm daemon."""
         home = os.path.join(self.work, "homes", name)
         os.makedirs(home, mode=0o700)
+        runtime = os.path.join(self.work, "runtime", name)
+        for directory in (os.path.dirname(runtime), runtime):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            os.chmod(directory, 0o700)     # not the umask's: the daemon refuses a shared one
         env = {"PATH": self.install.bin + os.pathsep + _path_without_venvs(), "HOME": home,
                "LANG": "C.UTF-8", "XDG_CONFIG_HOME": os.path.join(home, ".config"),
                "XDG_DATA_HOME": os.path.join(home, ".local/share"),
                "XDG_STATE_HOME": os.path.join(home, ".local/state"),
                "XDG_CACHE_HOME": os.path.join(home, ".cache"), "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_TERMINAL_PROMPT": "0", "GIT_SSL_CAINFO": self.gitlab.ca.ca_file}
+               "GIT_TERMINAL_PROMPT": "0", "GIT_SSL_CAINFO": self.gitlab.ca.ca_file,
+               "XDG_RUNTIME_DIR": runtime}
         env.update(extra)
+        self.made.append(env)
         return env
 
     def new_token(self) -> str:
@@ -81,9 +90,18 @@ class Homes:
                        check=True, stdout=subprocess.DEVNULL, timeout=120)
         return env, token
 
-    def helper(self, env: dict[str, str], action: str = "get") -> Scenario:
-        return Scenario([self.install.tool("git-credential-gitlab"), action], env,
-                        self.request, expect=b"password=glpat-" if action == "get" else None)
+    def helper(self, env: dict[str, str], action: str = "get",
+               tool: str = "") -> Scenario:
+        """git-credential-gitlab (the bash client, which its daemon answers), or ``tool``
+        (the Python launcher alone); children counted: a client that fell back to the
+        launcher would show it."""
+        argv = [tool or self.install.tool("git-credential-gitlab"), action]
+        return Scenario(argv, env, self.request,
+                        expect=b"password=glpat-" if action == "get" else None, children=True)
+
+    def launcher(self, env: dict[str, str]) -> Scenario:
+        """The Python launcher alone: what the client runs when it cannot ask a daemon."""
+        return self.helper(env, tool=self.install.venv_tool("git-credential-gitlab-python"))
 
     def served_again(self, env: dict[str, str]) -> Scenario:
         """The `store` git sends after the credential `get` gave it worked: the same fields
@@ -93,7 +111,7 @@ class Homes:
                   if line and not line.startswith(("protocol=", "host="))]
         stdin = "protocol=https\nhost=%s\n%s\n\n" % (self.host, "\n".join(fields))
         store = Scenario([self.install.tool("git-credential-gitlab"), "store"], env,
-                         stdin.encode())
+                         stdin.encode(), children=True)
         before = _data_files(env)
         store.check("store")
         if _data_files(env) != before:
@@ -116,7 +134,11 @@ class Homes:
         subprocess.run([self.install.python, "-I", "-c", _ADD_OTHERS], input=secrets.encode(),
                        env=env, check=True, timeout=120)
 
-    def ls_remote(self, env: dict[str, str]) -> Scenario:
+    def ls_remote(self, env: dict[str, str], runtime_dir: bool = True) -> Scenario:
+        """``runtime_dir=False``: without XDG_RUNTIME_DIR, where the client execs the
+        launcher (a user without a session's runtime directory)."""
+        if not runtime_dir:
+            env = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
         argv = ["git", *self.gitlab.git_config_args(), "ls-remote",
                 "https://%s/%s.git" % (self.host, PROJECT)]
         return Scenario(argv, env, expect=b"refs/heads/main", children=True)

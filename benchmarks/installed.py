@@ -8,6 +8,8 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import select
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,48 @@ class Install:
 
     def tool(self, name: str) -> str:
         return os.path.join(self.bin, name)
+
+    def venv_tool(self, name: str) -> str:
+        """An executable install.sh wrote but did not link onto PATH (the Python launcher
+        git-credential-gitlab-python, credhelper-daemon)."""
+        return os.path.join(self.venv, "bin", name)
+
+    def install_id(self) -> str:
+        """The id install.sh wrote into the bash client: a daemon started with another one
+        retires at its first request."""
+        with open(self.venv_tool("git-credential-gitlab")) as handle:
+            for line in handle:
+                if line.startswith("id="):
+                    return shlex.split(line[3:])[0]
+        sys.exit("git-credential-gitlab is not the daemon's client: no warm daemon to measure")
+
+    def daemon_pid(self, env: dict[str, str], wait: float = 0.0) -> int | None:
+        """The live daemon serving ``env``'s XDG_RUNTIME_DIR, by the installed credhelper's own
+        test (``live_pid``, the client's), waiting up to ``wait`` seconds for one to start."""
+        done = subprocess.run([self.python, "-I", "-c", _LIVE_PID, env["XDG_RUNTIME_DIR"],
+                               str(wait)], env=env, capture_output=True, text=True,
+                              timeout=wait + 60)
+        if done.returncode != 0:
+            sys.exit("live_pid failed: %s" % done.stderr[-2000:])
+        return int(done.stdout) if done.stdout.strip() else None
+
+    def stop_daemon(self, env: dict[str, str], timeout: float = 30.0) -> None:
+        """``credhelper-daemon --stop``, then wait until the process is gone (a pidfd: it
+        is no child of ours, the client started it with setsid)."""
+        pid = self.daemon_pid(env)
+        if pid is None:
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            subprocess.run([self.venv_tool("credhelper-daemon"), "--stop"], env=env,
+                           check=True, capture_output=True, timeout=60)
+            if not select.select([pidfd], [], [], timeout)[0]:
+                sys.exit("the daemon %d did not retire within %.0f s" % (pid, timeout))
+        finally:
+            os.close(pidfd)
 
     def exists(self) -> bool:
         return all(os.access(p, os.X_OK) for p in (
@@ -156,3 +200,15 @@ def _path_without_venvs() -> str:
     kept = [e for e in entries
             if e and not os.path.exists(os.path.join(os.path.dirname(e), "pyvenv.cfg"))]
     return os.pathsep.join(kept)
+
+
+# Run by the installed python: poll the client's own liveness test until a deadline (the
+# daemon is started in the background by the client, with setsid: nothing to wait on).
+_LIVE_PID = """
+import sys, time
+from credhelper.daemon.server import live_pid
+deadline = time.monotonic() + float(sys.argv[2])
+while (pid := live_pid(sys.argv[1])) is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(pid or "")
+"""

@@ -38,6 +38,26 @@ def test_the_benchmark_runs_every_scenario_against_the_installed_credhelper(tmp_
     assert [line.split(" | ")[0][2:] for line in rows] == \
         [row["label"] for row in figures.values()]
     assert figures["ls_credhelper"]["result"] in ("PASS", "FAIL")
+    # the † rows: the bash client answered by its HOME's daemon, live and the same one all
+    # through the measurement, no Python started; the launcher-only rows: Python answered
+    served = [row.key for row in table.rows(1000) if row.daemon]
+    assert {"get_file", "store_file", "get_keyring", "get_many", "ls_credhelper"} <= set(served)
+    assert all(figures[key]["python"] is False and figures[key]["daemon_pid"] for key in served)
+    assert figures["get_file"]["daemon_pid"] == figures["ls_credhelper"]["daemon_pid"]
+    assert figures["get_launcher"]["python"] and figures["ls_launcher"]["python"]
+    assert figures["get_launcher"]["daemon_pid"] is None
+    # and every daemon was stopped at the end
+    assert not [key for key in served if _running(figures[key]["daemon_pid"])]
+
+
+def _running(pid: int) -> bool:
+    """Not exited: a daemon is no child of ours, and whoever reaps it (pid 1 here) may leave
+    it a zombie for a while."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
 
 
 def test_callgrind_counts_a_command_and_with_children_its_child_processes(tmp_path):
@@ -50,9 +70,12 @@ def test_callgrind_counts_a_command_and_with_children_its_child_processes(tmp_pa
 
 def test_the_verdict_compares_the_ratio_its_limit_names():
     rows = table.rows(1000)
-    figures = table.results(rows, {"floor": 100, "get_file": 141, "store_file": 115},
-                            {"floor": 0.01, "get_file": 0.01, "store_file": 0.02})
-    assert figures["get_file"]["result"] == "FAIL"       # 1.41x instructions > 1.40x
+    client = {"floor": 100_000_000, "get_file": 100_000_000, "store_file": 115_000_000}
+    figures = table.results(rows, client, {"floor": 0.01, "get_file": 0.01, "store_file": 0.02},
+                            {"get_file": 41_000_000})
+    assert figures["get_file"]["result"] == "FAIL"       # 1.41x with the daemon's > 1.40x
     assert figures["store_file"]["result"] == "PASS"     # 1.15x, whatever the wall time
     assert figures["floor"]["result"] is None
-    assert "**FAIL** (1.410x)" in table.markdown(rows, figures, 1)
+    text = table.markdown(rows, figures, 1)
+    assert "| 141.0 M (client 100.0 + daemon 41.0) | 1.41x |" in text
+    assert "**FAIL** (1.410x)" in text
