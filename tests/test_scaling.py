@@ -107,3 +107,26 @@ def test_the_full_path_never_gets_an_object_the_compact_copy_left_out(home, monk
     assert record.pending == journal
     assert [r.host for r in TokenIndex(index.directory).load("g1.example.com")] == \
         ["g1.example.com"]
+
+
+def test_a_kept_tokens_copy_is_reused_only_while_it_is_the_very_same_file(home, monkeypatch):
+    """The warm daemon keeps the tokens copy between requests (compact.keep_token_copies):
+    unchanged, the same bytes and lines serve again; after a save, or a hand edit of
+    tokens.json, the next request sees the change; the secrets copy is never kept."""
+    monkeypatch.setattr(compact, "_kept", {})
+    index = state(home, None, [(fresh(HOST, 99_999), "glpat-mine-mine-mine")] + others(50),
+                  monkeypatch)
+    first = compact.host_records(index.directory, HOST)
+    path = os.path.join(index.directory, compact.TOKENS)
+    kept = compact._kept[path]
+    assert compact.host_records(index.directory, HOST) == first
+    assert compact._kept[path] is kept and HOST in kept[2]           # nothing read again
+    assert list(compact._kept) == [path]                             # never the secrets
+    assert compact.secret(index.directory, "t99999") == "glpat-mine-mine-mine"
+    with index.lock():
+        records = index.load()
+        index.save([r.replace(hint="glpat-...new1") if r.host == HOST else r for r in records])
+    assert compact.host_records(index.directory, HOST)[0]["hint"] == "glpat-...new1"
+    with open(os.path.join(index.directory, "tokens.json"), "a") as handle:
+        handle.write(" ")                                             # a hand edit
+    assert compact.host_records(index.directory, HOST) is None

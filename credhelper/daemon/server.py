@@ -265,8 +265,7 @@ def live_pid(runtime_dir: str) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``INSTALL_ID [IDLE]``: serve (exit 2 and one line when it cannot, 0 when another
-    daemon already does).  ``--stop``: ask the running daemon to retire (install.sh)."""
+    """``INSTALL_ID [IDLE]``: serve (exit 2 if it cannot).  ``--stop``: retire the daemon."""
     import signal
 
     args = sys.argv[1:] if argv is None else argv
@@ -290,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     posix.umask(0o077)
     posix.closerange(3, 1 << 16)        # nothing git's helper was handed stays open
     import credhelper.fast_service  # noqa: F401  (imported once, not per request)
+    from credhelper.local import compact
+    compact.keep_token_copies()     # a get costs the same beside a thousand tokens
 
     try:
         return daemon.run()

@@ -63,13 +63,27 @@ class Unread(dict[str, object]):
 def host_records(directory: str, host: str) -> "list[dict[str, Any]] | None":
     """The JSON form of every token for ``host`` (as ``TokenRecord.to_json`` gave it), in
     registration order; None when the copy cannot be trusted to equal ``tokens.json``."""
-    data = _fresh(directory + "/" + TOKENS, TOKENS_MAGIC, directory + "/tokens.json")
+    path = directory + "/" + TOKENS
+    data = _fresh(path, TOKENS_MAGIC, directory + "/tokens.json")
     if data is None or not _safe_neighbours(directory):
         return None
     try:
-        return _lines_for(data, host)
+        return _records(_lines_for(path, data, host), host)
     except ValueError:        # a number or UTF-8 that does not parse (UnicodeDecodeError too)
         return None
+
+
+def keep_token_copies() -> None:
+    """For a long-lived process (the warm daemon, credhelper/daemon/server.py): keep the
+    tokens copy, and the lines found in it per host, while the file is the very same
+    (device, inode, size, mtime, ctime: what the copies' own headers already rely on), so
+    a get costs the same beside a thousand tokens.  Every check still runs per request, and
+    the secrets copy is never kept."""
+    global _kept
+    _kept = {}
+
+
+_kept: "dict[str, tuple[tuple[int, ...], bytes, dict[str, list[bytes]]]] | None" = None
 
 
 def has_unread(items: "list[dict[str, Any]]") -> bool:
@@ -91,20 +105,36 @@ def secret(directory: str, record_id: str) -> str | None:
         return None
 
 
-def _lines_for(data: bytes, host: str) -> "list[dict[str, Any]] | None":
+def _lines_for(path: str, data: bytes, host: str) -> list[bytes]:
+    """The fields of every line for ``host`` (remembered with a kept copy)."""
+    kept = None if _kept is None else _kept.get(path)
+    memo = kept[2] if kept is not None and kept[1] is data else None
+    if memo is not None and host in memo:
+        return memo[host]
     needle = b"\n" + host.encode() + b"\t"
     found = []
     at = data.find(needle)
     while at >= 0:
         end = data.index(b"\n", at + 1)
-        fields = data[at + len(needle):end].split(b"\t")
+        found.append(data[at + len(needle):end])
+        at = data.find(needle, end)
+    if memo is not None:
+        if len(memo) > 256:
+            memo.clear()           # a bound, whatever hosts are asked about
+        memo[host] = found
+    return found
+
+
+def _records(lines: list[bytes], host: str) -> "list[dict[str, Any]] | None":
+    found = []
+    for line in lines:
+        fields = line.split(b"\t")
         if fields == [CANNOT] or len(fields) % 2:
             return None
         record: dict[str, Any] = {"host": host}
         for index in range(0, len(fields), 2):
             record[fields[index].decode()] = _value(fields[index + 1])
         found.append(record)
-        at = data.find(needle, end)
     return found
 
 
@@ -175,16 +205,20 @@ def _read(path: str) -> bytes | None:
         info = posix.fstat(fd)
         if not is_file(info) or info.st_size > MAX_SIZE or unsafe_reason(info, path):
             return None
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        kept = None if _kept is None else _kept.get(path)
+        if kept is not None and kept[0] == identity:
+            return kept[1]
         data = b""
-        while True:
-            chunk = posix.read(fd, info.st_size + 1)
-            if not chunk:
-                return data
+        while chunk := posix.read(fd, info.st_size + 1):
             data += chunk
     except OSError:
         return None
     finally:
         posix.close(fd)
+    if _kept is not None and path.endswith("/" + TOKENS):
+        _kept[path] = (identity, data, {})
+    return data
 
 
 def _safe_neighbours(directory: str) -> bool:
