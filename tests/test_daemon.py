@@ -325,6 +325,20 @@ def test_any_request_gets_a_well_formed_reply_and_ok_only_for_its_own_environmen
     assert daemon.reply(b"\n".join(lines) + b"\n.\n").startswith(b"no")   # not a request
 
 
+def test_another_environment_retires_the_daemon_only_once_its_own_has_gone_quiet():
+    """A daemon started under a tool's own HOME must not keep the user's daemon out for its
+    whole idle time: another environment's request retires it once its own environment has
+    asked nothing for QUIET seconds; while its own is busy, it only declines."""
+    daemon = server.Daemon("/nonexistent", "id")
+    block = server.environment_block(daemon.environ)
+    own, other = ([b"\n".join([b"id", b"1.1", b"get", environment, b"--", b"x=y", b""]) + b".\n"
+                   for environment in (block, b"=elsewhere" + block)])
+    daemon.reply(own)
+    assert daemon.reply(other) == b"no 1.1\n.\n" and not daemon.stopping.is_set()
+    daemon.last -= server.QUIET + 1                      # its own, quiet for QUIET seconds
+    assert daemon.reply(other) == b"no 1.1\n.\n" and daemon.stopping.is_set()
+
+
 def test_a_request_that_breaks_the_daemon_does_not_take_its_slot_with_it(tmp_path):
     """An unexpected error while serving frees the slot and the thread goes on serving it:
     a dead slot would cost every client that picks it the whole bound."""

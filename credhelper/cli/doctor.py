@@ -217,7 +217,7 @@ def token_state(record: TokenRecord, now: float) -> str:
 
 
 def _daemon_state() -> str:
-    from credhelper.daemon.server import live_pid
+    from credhelper.daemon.place import live_pid
 
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     pid = live_pid(runtime) if runtime.startswith("/") else None

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import shlex
 
-from credhelper.daemon.server import DIRECTORY, ENVIRONMENT, PRESENCE, SLOTS, STALL
+from credhelper.daemon.place import DIRECTORY
+from credhelper.daemon.server import ENVIRONMENT, PRESENCE, SLOTS, STALL
 
 MAX_LINES = 64
 

@@ -31,21 +31,25 @@ import threading
 import time
 from contextlib import suppress
 
-DIRECTORY = "credhelper-fast"
+from credhelper.daemon.place import (
+    DIRECTORY,
+    Refused,
+    live_pid,
+    refuse_unless_private,
+    unlink_quietly,
+)
+
 SLOTS = 4
 STALL = 5.0             # seconds a client may take; the client's own bound (client.py) too
 IDLE = 900.0            # git credential-cache's default timeout: an idle daemon goes away
 GRACE = 0.5             # a client that opened a FIFO before retirement is still answered
+QUIET = 60.0            # its own environment quiet this long, another one's request retires it
 # What fast_service reads from the environment (tests/test_daemon.py holds this complete):
 # a request is answered only when the client's values are the daemon's own.
 ENVIRONMENT = ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "CREDHELPER_STORE",
                "CREDHELPER_CONFIG", "DBUS_SESSION_BUS_ADDRESS")
 PRESENCE = ("CI_JOB_TOKEN", "CI_DEPLOY_PASSWORD")    # only whether they are set (never sent)
 END = b"\n.\n"
-
-
-class Refused(Exception):
-    """The daemon's directory cannot be trusted, or another daemon holds it."""
 
 
 def environment_block(environ: dict[bytes, bytes]) -> bytes:
@@ -85,7 +89,6 @@ class Slot:
         deadline = time.monotonic() + STALL
         request = self.read_until(END, deadline)
         if request is not None:
-            self.daemon.last = time.monotonic()
             reply = self.daemon.reply(request)
             posix.set_blocking(self.rep, True)
             try:
@@ -140,9 +143,8 @@ class Daemon:
         self.stopping = threading.Event()
 
     def reply(self, request: bytes) -> bytes:
-        """``ok NONCE`` and the fast path's answer, or ``no NONCE``: the client's launcher
-        will answer.  The nonce ties the reply to its request: a client that was too slow
-        and lost its slot to the sweep must never read another client's answer."""
+        """``ok NONCE`` and the fast path's answer, or ``no NONCE`` (the launcher answers).
+        The nonce: a client too slow for its slot must never read another's answer."""
         head, found, data = request[:request.index(END) + 1].partition(b"\n--\n")
         lines = head.split(b"\n")
         if not found or len(lines) != 3 + len(ENVIRONMENT) + len(PRESENCE) or \
@@ -152,10 +154,13 @@ class Daemon:
         if lines[0] != self.install_id:
             self.stopping.set()          # another install: its launcher, and a new daemon
             return declined
+        if b"\n".join(lines[3:]) != self.block:       # another HOME, config or store
+            if time.monotonic() - self.last > QUIET:
+                self.stopping.set()      # a daemon for it, then (say after a tool's own HOME)
+            return declined
+        self.last = time.monotonic()
         action = lines[2].decode("ascii", "replace")
-        if b"\n".join(lines[3:]) != self.block or action not in ("get", "store", "erase"):
-            return declined              # another HOME, config or store: not ours to answer
-        out = self.answer(action, data)
+        out = self.answer(action, data) if action in ("get", "store", "erase") else None
         if out is None or (out and not out.endswith(b"\n")) or END in b"\n" + out:
             return declined
         return b"ok " + lines[1] + b"\n" + out + b".\n"
@@ -235,33 +240,6 @@ class Daemon:
         for kind in ("req", "rep"):
             for number in range(SLOTS):
                 unlink_quietly("%s/%s.%d" % (self.directory, kind, number))
-
-
-def refuse_unless_private(path: str, exact: bool) -> None:
-    """A real directory of this user's that nobody else can write (``exact``: 0700)."""
-    info = posix.lstat(path)
-    mode = info.st_mode & 0o7777
-    if info.st_uid != posix.getuid() or info.st_mode & 0o170000 != 0o040000 or \
-            (mode != 0o700 if exact else mode & 0o022):
-        raise Refused("%s is not a private directory of this user" % path)
-
-
-def unlink_quietly(path: str) -> None:
-    with suppress(FileNotFoundError):
-        posix.unlink(path)
-
-
-def live_pid(runtime_dir: str) -> int | None:
-    """The pid of the daemon serving ``runtime_dir``, by the client's own test."""
-    directory = runtime_dir.rstrip("/") + "/" + DIRECTORY
-    try:
-        with open(directory + "/pid", "rb") as handle:
-            pid, fd = (int(field) for field in handle.read(64).split(b"\n")[:2])
-        same = posix.stat("/proc/%d/fd/%d" % (pid, fd)), posix.stat(directory + "/rep.0")
-    except (OSError, ValueError):
-        return None
-    return pid if (same[0].st_dev, same[0].st_ino) == (same[1].st_dev, same[1].st_ino) \
-        else None
 
 
 def main(argv: list[str] | None = None) -> int:
