@@ -66,7 +66,7 @@ for (( k = 0; k < @SLOTS@; k++ )); do
 done
 set +C
 [[ -n $slot && -p $d/req.$slot && -p $d/rep.$slot ]] || fallback "$@"
-exec 3<>"$d/req.$slot" 4<>"$d/rep.$slot" || fallback "$@"
+{ exec 3<>"$d/req.$slot" 4<>"$d/rep.$slot"; } 2>/dev/null || fallback "$@"
 nonce=$$.$RANDOM$RANDOM       # the reply names it: never another client's answer
 printf '%s\n' "$id" "$nonce" "$1" @LINES@ -- >&3
 printf '%s.\n' "$input" >&3
