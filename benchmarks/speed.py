@@ -163,6 +163,10 @@ def measured(homes: Homes, scenarios: dict[str, Scenario], served: list[str],
     gone = [key for key in served if install.daemon_pid(scenarios[key].env) != pids[key]]
     if gone:
         sys.exit("the daemon of %s changed while measuring" % ", ".join(gone))
+    fell_back = [key for key in served if measure.starts_python(scenarios[key])]
+    if fell_back:                                  # the wall times would be the launcher's
+        sys.exit("after the wall times, %s started Python: the daemon no longer answered"
+                 % ", ".join(fell_back))
     return table.results(table.rows(args.tokens), counts, walls, daemon), pids
 
 
