@@ -13,6 +13,7 @@ left out (it may hold tokens).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import socketserver
@@ -273,6 +274,10 @@ class _Server(ThreadingHTTPServer):
         conn = request
         self._track(conn, True)
         self._count("accepted")
+        # GitLab's nginx sets TCP_NODELAY (nginx's default); without it a response sent in two
+        # writes waits on the client's delayed ACK (about 40 ms), depending on timing alone
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if self.ssl_context is not None:
                 conn.settimeout(HANDSHAKE_TIMEOUT)
