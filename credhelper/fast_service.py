@@ -37,6 +37,13 @@ STORE_CHOICES = ("", "auto", "keyring", "file")    # local/config.py, CREDHELPER
 CI_VARIABLES = ("CI_JOB_TOKEN", "CI_DEPLOY_PASSWORD")   # Service.records adds the job's
 
 
+def text_environ(raw: "Mapping[bytes, bytes]") -> dict[str, str]:
+    """``os.environ`` from ``posix.environ``, without importing ``os``."""
+    encoding = sys.getfilesystemencoding()
+    return {key.decode(encoding, "surrogateescape"): value.decode(encoding, "surrogateescape")
+            for key, value in raw.items()}
+
+
 class Decline(Exception):
     """The fast path cannot answer this exactly: the full path will."""
 

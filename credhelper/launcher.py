@@ -68,14 +68,10 @@ def _fast(action: str, data: bytes) -> bytes | None:
     path, which also words the errors (CREDHELPER_DEBUG shows a bug here as it happens)."""
     try:
         import posix
-        import sys
 
-        from credhelper.fast_service import answer
+        from credhelper.fast_service import answer, text_environ
 
-        encoding = sys.getfilesystemencoding()
-        environ = {key.decode(encoding, "surrogateescape"): value.decode(
-            encoding, "surrogateescape") for key, value in posix.environ.items()}  # os.environ
-        return answer(action, data, environ)
+        return answer(action, data, text_environ(posix.environ))
     except Exception as error:
         from credhelper.errors import CredhelperError
 

@@ -389,3 +389,13 @@ def test_the_daemon_compares_every_variable_the_fast_path_reads(warm, gitlab_hos
                          ("get", "protocol=https\nhost=unknown.example\n\n")]:
         fast_service.answer(action, data.encode(), Recording(os.environ))
     assert read and read <= set(server.ENVIRONMENT) | set(server.PRESENCE)
+
+
+@pytest.mark.parametrize("args, runtime", [(["install-1"], "/nonexistent/runtime"),
+                                           (["install-1", "soon"], None)])
+def test_bad_input_to_the_daemon_gets_one_line_and_no_traceback(tmp_path, args, runtime):
+    setup = Warm(tmp_path)
+    env = dict(os.environ, XDG_RUNTIME_DIR=runtime or str(setup.runtime))
+    done = run(str(setup.daemon_launcher), *args, env=env, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("credhelper-daemon: ") and "Traceback" not in done.stderr

@@ -139,6 +139,9 @@ class Daemon:
         self.install_id, self.idle = install_id.encode(), idle
         self.environ = dict(posix.environ)
         self.block = environment_block(self.environ)
+        from credhelper.fast_service import text_environ
+
+        self.text_environ = text_environ(self.environ)      # decoded once, not per request
         self.last = time.monotonic()
         self.stopping = threading.Event()
 
@@ -170,11 +173,8 @@ class Daemon:
         from credhelper.stores import secret_service
 
         secret_service.forget_timeouts()    # a late bus earlier is no reason to give up now
-        encoding = sys.getfilesystemencoding()
-        environ = {key.decode(encoding, "surrogateescape"): value.decode(
-            encoding, "surrogateescape") for key, value in self.environ.items()}
         try:
-            return answer(action, data, environ)
+            return answer(action, data, self.text_environ)
         except Exception:
             return None                  # the launcher's full path words what went wrong
 
@@ -258,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         print("credhelper-daemon: needs INSTALL_ID, an absolute XDG_RUNTIME_DIR and no CI "
               "job variables", file=sys.stderr)
         return 2
-    daemon = Daemon(runtime_dir, args[0], float(args[1]) if len(args) > 1 else IDLE)
+    try:
+        daemon = Daemon(runtime_dir, args[0], float(args[1]) if len(args) > 1 else IDLE)
+    except ValueError:
+        print("credhelper-daemon: IDLE must be a number of seconds", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: daemon.stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with suppress(OSError):
@@ -272,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return daemon.run()
+    except OSError as error:         # no runtime directory, a full one: one line, no traceback
+        print("credhelper-daemon: cannot serve %s: %s" % (daemon.directory, error.strerror),
+              file=sys.stderr)
+        return 2
     except Refused as error:
         print("credhelper-daemon: %s" % error, file=sys.stderr)
         return 0 if "another daemon" in str(error) else 2
