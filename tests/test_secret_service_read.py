@@ -83,12 +83,18 @@ class ScriptedBus:
             except OSError:
                 return
             with connection:
-                self._converse(connection)
+                try:
+                    self._converse(connection)
+                except ConnectionError:
+                    pass     # the reader hung up (after a refusal): the conversation is over
 
     def _converse(self, connection):
         data = b""
         while b"BEGIN\r\n" not in data:
-            data += connection.recv(4096)
+            chunk = connection.recv(4096)
+            if not chunk:
+                return
+            data += chunk
         connection.sendall(self.auth)
         data = data.split(b"BEGIN\r\n", 1)[1]
         while True:
@@ -104,10 +110,7 @@ class ScriptedBus:
             answer = self.script(call)
             if answer is None:
                 return
-            try:
-                connection.sendall(answer)
-            except OSError:
-                return
+            connection.sendall(answer)
 
     def close(self):
         self.server.close()

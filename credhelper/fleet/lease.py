@@ -52,28 +52,15 @@ def release(store: FleetStore, snapshot: Snapshot, **fields: Any) -> Snapshot | 
 
 
 def machine_id() -> str:
-    """This machine's name as a lease holder: ``HOSTNAME/RANDOM`` (made once, then kept)."""
+    """This machine's name as a lease holder: ``HOSTNAME/RANDOM`` (made once, then kept; the
+    same in every process: see ``made_once``)."""
     import socket
 
     from credhelper.local import paths
-    from credhelper.local.files import ensure_private_dir
+    from credhelper.local.files import ensure_private_dir, made_once
 
     directory = os.path.join(paths.state_dir(), "fleet")
-    path = os.path.join(directory, "machine-id")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            found = handle.read().strip()
-        if found:
-            return found
-    except FileNotFoundError:
-        pass
     ensure_private_dir(directory)
-    name = "%s/%s" % (socket.gethostname()[:64], os.urandom(4).hex())
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:            # another process made it first: use theirs
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(name + "\n")
-    return name
+    made = made_once(os.path.join(directory, "machine-id"), lambda: (
+        "%s/%s\n" % (socket.gethostname()[:64], os.urandom(4).hex())).encode())
+    return made.decode("utf-8", "replace").strip()

@@ -161,26 +161,10 @@ def _refuse_unsettled(current: list[TokenRecord], record: TokenRecord) -> None:
 
 
 def _lock_key() -> bytes:
-    """This machine's key for lock names (a lock file must not be a hash of a bare token)."""
-    from credhelper.local.files import PRIVATE_FILE_MODE, ensure_private_dir
+    """This machine's key for lock names (a lock file must not be a hash of a bare token).
+    Every process must use the same one: see ``made_once``."""
+    from credhelper.local.files import ensure_private_dir, made_once
 
     directory = os.path.join(paths.state_dir(), "locks")
-    path = os.path.join(directory, "key")
-    try:
-        with open(path, "rb") as handle:
-            key = handle.read()
-        if len(key) >= 32:
-            return key
-    except FileNotFoundError:
-        pass
     ensure_private_dir(directory)
-    key = os.urandom(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                     PRIVATE_FILE_MODE)
-    except FileExistsError:           # another process made it first: use theirs
-        with open(path, "rb") as handle:
-            return handle.read()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    return made_once(os.path.join(directory, "key"), lambda: os.urandom(32))

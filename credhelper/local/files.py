@@ -16,7 +16,7 @@ from credhelper.local.ownership import unsafe_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -128,6 +128,36 @@ def write_json(path: str, value: Any) -> None:
     """Replace our data file ``path`` (in our 0700 directory) with ``value`` as JSON."""
     ensure_private_dir(os.path.dirname(path))
     write_private(path, json.dumps(value, indent=2, sort_keys=True).encode() + b"\n")
+
+
+def made_once(path: str, make: Callable[[], bytes]) -> bytes:
+    """The content of our file ``path``, made by ``make()`` the first time and never changed
+    after (the key that names rotation locks, a fleet machine's id), the same in every process.
+
+    It is published by rename, so no reader ever sees it half written; an empty one (a writer
+    of an older version killed between creating and writing it) is made again.  Makers wait
+    for each other on a lock beside it, so processes starting together on a fresh machine
+    all get the first one's content: two lock keys would let two processes rotate one token.
+    """
+    found = _read_if_any(path)
+    if found:
+        return found
+    with FileLock(path + ".lock"):
+        found = _read_if_any(path)       # made by the process we waited for
+        if found:
+            return found
+        content = make()
+        write_private(path, content)
+        return content
+
+
+def _read_if_any(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            refuse_unsafe(os.fstat(handle.fileno()), path)
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 class LockTimeout(Exception):
