@@ -223,8 +223,17 @@ def ask_passphrase(path: str) -> str:
         raise SigningKeyError("%s is encrypted and there is no terminal to ask on; load it into "
                               "ssh-agent (--dpop-key agent) or set SSH_ASKPASS" % path)
     import getpass
+    import sys
 
-    return getpass.getpass(prompt)
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, KeyboardInterrupt) as ended:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")          # the prompt's line is still open
+        if isinstance(ended, KeyboardInterrupt):
+            raise                              # the command's own "interrupted" line
+        raise SigningKeyError("no passphrase given for %s (end of input at the prompt)"
+                              % path) from None
 
 
 def _has_terminal() -> bool:
