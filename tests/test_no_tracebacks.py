@@ -183,3 +183,41 @@ def test_over_long_git_and_terraform_input_is_refused_not_cut():
     body = json.dumps({"token": "glpat-" + "z" * 20, "x": "y" * (1 << 20)})
     done = run("terraform-credentials-gitlab", "store", HOST, input=body, check=False)
     assert done.returncode == 1 and "longer than" in done.stderr
+
+
+HOSTILE = "evil\x1b[31m.test\x07"
+HOST_COMMANDS = ["login", "add", "rotate", "remove", "logout", "token", "npmrc", "goauth",
+                 "status", "log", "registries", "attend", "doctor", "list", "version",
+                 "help", "completion", "man", "uninstall", "selftest"]
+NESTED = [["fleet", "publish"], ["fleet", "join"], ["fleet", "show"], ["fleet"],
+          ["setup", "git"], ["setup", "docker"], ["setup"], ["dpop-gen", "--hostname"]]
+
+
+def _commands():
+    from credhelper.cli import build_parser
+
+    (choices,) = [action.choices for action in build_parser()._actions
+                  if getattr(action, "choices", None)]
+    return set(choices)
+
+
+def test_the_hostile_argument_sweep_covers_every_command():
+    assert _commands() == set(HOST_COMMANDS) | {argv[0] for argv in NESTED}
+
+
+@pytest.mark.parametrize("argv", [[name] for name in HOST_COMMANDS] + NESTED,
+                         ids=lambda argv: " ".join(argv))
+@pytest.mark.parametrize("extra", [[HOSTILE], ["--bogus"]], ids=["hostile", "bad flag"])
+def test_every_command_meets_a_bad_argument_with_one_line(argv, extra):
+    """A control character or an unknown flag where a command expects a host (or nothing),
+    with junk on stdin: one line, exit 1 or 2, nothing of the hostile text raw on the
+    terminal, and nothing written."""
+    add_token()
+    before = open(data_file("tokens.json"), "rb").read()
+    done = run("credhelper", *argv, *extra, input="junk\x00\x1b[2J\n", check=False)
+    assert done.returncode in (1, 2), (argv, done.returncode, done.stdout, done.stderr)
+    for stream in (done.stdout, done.stderr):
+        assert "Traceback" not in stream and "internal error" not in stream
+        assert "\x1b" not in stream and "\x07" not in stream, stream
+    assert done.stdout == "" and len(done.stderr.splitlines()) <= 2, done.stderr
+    assert open(data_file("tokens.json"), "rb").read() == before

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse echoes unknown arguments in its errors; someone may paste a token there."""
+    """argparse echoes unknown arguments in its errors; someone may paste a token there.  A
+    usage error is one line (README, "Threat model": bad input gets one clear line), which
+    names the help to read instead of printing the usage above it."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, "%s: error: %s\n" % (self.prog, scrub(message)))
+        self.exit(2, "%s: %s; see %s --help\n" % (self.prog, scrub(message), self.prog))
 
 
 def help_handler(parser: argparse.ArgumentParser) -> Handler:
