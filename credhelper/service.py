@@ -81,10 +81,11 @@ class Service:
         answer: Answer | None = None
         dropped: list[TokenRecord | None] = []   # what the keeper found unusable on the way
         for record in resolver.candidates(records, request, now, allow_http):
-            if freshness.needs_attention(record, now, self.settings.changed_at()) \
-                    and not self.environ.get("CREDHELPER_READ_ONLY"):   # cli/doctor.py
-                attended = self._attend(record)
-                if attended is None or freshness.unusable_reason(attended, self.clock()):
+            if freshness.needs_attention(record, now, self.settings.changed_at()):
+                attended = record if self.environ.get("CREDHELPER_READ_ONLY") \
+                    else self._attend(record)                          # cli/doctor.py
+                if attended is None or freshness.unusable_reason(attended, self.clock()) \
+                        or attended.state in freshness.FINAL_STATES:   # a dead shared copy
                     dropped.append(attended)
                     continue
                 record = attended

@@ -255,32 +255,15 @@ def test_dpop_key_only_for_access_tokens_and_must_exist(gitlab_host, tmp_path):
 def test_ctrl_d_or_ctrl_c_at_the_passphrase_prompt_is_one_line(keys, monkeypatch, key, status,
                                                                message):
     """At the real no-echo prompt of a terminal (a pty the command has as its terminal)."""
-    import fcntl
-    import os
-    import pty
-    import termios
+    from tests.support.terminal import answer_at_terminal
 
     monkeypatch.delenv("SSH_ASKPASS", raising=False)
     credhelper("add", "gitlab.example.com", "--no-check", input="glpat-" + "p" * 20)
     encrypted = str(keys["rsa-encrypted"])
-    master, slave = pty.openpty()
-    process = subprocess.Popen(
+    status_seen, lines = answer_at_terminal(
         ["credhelper", "dpop-gen", "--hostname", "gitlab.example.com", "--private-key",
-         encrypted], stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-    os.close(slave)
-    seen = b""
-    while b"Enter passphrase for" not in seen:
-        seen += os.read(master, 4096)
-    os.write(master, key)
-    assert process.wait(timeout=60) == status
-    try:
-        while chunk := os.read(master, 4096):
-            seen += chunk
-    except OSError:                      # EIO: the command closed its terminal
-        pass
-    os.close(master)
-    lines = seen.decode(errors="replace").replace("\r", "").splitlines()
+         encrypted], b"Enter passphrase for", key)
+    assert status_seen == status
     expected = message % encrypted if "%s" in message else message
     assert lines[-1] == "credhelper: " + expected and "Traceback" not in "\n".join(lines)
 

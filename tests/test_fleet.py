@@ -245,6 +245,44 @@ def test_a_rejected_copy_rereads_the_record_first(tmp_path, gitlab, clock, bao, 
     assert served(sleeper.get()) == new
 
 
+def test_a_copy_found_revoked_follows_the_token_an_operator_publishes(
+        tmp_path, gitlab, clock, bao, token_file):
+    """An administrator revoked the shared token: each machine, told by git, finds its copy
+    revoked and says how to mend the fleet; once the replacement is published from one
+    machine, the others follow it by themselves after their pause (no `fleet join` again),
+    and until then a dead copy's get leaves OpenBao alone."""
+    fleet = make_fleet(3, tmp_path, gitlab, clock, bao, token_file)
+    first, second, third = fleet.machines
+    gitlab.state.revoke(fleet.first_token.token)
+    for machine in (second, third):
+        machine.run("git-credential-gitlab", "erase", input="protocol=https\nhost=%s\n"
+                    "username=x\npassword=%s\n" % (machine.host, fleet.first_token.token))
+        done = machine.get()
+        assert served(done) is None and "was revoked" in done.stderr
+        assert "fleet publish %s --replace" % machine.host in done.stderr
+    bao.pause()                                   # a dead copy pausing never asks OpenBao
+    try:
+        assert served(second.get()) is None
+    finally:
+        bao.resume()
+    clock.advance(11 * 60)                        # past the pause, but kept from its keeper:
+    second.extra_env["CREDHELPER_READ_ONLY"] = "1"
+    assert served(second.get()) is None           # a dead copy is never served
+    del second.extra_env["CREDHELPER_READ_ONLY"]
+    user = gitlab.state.find_token(fleet.first_token.token).user
+    fresh = gitlab.state.create_pat(user, ["api"], expires_at=gitlab.state.today()
+                                    + datetime.timedelta(days=30))
+    first.credhelper("add", first.host, input=fresh.token)
+    first.credhelper("fleet", "publish", first.host, "--replace",
+                     *login(bao, token_file, fleet.record))
+    clock.advance(11 * 60)                        # past the dead copies' pause
+    for machine in fleet.machines:
+        done = machine.get()
+        assert served(done) == fresh.token and done.stderr == ""
+    assert all(machine.credhelper("fleet", "show", machine.host).returncode == 0
+               for machine in fleet.machines)
+
+
 # -- the hot path and the logins -----------------------------------------------------------------
 
 def test_a_fresh_shared_get_never_talks_to_openbao(tmp_path, gitlab, clock, bao, token_file):

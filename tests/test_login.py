@@ -332,29 +332,10 @@ def test_without_a_client_id_login_guides_to_a_token(gitlab, gitlab_host):
 ])
 def test_ctrl_d_or_ctrl_c_at_the_prompt_cancels_cleanly(gitlab_host, key, status, message):
     """At the real no-echo prompt of a terminal (a pty the login has as its terminal)."""
-    import fcntl
-    import pty
-    import termios
+    from tests.support.terminal import answer_at_terminal
 
-    master, slave = pty.openpty()
-    process = subprocess.Popen(["credhelper", "login", gitlab_host, "--pat"], stdin=slave,
-                               stdout=slave, stderr=slave, start_new_session=True,
-                               preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-    os.close(slave)
-    seen = b""
-    while b"Token for" not in seen:
-        seen += os.read(master, 4096)
-    os.write(master, key)
-    assert process.wait(timeout=60) == status
-    try:
-        while True:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            seen += chunk
-    except OSError:                      # EIO: the login closed its terminal
-        pass
-    os.close(master)
-    lines = seen.decode(errors="replace").replace("\r", "").splitlines()
-    assert lines[-1] == message and "Traceback" not in seen.decode(errors="replace")
+    status_seen, lines = answer_at_terminal(["credhelper", "login", gitlab_host, "--pat"],
+                                            b"Token for", key)
+    assert status_seen == status
+    assert lines[-1] == message and "Traceback" not in "\n".join(lines)
     assert records() == []

@@ -95,7 +95,7 @@ def follow(book: TokenBook, record: TokenRecord, snapshot: Snapshot, policy: Pol
     return new
 
 
-# -- OpenBao out of reach -------------------------------------------------------------------
+# -- a copy that cannot be served: OpenBao out of reach, or a dead token ---------------------------
 
 def offline(book: TokenBook, record: TokenRecord, why: str, policy: Policy,
             ctx: RequestContext) -> TokenRecord:
@@ -108,6 +108,17 @@ def offline(book: TokenBook, record: TokenRecord, why: str, policy: Policy,
     return book.save(record.replace(
         backoff_until=freshness.backoff_until(ctx.now(), policy),
         extra=with_link(record, offline=int(ctx.now()))))
+
+
+def paused_if_dead(book: TokenBook, record: TokenRecord, policy: Policy, ctx: RequestContext
+                   ) -> TokenRecord:
+    """A copy still dead once the record was read (nothing newer is published) looks again
+    after the policy's retry pause, not at every get (freshness._fleet_may_mend)."""
+    now = ctx.now()
+    if record.state not in freshness.FINAL_STATES or (
+            record.backoff_until and now < record.backoff_until):
+        return record
+    return book.save(record.replace(backoff_until=freshness.backoff_until(now, policy)))
 
 
 def online(book: TokenBook, record: TokenRecord) -> TokenRecord:

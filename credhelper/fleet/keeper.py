@@ -25,7 +25,15 @@ from __future__ import annotations
 import time
 
 from credhelper.fleet import lease
-from credhelper.fleet.follow import follow, link_of, offline, online, record_data, with_link
+from credhelper.fleet.follow import (
+    follow,
+    link_of,
+    offline,
+    online,
+    paused_if_dead,
+    record_data,
+    with_link,
+)
 from credhelper.fleet.store import FleetStore, Unreachable
 from credhelper.lifecycle import failpoints, outcomes
 from credhelper.lifecycle.clients import client_for
@@ -58,8 +66,13 @@ class FleetKeeper:
 
     def attend(self, record: TokenRecord, ctx: RequestContext, force_check: bool
                ) -> TokenRecord:
-        store = FleetStore(link_of(record))
         policy = self.settings.policy(record.host)
+        return paused_if_dead(self.book, self._attend(record, policy, ctx, force_check),
+                              policy, ctx)
+
+    def _attend(self, record: TokenRecord, policy: Policy, ctx: RequestContext,
+                force_check: bool) -> TokenRecord:
+        store = FleetStore(link_of(record))
         try:
             snapshot = store.read()
         except Unreachable as error:

@@ -27,7 +27,13 @@ def kind_name(record: TokenRecord) -> str:
 
 
 def add_again(record: TokenRecord) -> str:
-    return "credhelper add %s%s" % (record.host, " --path " + record.path if record.path else "")
+    """The command that mends it; for a shared token, also the publish every machine of its
+    fleet follows (README, "Fleets")."""
+    add = "credhelper add %s%s" % (record.host, " --path " + record.path if record.path else "")
+    if "fleet" not in record.extra:
+        return add
+    return "%s on one machine, then: credhelper fleet publish %s --replace (the others " \
+        "follow it)" % (add, record.host)
 
 
 def explain_unusable(record: TokenRecord, reason: str) -> str:

@@ -102,7 +102,7 @@ def needs_attention(record: TokenRecord, now: float, config_changed_at: float | 
     if check_due(record, now, config_changed_at):
         return True
     if record.state in FINAL_STATES:
-        return False
+        return _fleet_may_mend(record, now)   # a shared copy: its successor may be published
     if record.kind == PAT and SELF_ROTATE_SCOPES.intersection(record.scopes or ()):
         return False                      # it renews itself when its check comes
     return warning_due(record, now)
@@ -268,25 +268,25 @@ def unusable_reason(record: TokenRecord, now: float) -> str | None:
     A token marked ``needs-check`` (a client reported a rejection) is still usable here: only
     the API can tell whether it really stopped working (the lifecycle checks do that).
     """
-    if record.state == REVOKED:
-        return "was revoked"
-    if record.state == UNKNOWN:
-        return "is unknown to the server"
-    if record.state == LOST:
-        return None if _fleet_may_mend(record, now) else (
-            "was rotated, but the new token was lost on the way")
-    if record.state == EXPIRED:
-        return "has expired (the server says so)"
+    final = _FINAL_REASONS.get(record.state)
+    if final:
+        return None if _fleet_may_mend(record, now) else final
     expiry = expiry_utc(record)
     if expiry is not None and now >= expiry and not _fleet_may_mend(record, now):
         return "expired on %s" % record.expires_at if record.expires_at else "has expired"
     return None
 
 
+_FINAL_REASONS = {REVOKED: "was revoked", UNKNOWN: "is unknown to the server",
+                  LOST: "was rotated, but the new token was lost on the way",
+                  EXPIRED: "has expired (the server says so)"}
+
+
 def _fleet_may_mend(record: TokenRecord, now: float) -> bool:
-    """A shared token's local copy that is lost, or past its expiry (the machine slept
-    through the rotations), stays a candidate unless it is pausing, so that ``get`` reads
-    the fleet record again and follows its current version: a newer token, or one an
-    operator published after a lost rotation (fleet/recovery.py).  The keeper marks it
-    again, paused, if the record has nothing better."""
+    """A shared token's local copy that is dead (revoked, unknown, expired, lost) or past its
+    expiry (the machine slept through the rotations) stays a candidate unless it is pausing,
+    so that ``get`` reads the fleet record again and follows its current version: a newer
+    token, or one an operator published to mend the fleet (README, "Fleets").  The fleet
+    keeper pauses it again when the record has nothing better (fleet/keeper.py), and a copy
+    that stays dead is never served (Service.lookup)."""
     return "fleet" in record.extra and not (record.backoff_until and now < record.backoff_until)
