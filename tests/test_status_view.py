@@ -75,12 +75,25 @@ def test_a_token_never_checked_is_shown_as_such_and_needs_attention(gitlab_host)
     shown = credhelper("status").stdout
     assert re.search(r"checked +never checked", shown) and "(owner not known" in shown
     assert "attention  never checked by the server" in shown
+    assert re.search(r"expires +not known until checked", shown), shown   # not "never"
+    assert "not known" in credhelper("status", "--table").stdout
     check = credhelper("status", "--check", check=False)
     assert check.returncode == 1 and "never checked" in check.stdout
     quiet = credhelper("status", "--check", "--quiet", check=False)
     assert quiet.returncode == 1
     assert quiet.stdout.splitlines() == ["%s glpat-…nnnn (?): never checked by the server; "
                                          "never checked: checked at the next use" % gitlab_host]
+
+
+def test_a_deploy_token_of_unknown_expiry_is_not_shown_as_one_that_never_expires(gitlab_host):
+    credhelper("add", gitlab_host, "--kind", "deploy", "--username", "gitlab+deploy-token-1",
+               input="gldt-" + "d" * 20)
+    shown = credhelper("status").stdout
+    assert re.search(r"expires +not known \(give it with credhelper add --expires-at\)",
+                     shown), shown
+    credhelper("add", gitlab_host, "--kind", "deploy", "--username", "gitlab+deploy-token-1",
+               "--expires-at", str(utc_today(40)), input="gldt-" + "d" * 20)
+    assert re.search(r"expires +%s \(in \d+ days\)" % utc_today(40), credhelper("status").stdout)
 
 
 def test_check_names_a_revoked_token_and_one_that_expires_unrenewed(gitlab, gitlab_host):

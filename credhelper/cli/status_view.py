@@ -56,12 +56,25 @@ def expires(row: dict[str, Any], now: float) -> str:
     ``never`` for a token without expiry."""
     at = row["expires_utc"]
     if at is None:
-        return "never" if row["origin"] != "ci" else "when the CI job ends"
+        return no_expiry(row)
     if at <= now:
         return "%s (expired %s ago)" % (row["expires_at"] or utc(at), span(now - at))
     if at - now < DAY:
         return "%s (in %s)" % (utc(at), span(at - now))
     return "%s (in %s)" % (row["expires_at"], span(at - now))
+
+
+def no_expiry(row: dict[str, Any]) -> str:
+    """A token without an expiry date: ``never`` only when the server said so; a token it
+    has not described yet, or that cannot call the API (deploy tokens, passwords), has one
+    we do not know."""
+    if row["origin"] == "ci":
+        return "when the CI job ends"
+    if row["checkable"]:
+        return "never" if row["checked_at"] else "not known until checked"
+    if row["origin"] == "added":
+        return "not known (give it with credhelper add --expires-at)"
+    return "not known"
 
 
 def upcoming(row: dict[str, Any], now: float) -> str:
@@ -121,7 +134,7 @@ def cells(row: dict[str, Any], now: float) -> tuple[str, ...]:
     at = row["checked_at"]
     expiry = row["expires_utc"]
     if expiry is None:
-        expiring = "never"
+        expiring = no_expiry(row).partition(" (")[0]
     elif expiry - now < DAY:
         expiring = "%s (%s)" % (utc(expiry), "expired" if expiry <= now else span(expiry - now))
     else:
