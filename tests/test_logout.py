@@ -218,7 +218,12 @@ def test_uninstall_forget_tokens_keep_names_the_orphans(gitlab, gitlab_host, own
 def test_logout_after_remove_still_undoes_the_setup(gitlab, gitlab_host, own_files):
     before = own_files()
     _add(gitlab_host, _pat(gitlab))
-    credhelper("remove", gitlab_host)
+    removed = credhelper("remove", gitlab_host)
+    # git still asks only credhelper for the host, which has nothing for it now: say so once
+    assert removed.stderr == ("credhelper: no token is left for %s, and git asks only "
+                              "credhelper for it (so git will prompt); add one, or give it back "
+                              "to your other helpers: credhelper logout %s\n"
+                              % (gitlab_host, gitlab_host))
     done = credhelper("logout", gitlab_host)
     assert own_files() == before and done.stdout.count("\n") == 2, done.stdout
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from credhelper.cli.common import path_note
 from credhelper.errors import CredhelperError
-from credhelper.rules.model import KIND_NAMES, PAT
+from credhelper.rules.model import ADDED, KIND_NAMES, PAT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +42,27 @@ def run(args: argparse.Namespace) -> int:
         for record in chosen:
             revoke(service, record)
     forget(service, chosen)
+    if not any(r.host == host and r.origin == ADDED for r in service.tokens.load()):
+        _tell_git_still_asks(host)
     return 0
+
+
+def _tell_git_still_asks(host: str) -> None:
+    """The last token of ``host`` is gone but `setup git` left credhelper as its only helper:
+    git would prompt from now on, and `logout` is what undoes the setup."""
+    import sys
+
+    from credhelper.clientconfig import git
+    from credhelper.rules.redact import scrub
+
+    try:
+        helpers = git.helpers_for(host)
+    except CredhelperError:
+        return                          # no git: nothing asks
+    if "" in helpers and any(git.is_ours(helper) for helper in helpers):
+        print(scrub("credhelper: no token is left for %s, and git asks only credhelper for it "
+                    "(so git will prompt); add one, or give it back to your other helpers: "
+                    "credhelper logout %s" % (host, host)), file=sys.stderr)
 
 
 def forget(service: Service, chosen: list[TokenRecord]) -> None:
