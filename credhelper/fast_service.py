@@ -48,17 +48,29 @@ class Decline(Exception):
     """The fast path cannot answer this exactly: the full path will."""
 
 
+class SilentStore(Decline):
+    """The Secret Service did not answer within its deadline: the full path must not wait for
+    it again (in the launcher's process, ``secret_service`` remembers; the daemon tells the
+    client, which tells the launcher: ``daemon/server.py``)."""
+
+
 def answer(action: str, data: bytes, environ: "Mapping[str, str]",
            clock: "Callable[[], float]" = time.time) -> bytes | None:
     """What ``git-credential-gitlab ACTION`` writes for ``data``, or None: ask the full path.
     Errors (a request that does not parse) propagate: the caller declines on them too."""
-    if len(data) > git.MAX_INPUT:
-        return None
-    service = FastService(environ, clock)
     try:
-        return git.run(action, data, lambda: service)
+        return answer_or_decline(action, data, environ, clock)
     except Decline:
         return None
+
+
+def answer_or_decline(action: str, data: bytes, environ: "Mapping[str, str]",
+                      clock: "Callable[[], float]" = time.time) -> bytes:
+    """``answer``, raising ``Decline`` (or ``SilentStore``) instead of returning None."""
+    if len(data) > git.MAX_INPUT:
+        raise Decline
+    service = FastService(environ, clock)
+    return git.run(action, data, lambda: service)
 
 
 class FastService:
@@ -141,7 +153,7 @@ class FastService:
         try:
             return ss.read(ss.SERVICE_PREFIX + record.host, record.id, self.environ)
         except ss.NoAnswer:
-            raise Decline from None     # the full path's read then says so, at once
+            raise SilentStore from None     # the full path's read then says so, at once
 
     def host_records(self, host: str) -> list[TokenRecord]:
         """The index's records for ``host`` (what ``Service.records`` has for it)."""

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 PROG = "git-credential-gitlab"
 MAX_INPUT = 16 * 65536      # protocols.git.MAX_INPUT (a test holds them equal)
 INTERRUPTED = 130
+# set by the daemon's client when the daemon's Secret Service read timed out just now
+# (daemon/server.py): this process gives up on the service at once, one deadline in all
+SILENT_STORE = "CREDHELPER_SECRET_SERVICE_SILENT"
 LAUNCHER = """#!%s -IS
 # credhelper's launcher (install.sh): -S skips site until needed (credhelper/launcher.py)
 import sys
@@ -71,7 +74,12 @@ def _fast(action: str, data: bytes) -> bytes | None:
 
         from credhelper.fast_service import answer, text_environ
 
-        return answer(action, data, text_environ(posix.environ))
+        environ = text_environ(posix.environ)
+        if SILENT_STORE in environ:
+            from credhelper.stores import secret_service
+
+            secret_service.give_up_at_once()
+        return answer(action, data, environ)
     except Exception as error:
         from credhelper.errors import CredhelperError
 

@@ -3,6 +3,7 @@ Secret Service (gnome-keyring in a private D-Bus session), and helpers to run th
 executables the way git and users do."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -65,6 +66,18 @@ def secret_service(tmp_path_factory):
     service = SecretService(tmp_path_factory.mktemp("secret-service"))
     env = service.start()
     yield env
+    service.stop()
+
+
+@pytest.fixture
+def private_service(tmp_path, monkeypatch):
+    """A Secret Service of this test's own, to lock or stop (SIGSTOP: resumed after)."""
+    service = SecretService(tmp_path / "ss")
+    env = service.start()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
+    yield service
+    for pid in service.pids:
+        os.kill(pid, signal.SIGCONT)
     service.stop()
 
 

@@ -305,6 +305,36 @@ def test_a_secret_service_token_is_answered_by_the_daemon_too(
         os.kill(setup.wait_live(), signal.SIGKILL)
 
 
+def test_a_stopped_secret_service_holds_git_for_one_deadline_through_the_daemon(
+        tmp_path, gitlab, gitlab_host, private_service, monkeypatch):
+    """The daemon's read times out; it says so in its reply, and the launcher it falls back
+    to gives up at once instead of waiting out a second deadline: one deadline, as with the
+    launcher alone (tests/test_fast_keyring.py), and the full path's words for it."""
+    from credhelper.stores.secret_service import READ_DEADLINE
+
+    token = gitlab.state.create_pat("alice", ["read_repository"]).token
+    credhelper("add", gitlab_host, "--store", "keyring", input=token)
+    setup = Warm(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
+    request = "protocol=https\nhost=%s\n\n" % gitlab_host
+    try:
+        assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+        setup.pid = setup.wait_live()
+        os.kill(private_service.keyring.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        done = run(str(setup.client), "get", input=request, check=False)
+        elapsed = time.monotonic() - started
+        assert READ_DEADLINE <= elapsed < 2 * READ_DEADLINE, elapsed
+        assert "password=" not in done.stdout and setup.launcher_runs() == 2
+        assert "the Secret Service did not answer within 3 s" in done.stderr
+        assert done.stderr.count("\n") == 1
+        os.kill(private_service.keyring.pid, signal.SIGCONT)
+        assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
+        assert setup.launcher_runs() == 2          # the daemon answers again
+    finally:
+        os.kill(setup.wait_live(), signal.SIGKILL)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=60), max_size=12), st.sampled_from(["get", "store", "x"]))
 def test_any_request_gets_a_well_formed_reply_and_ok_only_for_its_own_environment(

@@ -15,7 +15,6 @@ import pytest
 
 from credhelper.stores.secret_service import READ_DEADLINE
 from tests.conftest import credhelper, run
-from tests.support.secret_service import SecretService
 from tests.test_hot_path import FAST, launched
 
 # the full path, as the launcher runs it once the fast path declines
@@ -35,18 +34,6 @@ def fast_or_full(tmp_path, request):
     errors = "".join(line + "\n" for line in done[0].stderr.splitlines()
                      if not line.startswith("import time:"))
     return done[0].returncode, out, errors, "site" not in modules
-
-
-@pytest.fixture
-def private_service(tmp_path, monkeypatch):
-    """A Secret Service of this test's own, to lock or stop."""
-    service = SecretService(tmp_path / "ss")
-    env = service.start()
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
-    yield service
-    for pid in service.pids:
-        os.kill(pid, signal.SIGCONT)
-    service.stop()
 
 
 def lock(env, collection):

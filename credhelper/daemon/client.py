@@ -18,6 +18,7 @@ import shlex
 
 from credhelper.daemon.place import DIRECTORY
 from credhelper.daemon.server import ENVIRONMENT, PRESENCE, SLOTS, STALL
+from credhelper.launcher import SILENT_STORE
 
 MAX_LINES = 64
 
@@ -77,6 +78,7 @@ while IFS= read -r -t @STALL@ reply <&4; do
     out+=$reply$nl
 done
 printf 'done\n' >&3
+[[ $status == "silent $nonce" ]] && export @SILENT@=1    # the launcher must not wait again
 [[ $status == "ok $nonce" && -n $ended ]] || fallback "$@"
 exec 3>&- 4>&-
 printf '%s' "$out"
@@ -94,6 +96,7 @@ def script(launcher: str, daemon: str, install_id: str) -> str:
         "@STALL@": str(int(STALL)), "@MAX_LINES@": str(MAX_LINES), "@LINES@": lines,
         "@PRESENT@": "".join("${%s+x}" % name for name in PRESENCE),
         "@VALUES@": '"' + "".join("${%s-}" % name for name in ENVIRONMENT) + '"',
+        "@SILENT@": SILENT_STORE,
     }
     text = CLIENT
     for placeholder, value in replacements.items():

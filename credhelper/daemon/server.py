@@ -17,7 +17,9 @@ as a pid alone could be another process's by now.
 
 Wire, client to daemon: the install id, a nonce, the action, one line per ``ENVIRONMENT``
 variable (empty when unset, else ``=`` and the value), ``--``, git's input, ``.``.  Daemon to
-client: ``ok NONCE``, the answer, ``.``; or ``no NONCE`` and ``.``.  The client then writes
+client: ``ok NONCE``, the answer, ``.``; or ``no NONCE`` and ``.``; or ``silent NONCE`` and
+``.`` when the Secret Service did not answer in time (the client then sets ``launcher.SILENT_STORE``
+for the launcher, which gives up on it at once: one deadline, not two).  The client then writes
 ``done``; only then is the slot drained and ``lock.K`` removed.  A request from another
 environment (HOME, config, store) is declined; one from another install retires the daemon.
 """
@@ -163,18 +165,29 @@ class Daemon:
             return declined
         self.last = time.monotonic()
         action = lines[2].decode("ascii", "replace")
-        out = self.answer(action, data) if action in ("get", "store", "erase") else None
+        from credhelper.fast_service import SilentStore
+
+        try:
+            out = self.answer(action, data) if action in ("get", "store", "erase") else None
+        except SilentStore:
+            return b"silent " + lines[1] + b"\n.\n"    # the launcher must not wait again
         if out is None or (out and not out.endswith(b"\n")) or END in b"\n" + out:
             return declined
         return b"ok " + lines[1] + b"\n" + out + b".\n"
 
     def answer(self, action: str, data: bytes) -> bytes | None:
-        from credhelper.fast_service import answer
+        """The fast path's answer; None to decline; SilentStore when the Secret Service did
+        not answer in time."""
+        from credhelper.fast_service import Decline, SilentStore, answer_or_decline
         from credhelper.stores import secret_service
 
         secret_service.forget_timeouts()    # a late bus earlier is no reason to give up now
         try:
-            return answer(action, data, self.text_environ)
+            return answer_or_decline(action, data, self.text_environ)
+        except SilentStore:
+            raise
+        except Decline:
+            return None
         except Exception:
             return None                  # the launcher's full path words what went wrong
 

@@ -51,6 +51,13 @@ def forget_timeouts() -> None:
     _unanswered = False
 
 
+def give_up_at_once() -> None:
+    """Another process's read timed out a moment ago (the daemon's: launcher.SILENT_STORE):
+    this one does not wait out a second deadline."""
+    global _unanswered
+    _unanswered = True
+
+
 class NoAnswer(Exception):
     """The Secret Service did not answer within READ_DEADLINE (hung, or stopped)."""
 
