@@ -288,14 +288,19 @@ def test_a_directory_that_is_not_private_is_refused_and_the_launcher_answers(
     assert "password=%s\n" % token in done.stdout and setup.live() is None
 
 
-def test_a_secret_service_token_is_answered_by_the_daemon_too(
-        tmp_path, gitlab, gitlab_host, secret_service, monkeypatch):
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service["DBUS_SESSION_BUS_ADDRESS"])
+def keyring_token_and_client(tmp_path, gitlab, gitlab_host, monkeypatch):
+    """A token in the Secret Service the environment names; the client, not started yet."""
     token = gitlab.state.create_pat("alice", ["read_repository"]).token
     credhelper("add", gitlab_host, "--store", "keyring", input=token)
     setup = Warm(tmp_path)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
-    request = "protocol=https\nhost=%s\n\n" % gitlab_host
+    return token, "protocol=https\nhost=%s\n\n" % gitlab_host, setup
+
+
+def test_a_secret_service_token_is_answered_by_the_daemon_too(
+        tmp_path, gitlab, gitlab_host, secret_service, monkeypatch):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", secret_service["DBUS_SESSION_BUS_ADDRESS"])
+    token, request, setup = keyring_token_and_client(tmp_path, gitlab, gitlab_host, monkeypatch)
     try:
         for _ in range(2):
             assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
@@ -312,11 +317,7 @@ def test_a_stopped_secret_service_holds_git_for_one_deadline_through_the_daemon(
     launcher alone (tests/test_fast_keyring.py), and the full path's words for it."""
     from credhelper.stores.secret_service import READ_DEADLINE
 
-    token = gitlab.state.create_pat("alice", ["read_repository"]).token
-    credhelper("add", gitlab_host, "--store", "keyring", input=token)
-    setup = Warm(tmp_path)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(setup.runtime))
-    request = "protocol=https\nhost=%s\n\n" % gitlab_host
+    token, request, setup = keyring_token_and_client(tmp_path, gitlab, gitlab_host, monkeypatch)
     try:
         assert "password=%s\n" % token in run(str(setup.client), "get", input=request).stdout
         setup.pid = setup.wait_live()
