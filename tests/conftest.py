@@ -24,7 +24,11 @@ _SCRUBBED = ("CI", "CI_SERVER_URL", "CI_SERVER_HOST", "CI_SERVER_PORT", "CI_JOB_
              "CI_DEPLOY_USER", "CI_DEPLOY_PASSWORD", "CI_REGISTRY", "CI_REGISTRY_USER",
              "CI_REGISTRY_PASSWORD", "CREDHELPER_STORE", "CREDHELPER_CONFIG", "CREDHELPER_DEBUG",
              "GIT_ASKPASS", "SSH_ASKPASS", "DISPLAY", "PYTHON_KEYRING_BACKEND",
-             "DBUS_SESSION_BUS_ADDRESS", "GIT_CONFIG_GLOBAL", "XDG_RUNTIME_DIR")
+             "DBUS_SESSION_BUS_ADDRESS", "GIT_CONFIG_GLOBAL", "XDG_RUNTIME_DIR",
+             # a machine's own proxy would carry the API calls to the fake GitLab (tests that
+             # want one set it: tests/test_proxy.py)
+             "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "http_proxy",
+             "no_proxy", "NO_PROXY")
 
 
 @pytest.fixture(autouse=True)

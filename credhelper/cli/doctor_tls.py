@@ -7,7 +7,8 @@ For each host with tokens the API can check, one GET of ``API/version`` with no 
 local/trust.py).  Any HTTP answer proves the handshake; its status does not matter.  A TLS
 failure is a problem, told as the API client tells it (gitlab/answers.py): which CAs were
 trusted and where to set ``ca_file``.  A host not reached at all is a line, not a problem:
-it may only be offline from here.
+it may only be offline from here.  The probe goes through the host's proxy, as its API
+calls do (local/proxy.py), and the line names that proxy.
 """
 
 from __future__ import annotations
@@ -62,10 +63,15 @@ def _check(service: Service, record: TokenRecord, left: float) -> tuple[str | No
     trust = trust_of(record, service.settings)
     timeout = min(PROBE_TIMEOUT, left)
     try:
+        proxy = trust.proxy()
         anonymous_get(api_url + "/version", trust, timeout)
+    except CredhelperError as error:          # a proxy credhelper cannot use
+        return None, str(error)
     except transport.Failed as failed:
         said = answers.unavailable(failed, "GET", api_url, False, timeout)
         if failed.kind == "tls":
             return None, "%s: %s" % (host, said)
         return "  %s: TLS not checked: %s" % (host, said), None
-    return "  %s: TLS ok with %s, trusting %s" % (host, origin, trust.source().words), None
+    return "  %s: TLS ok with %s, trusting %s%s" % (
+        host, origin, trust.source().words,
+        ", through %s" % proxy.words if proxy is not None else ""), None

@@ -43,6 +43,7 @@ def unavailable(failed: transport.Failed, method: str, url: str, sent: bool,
         "resolve": "cannot resolve %s" % place.rsplit(":", 1)[0],
         "connect": "cannot connect to %s (%s)" % (place, detail),
         "connect-timeout": "%s did not accept a connection in time" % place,
+        "proxy": "cannot reach %s through %s" % (place, detail),
         "tls": "TLS with %s failed (%s); %s" % (
             place, detail, failed.hint or "for a self-managed CA set ca_file in the config"),
         "timeout": "%s did not answer within %.1f s" % (place, allowed),

@@ -147,6 +147,13 @@ class MarkingAdapter(HTTPAdapter):
             pool_kwargs.update(ssl_context=context, cert_reqs="CERT_REQUIRED")
         return host_params, pool_kwargs
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """A tunnel's connections mark their sending too: without it a request that reached
+        GitLab through the proxy would count as never sent, and could be sent again."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         if self.trust is None:
             super().cert_verify(conn, url, verify, cert)
@@ -157,9 +164,14 @@ class MarkingAdapter(HTTPAdapter):
 
 
 def prepare(session: requests.Session, trust: Trust | None = None) -> None:
+    """Mount the marking adapter; with a ``Trust``, its proxy too (ConfigError for one that
+    cannot be used: nothing is sent then)."""
     adapter = MarkingAdapter(trust)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    proxy = trust.proxy() if trust is not None else None
+    if proxy is not None:
+        session.proxies = {"http": proxy.url, "https": proxy.url}
 
 
 def exchange(session: requests.Session, exchange: Exchange, method: str, url: str,
@@ -170,6 +182,8 @@ def exchange(session: requests.Session, exchange: Exchange, method: str, url: st
                                    allow_redirects=False, **options)
     except requests.exceptions.RequestException as error:
         failed = _failed(error, exchange)
+        if isinstance(error, requests.exceptions.ProxyError) and failed.kind != "timeout":
+            failed = Failed("proxy", _proxy_words(session, url))
         if failed.kind == "tls":
             failed.hint = _trust_advice(session, url)
         raise failed from None
@@ -255,6 +269,13 @@ def _tls_words(error: BaseException) -> str:
         if isinstance(found, BaseException):
             pending += [*found.args, getattr(found, "reason", None), found.__cause__]
     return _short(error)
+
+
+def _proxy_words(session: requests.Session, url: str) -> str:
+    """The proxy the call went to, named without its password."""
+    trust = getattr(session.get_adapter(url), "trust", None)
+    proxy = trust.proxy() if trust is not None else None
+    return proxy.words if proxy is not None else "the proxy"
 
 
 def _trust_advice(session: requests.Session, url: str) -> str:

@@ -51,14 +51,16 @@ def session_for(trust: Trust) -> Session:
 
 def trust_of(record: TokenRecord, settings: Settings) -> Trust:
     """The CAs that verify ``record``'s API calls: the host's ``ca_file``, the one given at
-    ``add --ca-file``, else what git and the environment trust for the host (local/trust.py).
-    Nothing is read until a connection is made."""
+    ``add --ca-file``, else what git and the environment trust for the host (local/trust.py);
+    and the proxy they go through (local/proxy.py).  Nothing is read until a connection is
+    made."""
     from credhelper.local.trust import Trust
 
     config = settings.config()
     given = record.extra.get("ca_file")
-    return Trust(record.host, config.path, ca_file=config.host(record.host).ca_file,
-                 given_ca_file=given if isinstance(given, str) else None)
+    host = config.host(record.host)
+    return Trust(record.host, config.path, ca_file=host.ca_file,
+                 given_ca_file=given if isinstance(given, str) else None, proxy=host.proxy)
 
 
 def destinations_of(record: TokenRecord, host_settings: HostSettings) -> tuple[str, str]:

@@ -14,6 +14,7 @@ user put them.  It never holds secrets.  Example::
     allow_http = false                              # serve tokens over plain http (never do)
     cargo_indexes = ["sparse+https://gitlab.example.com/cargo/index/"]   # cargo may get a token
     client_id = "0123abcd..."                       # OAuth application for `credhelper login`
+    proxy = "http://proxy.example.com:3128"         # API calls' proxy (default: git's; "": none)
     rotate_before_days = 3                          # any [policy] key, for this host only
 
     [policy]                                        # the token lifecycle, for every host
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 STORE_CHOICES = ("auto", "keyring", "file")
 _HOST_KEYS: dict[str, type] = {"api_url": str, "registry": str, "ca_file": str,
                                "allow_http": bool, "allow_api_origin": str, "cargo_indexes": list,
-                               "client_id": str}
+                               "client_id": str, "proxy": str}
 # policy key -> (type, Policy attribute, factor to the attribute's unit)
 _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
     "rotate": (bool, "rotate", None),
@@ -62,7 +63,7 @@ _POLICY_KEYS: dict[str, tuple[_Expected, str, int | None]] = {
 
 class HostSettings:
     __slots__ = ("host", "api_url", "registry", "ca_file", "allow_http", "allow_api_origin",
-                 "cargo_indexes", "policy", "client_id")
+                 "cargo_indexes", "policy", "client_id", "proxy")
 
     host: str
     api_url: str | None
@@ -73,12 +74,13 @@ class HostSettings:
     cargo_indexes: tuple[str, ...]
     policy: dict[str, Any]
     client_id: str | None
+    proxy: str | None
 
     def __init__(self, host: str, api_url: str | None = None, registry: str | None = None,
                  ca_file: str | None = None, allow_http: bool = False,
                  policy: dict[str, Any] | None = None,
                  allow_api_origin: str | None = None, cargo_indexes: tuple[str, ...] = (),
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, proxy: str | None = None) -> None:
         self.host = host
         self.api_url = api_url
         self.registry = registry
@@ -90,6 +92,7 @@ class HostSettings:
         self.cargo_indexes = cargo_indexes
         self.policy = policy or {}       # overrides of [policy] for this host
         self.client_id = client_id       # the OAuth application `credhelper login` signs in with
+        self.proxy = proxy               # its API calls' proxy ("": none; local/proxy.py)
 
 
 class Config:

@@ -14,6 +14,9 @@ the defaults, it does not add to them):
 5. the operating system's trust store, through ``truststore`` (Keychain, the Windows store,
    OpenSSL's system paths on Linux).
 
+The same object knows the proxy the host's connections go through (``Trust.proxy``,
+local/proxy.py): both say how a host is reached, and both are found from git's settings.
+
 Nothing here runs on the ``get`` hot path: the module is imported, git is asked and the
 context is built only when an API call is about to go out (lifecycle/clients.py,
 gitlab/transport.py), at most once per host and per file in a process.
@@ -26,6 +29,8 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+
+    from credhelper.local.proxy import Proxy
 
 GIT_LOOKUP_TIMEOUT = 2.0     # seconds; `git config` reads a few small files
 _git_answers: dict[tuple[str, str], str | None] = {}     # (host, key) -> git's path, or None
@@ -53,14 +58,17 @@ class Trust:
     """One host's trust, found when first needed."""
 
     def __init__(self, host: str, config_path: str | None = None,
-                 ca_file: str | None = None, given_ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, given_ca_file: str | None = None,
+                 proxy: str | None = None) -> None:
         self.host = host
         self.config_path = config_path
         self._ca_file = ca_file               # the config's, already ~-expanded (config.py)
         self._given_ca_file = given_ca_file   # from `credhelper add --ca-file`
+        self._proxy_setting = proxy           # the config's ``proxy`` ("": none)
         self._source: Source | None = None
+        self._proxy: list[Proxy | None] = []  # found when first needed
         # what decides this trust (with the process's environment): equal keys, equal trust
-        self.key = (host, config_path, ca_file, given_ca_file)
+        self.key = (host, config_path, ca_file, given_ca_file, proxy)
 
     def source(self) -> Source:
         if self._source is None:
@@ -73,6 +81,15 @@ class Trust:
         if self._given_ca_file:
             return Source("--ca-file %s" % self._given_ca_file, self._given_ca_file)
         return git_source(self.host) or environment_source() or Source("the system trust store")
+
+    def proxy(self) -> Proxy | None:
+        """The proxy the host's connections go through (local/proxy.py), None for none;
+        ConfigError for one that cannot be used."""
+        if not self._proxy:
+            from credhelper.local.proxy import proxy_for
+
+            self._proxy.append(proxy_for(self.host, self._proxy_setting))
+        return self._proxy[0]
 
     def context(self) -> ssl.SSLContext:
         """The verifying context (cached per file), or UnusableTrust."""
@@ -120,6 +137,12 @@ def _git_setting(host: str, variable: str, key: str) -> tuple[str, str] | None:
 def git_config_path(host: str, key: str) -> str | None:
     """``git config --get-urlmatch KEY https://HOST/``, asked once per process and key;
     ``--type=path`` expands ``~`` as git does when it reads the setting itself."""
+    return git_config_value(host, key, "--type=path")
+
+
+def git_config_value(host: str, key: str, *options: str) -> str | None:
+    """``git config --get-urlmatch KEY https://HOST/`` (with ``options``), asked once per
+    process and key; None when git has no value, or no git answers."""
     if (host, key) in _git_answers:
         return _git_answers[host, key]
     import subprocess
@@ -127,7 +150,7 @@ def git_config_path(host: str, key: str) -> str | None:
     value = None
     try:
         done = subprocess.run(
-            ["git", "config", "--type=path", "--get-urlmatch", key, "https://%s/" % host],
+            ["git", "config", *options, "--get-urlmatch", key, "https://%s/" % host],
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
             timeout=GIT_LOOKUP_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
