@@ -181,6 +181,31 @@ def test_32_concurrent_gets_rotate_exactly_once(gitlab, gitlab_host):
     assert [e["event"] for e in read_events()].count("rotated") == 1
 
 
+def test_a_get_that_meets_a_busy_holder_of_a_due_token_waits_for_it(gitlab, gitlab_host):
+    """The lock's holder may be about to rotate the token (it is due), which would revoke the
+    token as it is: a get past its lock wait keeps waiting, bounded, rather than serve it.
+    Once the holder lets go, the get attends the token itself: one rotation, the new token."""
+    from credhelper.lifecycle.book import LOCK_WAIT
+    from credhelper.service import Service
+
+    old = new_pat(gitlab, gitlab_host, expires_in_days=1)
+    before = calls(gitlab, "POST", ROTATE)
+    service = Service()
+    (record,) = service.tokens.load()
+    with service.book().lock_for(record, service.secret(record)):
+        waiting = subprocess.Popen(["git-credential-gitlab", "get"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting.stdin.write("protocol=https\nhost=%s\n\n" % gitlab_host)
+        waiting.stdin.close()
+        waiting.stdin = None                         # communicate() must not flush it again
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=LOCK_WAIT + 2)          # still waiting past its lock wait
+    out, err = waiting.communicate(timeout=60)
+    new = gitlab.state.find_token(served(subprocess.CompletedProcess([], 0, out, err)))
+    assert new.previous_token_id == old.id and "still busy" not in err
+    assert calls(gitlab, "POST", ROTATE) - before == 1
+
+
 def test_no_rotation_without_a_rotation_scope_but_a_warning(gitlab, gitlab_host):
     token = new_pat(gitlab, gitlab_host, scopes=("read_repository",), expires_in_days=2)
     done = get(gitlab_host)

@@ -67,9 +67,8 @@ class Keeper:
         except LockTimeout:
             pass
         current = self.book.reload(record)
-        if current is not None and current.pending:
-            # the holder is waiting for a rotate answer: wait for it too, then serve that
-            try:
+        if current is not None and _holder_may_be_renewing(current, ctx, self.settings):
+            try:        # then the token as it is may be revoked any moment: wait for it too
                 return self._attend_under_lock(record, ctx, force_check, secret,
                                                ROTATE_TIMEOUT + LOCK_WAIT)
             except LockTimeout:
@@ -250,6 +249,14 @@ def _revoke_call(client: GitLabClient, record: TokenRecord, secret: str) -> None
         client.oauth_revoke(secret, record.client_id)
     else:
         client.revoke_self(secret)
+
+
+def _holder_may_be_renewing(record: TokenRecord, ctx: RequestContext, settings: Settings
+                            ) -> bool:
+    """Is the lock's holder waiting for a rotate answer, or perhaps about to rotate or
+    refresh (the token is due)?"""
+    return bool(record.pending) or freshness.renewal_due(record, ctx.now(),
+                                                         settings.policy(record.host))
 
 
 def _refuse_shared(record: TokenRecord) -> None:

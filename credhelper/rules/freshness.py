@@ -159,6 +159,12 @@ def refresh_due(record: TokenRecord, now: float) -> bool:
             and expiry - now < OAUTH_REFRESH_MARGIN)
 
 
+def renewal_due(record: TokenRecord, now: float, policy: Policy) -> bool:
+    """Is a rotation or a refresh due, so that a process holding the token's lock may be
+    renewing it (and revoking the token as it is) right now?"""
+    return rotation_due(record, now, policy) or refresh_due(record, now)
+
+
 def next_check_at(record: TokenRecord, now: float, policy: Policy) -> int:
     """When ``get`` should ask the server again: after the check interval, or as soon as a
     rotation (or an OAuth refresh) becomes due, whichever comes first."""
