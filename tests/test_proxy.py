@@ -69,6 +69,20 @@ def test_curl_s_variables_count_unless_no_proxy_names_the_host(gitlab, gitlab_ho
     assert calls(gitlab, "GET", SELF) == checks + 1 and proxy.connects() == [api_origin(gitlab)]
 
 
+def test_git_s_empty_proxy_for_the_host_means_direct_as_in_git(gitlab, gitlab_host, home,
+                                                               monkeypatch):
+    """``http.<url>.proxy = ""`` is how git users keep an internal host off the proxy that
+    the environment names (curl: an empty proxy disables the variables)."""
+    write_config(home, EVERY_GET_CHECKS)
+    token = new_pat(gitlab, gitlab_host)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")       # nothing listens there
+    run("git", "config", "--global", "http.https://%s/.proxy" % gitlab_host, "")
+    checks = calls(gitlab, "GET", SELF)
+    done = get(gitlab_host)
+    assert served(done) == token.token and done.stderr == ""
+    assert calls(gitlab, "GET", SELF) == checks + 1
+
+
 def test_an_unreachable_proxy_is_one_line_naming_it_and_the_token_is_served(
         gitlab, gitlab_host, home):
     token = new_pat(gitlab, gitlab_host)

@@ -6,7 +6,7 @@ The first of these that is set decides, as git and its curl decide:
 
 1. ``proxy`` in the host's table of config.toml; ``proxy = ""`` means a direct connection;
 2. git's ``http.proxy`` for ``https://HOST/`` (``git config --get-urlmatch``: the most
-   specific URL wins);
+   specific URL wins); an empty one means a direct connection, as in git;
 3. curl's variables: ``https_proxy``, ``HTTPS_PROXY``, ``all_proxy``, ``ALL_PROXY``.
 
 For 2 and 3, ``no_proxy`` (or ``NO_PROXY``) naming the host, a domain above it or ``*``
@@ -46,7 +46,9 @@ def proxy_for(host: str, configured: str | None) -> Proxy | None:
 
     value = git_config_value(host, "http.proxy")
     source = "git's http.proxy"
-    if not value:
+    if value == "":
+        return None                       # as in git: an empty proxy turns the variables off
+    if value is None:
         source, value = next(((name, os.environ[name]) for name in CURL_VARIABLES
                               if os.environ.get(name)), ("", ""))
     if not value or bypassed(host, os.environ.get("no_proxy") or os.environ.get("NO_PROXY")):

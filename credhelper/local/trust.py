@@ -142,7 +142,8 @@ def git_config_path(host: str, key: str) -> str | None:
 
 def git_config_value(host: str, key: str, *options: str) -> str | None:
     """``git config --get-urlmatch KEY https://HOST/`` (with ``options``), asked once per
-    process and key; None when git has no value, or no git answers."""
+    process and key; None when git has no value, or no git answers; "" for an empty value
+    (git's ``http.proxy = ""`` means no proxy)."""
     if (host, key) in _git_answers:
         return _git_answers[host, key]
     import subprocess
@@ -157,7 +158,7 @@ def git_config_value(host: str, key: str, *options: str) -> str | None:
         pass          # no git here, or it hung: git's settings cannot count then
     else:
         lines = done.stdout.splitlines() if done.returncode == 0 else []
-        value = lines[-1].strip() if lines and lines[-1].strip() else None
+        value = lines[-1].strip() if lines else None     # "": set, and empty
     _git_answers[host, key] = value
     return value
 
