@@ -178,7 +178,7 @@ class Daemon:
     def answer(self, action: str, data: bytes) -> bytes | None:
         """The fast path's answer; None to decline; SilentStore when the Secret Service did
         not answer in time."""
-        from credhelper.fast_service import Decline, SilentStore, answer_or_decline
+        from credhelper.fast_service import SilentStore, answer_or_decline
         from credhelper.stores import secret_service
 
         secret_service.forget_timeouts()    # a late bus earlier is no reason to give up now
@@ -186,10 +186,8 @@ class Daemon:
             return answer_or_decline(action, data, self.text_environ)
         except SilentStore:
             raise
-        except Decline:
-            return None
-        except Exception:
-            return None                  # the launcher's full path words what went wrong
+        except Exception:                # a Decline, or a bug: the launcher's full path
+            return None                  # answers, and words what went wrong
 
     def run(self) -> int:
         lock = self.take_directory()

@@ -273,14 +273,18 @@ def _tls_words(error: BaseException) -> str:
 
 def _proxy_words(session: requests.Session, url: str) -> str:
     """The proxy the call went to, named without its password."""
-    trust = getattr(session.get_adapter(url), "trust", None)
+    trust = _trust_of(session, url)
     proxy = trust.proxy() if trust is not None else None
     return proxy.words if proxy is not None else "the proxy"
 
 
 def _trust_advice(session: requests.Session, url: str) -> str:
-    trust = getattr(session.get_adapter(url), "trust", None)
+    trust = _trust_of(session, url)
     return trust.advice() if trust is not None else ""
+
+
+def _trust_of(session: requests.Session, url: str) -> Trust | None:
+    return getattr(session.get_adapter(url), "trust", None)
 
 
 def _short(error: BaseException) -> str:

@@ -14,7 +14,7 @@ means a direct connection, as in curl.  A proxy sees the host and port of the tu
 (CONNECT), never a token: the calls are TLS end to end inside it, verified by the host's
 trust (local/trust.py).  Only ``http://`` proxies are used; any other kind is refused with
 one line, and nothing is sent.  The proxy's own password (``http://user:pass@proxy``) goes to
-the proxy only and is never shown: words name the proxy without it.
+the proxy only and is never shown: words name the proxy by scheme, host and port.
 """
 
 from __future__ import annotations
@@ -57,34 +57,23 @@ def proxy_for(host: str, configured: str | None) -> Proxy | None:
 
 
 def checked(value: str, source: str, host: str) -> Proxy:
-    """``value`` as a Proxy, or ConfigError saying what to set instead."""
-    from urllib.parse import urlsplit
+    """``value`` as a Proxy, or ConfigError saying what to set instead.  Read with the
+    project's one URL parser (rules/urls.py); the words keep scheme, host and port only."""
+    from credhelper.errors import InvalidInput
+    from credhelper.rules.urls import parse_url
 
     url = value.strip() if "://" in value else "http://" + value.strip()   # curl's default
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    shown = without_password(url)
-    if parts is None or parts.scheme.lower() != "http" or not parts.hostname or \
-            parts.path not in ("", "/") or parts.query or parts.fragment:
+        scheme, _, address, path = parse_url(url)
+        shown = "%s://%s" % (scheme, address)
+    except InvalidInput:
+        scheme, address, path, shown = "", "", "", "that is not a URL"
+    if scheme != "http" or not address or path not in ("", "/") or "?" in url or "#" in url:
         raise ConfigError(
             'not calling the API of %s through the proxy %s (%s): credhelper uses http:// '
             'proxies only; set proxy = "http://HOST:PORT" (or "" for none) under [hosts."%s"] '
             "in its config.toml" % (host, shown, source, host))
-    return Proxy(url, "the proxy %s://%s%s (%s)" % (
-        parts.scheme.lower(), parts.hostname, ":%d" % port if port else "", source))
-
-
-def without_password(url: str) -> str:
-    """``url`` without its ``user:password@`` part (whatever else it holds)."""
-    scheme, found, rest = url.partition("://")
-    if not found:
-        scheme, rest = "", url
-    authority, slash, path = rest.partition("/")
-    shown = authority.rpartition("@")[2]
-    return (scheme + "://" if found else "") + shown + slash + path
+    return Proxy(url, "the proxy %s (%s)" % (shown, source))
 
 
 def bypassed(host: str, no_proxy: str | None) -> bool:
